@@ -1,0 +1,260 @@
+//! A loaded application: the manifest, the engine, and for each component its pre-linked
+//! instance template and capabilities. Triggers ask it for fresh instances.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use wasmtime::component::{HasSelf, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings;
+use crate::capabilities::key_value::{KeyValueAccess, KeyValueService};
+use crate::capabilities::outbound_http::{ChainingHandle, OutboundHttp};
+use crate::capabilities::outbound_networking::AllowedHosts;
+use crate::capabilities::redis::{RedisAccess, RedisService};
+use crate::capabilities::sqlite::{SqliteAccess, SqliteService};
+use crate::capabilities::variables::{AppVariables, ComponentVariables};
+use crate::engine::{CacheOutcome, CompileCache, EngineOptions, EpochTicker, deadline_ticks};
+use crate::manifest::Manifest;
+use crate::runtime_config::RuntimeConfig;
+use crate::state::{ComponentCapabilities, ComponentLogs, InstanceState};
+
+/// Everything `up` can be told; defaults match `spin up`.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    pub state_dir: PathBuf,
+    pub runtime_config_file: Option<PathBuf>,
+    pub variables: HashMap<String, String>,
+    /// `-e KEY=VALUE`: extra environment for every component.
+    pub env: Vec<(String, String)>,
+    pub engine: EngineOptions,
+    pub request_timeout: Duration,
+    /// `None` disables the compiled-component cache.
+    pub cache_dir: Option<PathBuf>,
+    /// `None` disables component log files.
+    pub log_dir: Option<PathBuf>,
+    pub key_values: Vec<(String, String)>,
+    pub sqlite_statements: Vec<String>,
+}
+
+impl RuntimeOptions {
+    pub fn new(state_dir: PathBuf) -> Self {
+        Self {
+            cache_dir: Some(state_dir.join("cache")),
+            log_dir: Some(state_dir.join("logs")),
+            state_dir,
+            runtime_config_file: None,
+            variables: HashMap::new(),
+            env: Vec::new(),
+            engine: EngineOptions::default(),
+            request_timeout: Duration::from_secs(30),
+            key_values: Vec::new(),
+            sqlite_statements: Vec::new(),
+        }
+    }
+}
+
+pub struct LoadedComponent {
+    pub id: String,
+    pub(crate) pre: InstancePre<InstanceState>,
+    pub(crate) capabilities: Arc<ComponentCapabilities>,
+    pub cache: CacheOutcome,
+}
+
+pub struct App {
+    pub manifest: Manifest,
+    pub engine: Engine,
+    pub variables: AppVariables,
+    components: BTreeMap<String, Arc<LoadedComponent>>,
+    chaining: ChainingHandle,
+    request_timeout: Duration,
+    _ticker: EpochTicker,
+}
+
+impl App {
+    /// Loads and links every component that a trigger uses. Fails early, naming the culprit,
+    /// on a missing required variable, a bad runtime config, or a component whose imports this
+    /// runtime cannot satisfy.
+    pub async fn load(
+        manifest: Manifest,
+        options: &RuntimeOptions,
+        mut progress: impl FnMut(&str, CacheOutcome),
+    ) -> anyhow::Result<Arc<Self>> {
+        let variables = AppVariables::resolve(&manifest.variables, &options.variables, |key| {
+            std::env::var(key).ok()
+        })?;
+        let runtime_config = match &options.runtime_config_file {
+            Some(path) => RuntimeConfig::from_file(path, &options.state_dir, |text| {
+                variables.render(text)
+            })?,
+            None => RuntimeConfig::default(),
+        };
+
+        let used: Vec<&String> = manifest
+            .http_triggers
+            .iter()
+            .map(|t| &t.component)
+            .chain(manifest.redis_triggers.iter().map(|t| &t.component))
+            .collect();
+        let kv_labels = used
+            .iter()
+            .flat_map(|id| manifest.components[*id].key_value_stores.iter().cloned());
+        let key_value = Arc::new(
+            KeyValueService::open(
+                kv_labels,
+                &runtime_config.key_value_stores,
+                &options.state_dir.join("sqlite_key_value.db"),
+            )
+            .await?,
+        );
+        if !options.key_values.is_empty() {
+            key_value
+                .seed_default(&options.key_values)
+                .await
+                .context("--key-value needs a component that uses the `default` store")?;
+        }
+        let sql_labels = used
+            .iter()
+            .flat_map(|id| manifest.components[*id].sqlite_databases.iter().cloned());
+        let sqlite = Arc::new(SqliteService::open(
+            sql_labels,
+            &runtime_config.sqlite_databases,
+            &options.state_dir,
+        )?);
+        sqlite.run_startup_statements(&options.sqlite_statements)?;
+        let redis = Arc::new(RedisService::default());
+
+        let engine = crate::engine::build_engine(&options.engine)?;
+        let ticker = EpochTicker::start(&engine);
+        let linker = build_linker(&engine)?;
+        let cache = options.cache_dir.clone().map(CompileCache::new);
+        let chaining = ChainingHandle::default();
+
+        let mut components = BTreeMap::new();
+        let mut ids: Vec<&String> = used.clone();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let component = &manifest.components[id];
+            let path = manifest
+                .source_path(component)
+                .with_context(|| format!("component `{id}`: only local `source` files are supported"))?;
+            let allowed = component
+                .allowed_outbound_hosts
+                .iter()
+                .map(|host| variables.render(host))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|hosts| AllowedHosts::parse(hosts.iter().map(String::as_str)))
+                .map_err(|e| anyhow::anyhow!("component `{id}`: allowed_outbound_hosts: {e}"))?;
+            let allowed = Arc::new(allowed);
+            let mut environment: Vec<(String, String)> = component
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            environment.extend(options.env.iter().cloned());
+            let capabilities = Arc::new(ComponentCapabilities {
+                component_id: id.clone(),
+                key_value: KeyValueAccess::new(key_value.clone(), &component.key_value_stores),
+                sqlite: SqliteAccess::new(sqlite.clone(), &component.sqlite_databases),
+                redis: RedisAccess::new(redis.clone(), allowed.clone()),
+                variables: ComponentVariables::new(&variables, &component.variables)?,
+                outbound_http: OutboundHttp::new(id, allowed, chaining.clone()),
+                environment,
+                logs: open_logs(options.log_dir.as_deref(), id)?,
+                max_memory_bytes: options.engine.max_instance_memory,
+            });
+            let (wasm, outcome) = CompileCache::load(cache.as_ref(), &engine, &path)
+                .with_context(|| format!("component `{id}`"))?;
+            progress(id, outcome);
+            let pre = linker
+                .instantiate_pre(&wasm)
+                .map_err(|e| anyhow::anyhow!("component `{id}` cannot be linked: {e}"))?;
+            components.insert(
+                id.clone(),
+                Arc::new(LoadedComponent {
+                    id: id.clone(),
+                    pre,
+                    capabilities,
+                    cache: outcome,
+                }),
+            );
+        }
+
+        Ok(Arc::new(App {
+            manifest,
+            engine,
+            variables,
+            components,
+            chaining,
+            request_timeout: options.request_timeout,
+            _ticker: ticker,
+        }))
+    }
+
+    pub fn component(&self, id: &str) -> Option<&Arc<LoadedComponent>> {
+        self.components.get(id)
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = &Arc<LoadedComponent>> {
+        self.components.values()
+    }
+
+    pub fn chaining(&self) -> &ChainingHandle {
+        &self.chaining
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// A fresh store for one request or message, with its memory limit and deadline armed.
+    pub fn new_store(&self, component: &LoadedComponent) -> Store<InstanceState> {
+        let mut store = Store::new(
+            &self.engine,
+            InstanceState::new(component.capabilities.clone()),
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(deadline_ticks(self.request_timeout));
+        store.epoch_deadline_trap();
+        store
+    }
+}
+
+fn build_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    let wasm_err = |e: wasmtime::Error| anyhow::anyhow!("{e}");
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_err)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_err)?;
+    bindings::host::Host_::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)
+        .map_err(wasm_err)?;
+    Ok(linker)
+}
+
+fn open_logs(log_dir: Option<&Path>, component_id: &str) -> anyhow::Result<ComponentLogs> {
+    let Some(dir) = log_dir else {
+        return Ok(ComponentLogs::default());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating log dir {}", dir.display()))?;
+    let open = |stream: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{component_id}_{stream}.txt")))
+    };
+    Ok(ComponentLogs {
+        stdout: Some(open("stdout")?),
+        stderr: Some(open("stderr")?),
+    })
+}
+
+/// Checks that the app can be served at all before any socket is opened.
+pub fn check_triggers(manifest: &Manifest) -> anyhow::Result<()> {
+    if manifest.http_triggers.is_empty() && manifest.redis_triggers.is_empty() {
+        bail!("the manifest declares no triggers: nothing to run");
+    }
+    Ok(())
+}

@@ -1,0 +1,431 @@
+//! SQLite databases: `fermyon:spin/sqlite@2.0.0` and `spin:sqlite/sqlite@3.0.0`.
+//!
+//! Each label is a database file (the `default` label is `sqlite_db.db` under the state dir, as
+//! in Spin). A guest connection owns one SQLite connection for its lifetime, so `BEGIN` ...
+//! `COMMIT` across several `execute` calls is one transaction. Connections are pooled per
+//! database because opening one costs far more than a typical query.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::Resource;
+
+use crate::bindings::host::fermyon::spin2_0_0::sqlite as v2;
+use crate::bindings::host::spin::sqlite::sqlite as v3;
+use crate::state::InstanceState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error("no such database")]
+    NoSuchDatabase,
+    #[error("access denied")]
+    AccessDenied,
+    #[error("{0}")]
+    Io(String),
+}
+
+/// One database file and its idle connections.
+pub struct Database {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+const MAX_IDLE_CONNECTIONS: usize = 16;
+
+impl Database {
+    pub fn new(path: PathBuf) -> anyhow::Result<Self> {
+        let db = Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        };
+        // Open once up front so a bad path fails at startup, not on the first request.
+        let conn = db.connect()?;
+        db.release(conn);
+        Ok(db)
+    }
+
+    fn connect(&self) -> anyhow::Result<rusqlite::Connection> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = rusqlite::Connection::open(&self.path)
+            .map_err(|e| anyhow::anyhow!("sqlite database {}: {e}", self.path.display()))?;
+        // WAL lets readers proceed while one instance writes; the busy timeout makes concurrent
+        // writers wait for the lock instead of failing at once.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 10000;",
+        )?;
+        Ok(conn)
+    }
+
+    fn acquire(&self) -> Result<rusqlite::Connection, SqliteError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => self.connect().map_err(|e| SqliteError::Io(e.to_string())),
+        }
+    }
+
+    fn release(&self, conn: rusqlite::Connection) {
+        // A guest that dropped its connection mid-transaction must not leak that transaction
+        // into the next request.
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE_CONNECTIONS
+        {
+            idle.push(conn);
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Every database of the app, by label.
+#[derive(Default)]
+pub struct SqliteService {
+    databases: BTreeMap<String, Arc<Database>>,
+}
+
+impl SqliteService {
+    pub fn open(
+        labels: impl IntoIterator<Item = String>,
+        configured: &BTreeMap<String, PathBuf>,
+        state_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let mut databases = BTreeMap::new();
+        let mut all: Vec<String> = labels.into_iter().collect();
+        all.extend(configured.keys().cloned());
+        all.sort();
+        all.dedup();
+        for label in all {
+            let path = configured
+                .get(&label)
+                .cloned()
+                .unwrap_or_else(|| default_database_path(state_dir, &label));
+            databases.insert(label, Arc::new(Database::new(path)?));
+        }
+        Ok(Self { databases })
+    }
+
+    pub fn database(&self, label: &str) -> Option<&Arc<Database>> {
+        self.databases.get(label)
+    }
+
+    /// Runs statements against the `default` database before the app starts (`--sqlite`).
+    pub fn run_startup_statements(&self, statements: &[String]) -> anyhow::Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let db = self
+            .database("default")
+            .ok_or_else(|| anyhow::anyhow!("--sqlite needs a component that uses the `default` database"))?;
+        let conn = db.acquire()?;
+        for statement in statements {
+            conn.execute_batch(statement)
+                .map_err(|e| anyhow::anyhow!("--sqlite `{statement}`: {e}"))?;
+        }
+        db.release(conn);
+        Ok(())
+    }
+}
+
+/// Spin keeps `default` in `sqlite_db.db` and other labels in `<label>.db`.
+pub fn default_database_path(state_dir: &Path, label: &str) -> PathBuf {
+    if label == "default" {
+        state_dir.join("sqlite_db.db")
+    } else {
+        state_dir.join(format!("{label}.db"))
+    }
+}
+
+/// What one component may open.
+#[derive(Clone)]
+pub struct SqliteAccess {
+    service: Arc<SqliteService>,
+    allowed: Arc<HashSet<String>>,
+}
+
+impl SqliteAccess {
+    pub fn new(service: Arc<SqliteService>, labels: &[String]) -> Self {
+        Self {
+            service,
+            allowed: Arc::new(labels.iter().cloned().collect()),
+        }
+    }
+
+    pub fn open(&self, label: &str) -> Result<ConnectionHandle, SqliteError> {
+        if !self.allowed.contains(label) {
+            return Err(SqliteError::AccessDenied);
+        }
+        let db = self
+            .service
+            .database(label)
+            .ok_or(SqliteError::NoSuchDatabase)?
+            .clone();
+        let conn = db.acquire()?;
+        Ok(ConnectionHandle {
+            inner: Arc::new(Mutex::new(Some(conn))),
+            db,
+        })
+    }
+}
+
+/// A guest's connection; returned to its database's pool when the guest drops it.
+pub struct ConnectionHandle {
+    inner: Arc<Mutex<Option<rusqlite::Connection>>>,
+    db: Arc<Database>,
+}
+
+impl Drop for ConnectionHandle {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.inner.lock()
+            && let Some(conn) = slot.take()
+        {
+            self.db.release(conn);
+        }
+    }
+}
+
+/// A value crossing the guest boundary; both WIT versions share this shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+pub struct QueryOutput {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    pub last_insert_rowid: i64,
+    pub changes: u64,
+}
+
+impl ConnectionHandle {
+    pub async fn execute(
+        &self,
+        statement: String,
+        params: Vec<Value>,
+    ) -> Result<QueryOutput, SqliteError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let slot = inner
+                .lock()
+                .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
+            let conn = slot
+                .as_ref()
+                .ok_or_else(|| SqliteError::Io("connection closed".into()))?;
+            run_statement(conn, &statement, params).map_err(|e| SqliteError::Io(e.to_string()))
+        })
+        .await
+        .map_err(|e| SqliteError::Io(e.to_string()))?
+    }
+
+    fn counters(&self) -> (i64, u64) {
+        match self.inner.lock().ok().as_deref() {
+            Some(Some(conn)) => (conn.last_insert_rowid(), conn.changes()),
+            _ => (0, 0),
+        }
+    }
+}
+
+fn run_statement(
+    conn: &rusqlite::Connection,
+    statement: &str,
+    params: Vec<Value>,
+) -> rusqlite::Result<QueryOutput> {
+    let mut stmt = conn.prepare_cached(statement)?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let params: Vec<rusqlite::types::Value> = params.into_iter().map(Into::into).collect();
+    let mut rows_out = Vec::new();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(columns.len());
+        for index in 0..columns.len() {
+            values.push(Value::from(row.get_ref(index)?));
+        }
+        rows_out.push(values);
+    }
+    drop(rows);
+    Ok(QueryOutput {
+        columns,
+        rows: rows_out,
+        last_insert_rowid: conn.last_insert_rowid(),
+        changes: conn.changes(),
+    })
+}
+
+impl From<Value> for rusqlite::types::Value {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Integer(i) => Self::Integer(i),
+            Value::Real(f) => Self::Real(f),
+            Value::Text(s) => Self::Text(s),
+            Value::Blob(b) => Self::Blob(b),
+            Value::Null => Self::Null,
+        }
+    }
+}
+
+impl From<rusqlite::types::ValueRef<'_>> for Value {
+    fn from(value: rusqlite::types::ValueRef<'_>) -> Self {
+        use rusqlite::types::ValueRef;
+        match value {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
+/// Both WIT versions generate structurally identical types; one macro maps each of them.
+macro_rules! wit_conversions {
+    ($wit:ident) => {
+        impl From<$wit::Value> for Value {
+            fn from(value: $wit::Value) -> Self {
+                match value {
+                    $wit::Value::Integer(i) => Value::Integer(i),
+                    $wit::Value::Real(f) => Value::Real(f),
+                    $wit::Value::Text(s) => Value::Text(s),
+                    $wit::Value::Blob(b) => Value::Blob(b),
+                    $wit::Value::Null => Value::Null,
+                }
+            }
+        }
+
+        impl From<Value> for $wit::Value {
+            fn from(value: Value) -> Self {
+                match value {
+                    Value::Integer(i) => $wit::Value::Integer(i),
+                    Value::Real(f) => $wit::Value::Real(f),
+                    Value::Text(s) => $wit::Value::Text(s),
+                    Value::Blob(b) => $wit::Value::Blob(b),
+                    Value::Null => $wit::Value::Null,
+                }
+            }
+        }
+
+        impl From<SqliteError> for $wit::Error {
+            fn from(e: SqliteError) -> Self {
+                match e {
+                    SqliteError::NoSuchDatabase => $wit::Error::NoSuchDatabase,
+                    SqliteError::AccessDenied => $wit::Error::AccessDenied,
+                    SqliteError::Io(message) => $wit::Error::Io(message),
+                }
+            }
+        }
+
+        impl From<QueryOutput> for $wit::QueryResult {
+            fn from(output: QueryOutput) -> Self {
+                $wit::QueryResult {
+                    columns: output.columns,
+                    rows: output
+                        .rows
+                        .into_iter()
+                        .map(|values| $wit::RowResult {
+                            values: values.into_iter().map(Into::into).collect(),
+                        })
+                        .collect(),
+                }
+            }
+        }
+
+        impl $wit::Host for InstanceState {}
+    };
+}
+
+wit_conversions!(v2);
+wit_conversions!(v3);
+
+type HostResult<T, E> = wasmtime::Result<Result<T, E>>;
+
+impl InstanceState {
+    fn sqlite_open(&mut self, label: &str) -> wasmtime::Result<Result<Resource<ConnectionHandle>, SqliteError>> {
+        match self.capabilities.sqlite.open(label) {
+            Ok(handle) => Ok(Ok(self.table.push(handle)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn sqlite_execute(
+        &mut self,
+        connection: &Resource<ConnectionHandle>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryOutput, SqliteError>> {
+        let handle = self.table.get(connection)?;
+        Ok(handle.execute(statement, params).await)
+    }
+}
+
+impl v2::HostConnection for InstanceState {
+    async fn open(&mut self, database: String) -> HostResult<Resource<ConnectionHandle>, v2::Error> {
+        Ok(self.sqlite_open(&database)?.map_err(Into::into))
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<ConnectionHandle>,
+        statement: String,
+        parameters: Vec<v2::Value>,
+    ) -> HostResult<v2::QueryResult, v2::Error> {
+        let params = parameters.into_iter().map(Into::into).collect();
+        Ok(self
+            .sqlite_execute(&connection, statement, params)
+            .await?
+            .map(Into::into)
+            .map_err(Into::into))
+    }
+
+    async fn drop(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl v3::HostConnection for InstanceState {
+    async fn open(&mut self, database: String) -> HostResult<Resource<ConnectionHandle>, v3::Error> {
+        Ok(self.sqlite_open(&database)?.map_err(Into::into))
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<ConnectionHandle>,
+        statement: String,
+        parameters: Vec<v3::Value>,
+    ) -> HostResult<v3::QueryResult, v3::Error> {
+        let params = parameters.into_iter().map(Into::into).collect();
+        Ok(self
+            .sqlite_execute(&connection, statement, params)
+            .await?
+            .map(Into::into)
+            .map_err(Into::into))
+    }
+
+    async fn last_insert_rowid(
+        &mut self,
+        connection: Resource<ConnectionHandle>,
+    ) -> wasmtime::Result<i64> {
+        Ok(self.table.get(&connection)?.counters().0)
+    }
+
+    async fn changes(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&connection)?.counters().1)
+    }
+
+    async fn drop(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! Starting and stopping a whole app: what `up` runs, and what tests embed in-process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{App, RuntimeOptions, check_triggers};
+use crate::engine::CacheOutcome;
+use crate::manifest::Manifest;
+use crate::triggers::http::HttpTrigger;
+use crate::triggers::redis::RedisTrigger;
+
+/// A running app; dropping it stops its triggers.
+pub struct RunningApp {
+    pub app: Arc<App>,
+    pub http: Option<Arc<HttpTrigger>>,
+    pub redis: Option<Arc<RedisTrigger>>,
+    http_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningApp {
+    /// Loads `manifest_path` and serves it on `listen` (port 0 picks a free one).
+    pub async fn start(
+        manifest_path: &Path,
+        listen: SocketAddr,
+        options: &RuntimeOptions,
+        progress: impl FnMut(&str, CacheOutcome),
+    ) -> anyhow::Result<Self> {
+        let manifest = Manifest::from_file(manifest_path)?;
+        Self::start_manifest(manifest, listen, options, progress).await
+    }
+
+    pub async fn start_manifest(
+        manifest: Manifest,
+        listen: SocketAddr,
+        options: &RuntimeOptions,
+        progress: impl FnMut(&str, CacheOutcome),
+    ) -> anyhow::Result<Self> {
+        check_triggers(&manifest)?;
+        std::fs::create_dir_all(&options.state_dir)
+            .with_context(|| format!("creating state dir {}", options.state_dir.display()))?;
+        let app = App::load(manifest, options, progress).await?;
+        let (stop, stopped) = watch::channel(false);
+        let shutdown = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut tasks = Vec::new();
+
+        let mut http = None;
+        let mut http_addr = None;
+        if !app.manifest.http_triggers.is_empty() {
+            let trigger = HttpTrigger::new(app.clone())?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            http_addr = Some(listener.local_addr()?);
+            let serving = trigger.clone();
+            let until = shutdown();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = serving.serve(listener, until).await {
+                    tracing::error!("http trigger stopped: {e:#}");
+                }
+            }));
+            http = Some(trigger);
+        }
+
+        let mut redis = None;
+        if !app.manifest.redis_triggers.is_empty() {
+            let trigger = RedisTrigger::new(app.clone())?;
+            tasks.push(tokio::spawn(trigger.clone().run(shutdown())));
+            redis = Some(trigger);
+        }
+
+        Ok(Self {
+            app,
+            http,
+            redis,
+            http_addr,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
