@@ -1,0 +1,240 @@
+//! Shared by the runtime's integration tests: builds the fixture component from source, runs a
+//! real `redis-server` on a free loopback port, and boots apps in-process.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use local_infra::app::RuntimeOptions;
+use local_infra::engine::{CompileCache, EngineOptions};
+use local_infra::manifest::Manifest;
+use local_infra::server::RunningApp;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("local-infra sits in the workspace")
+        .to_owned()
+}
+
+/// The conformance fixture, built once per test process for `wasm32-wasip2`.
+pub fn fixture_wasm() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let root = workspace_root();
+        let target_dir = root.join("target/wasm");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "spin-conformance", "--release", "--target", "wasm32-wasip2"])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .current_dir(&root)
+            .status()
+            .expect("running cargo to build the fixture");
+        assert!(status.success(), "building the fixture component failed");
+        let wasm = target_dir.join("wasm32-wasip2/release/spin_conformance.wasm");
+        // Compile once into the shared cache so parallel tests do not all run Cranelift.
+        let engine =
+            local_infra::engine::build_engine(&EngineOptions::default()).expect("engine");
+        CompileCache::load(Some(&CompileCache::new(cache_dir())), &engine, &wasm)
+            .expect("precompiling the fixture");
+        wasm
+    })
+}
+
+pub fn cache_dir() -> PathBuf {
+    workspace_root().join("target/wasm/cwasm-cache")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A `redis-server` of our own, stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("redis dir");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (see README: scripts/test.sh installs it)");
+        let server = Self {
+            port,
+            child,
+            _dir: dir,
+        };
+        server.wait_ready();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut conn) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not become ready", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An app booted in-process from manifest text, with its own state dir.
+pub struct TestApp {
+    pub running: RunningApp,
+    pub base: String,
+    pub state_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn manifest_with_fixture(text: &str) -> Manifest {
+    let text = text.replace("FIXTURE", &fixture_wasm().display().to_string());
+    Manifest::parse(&text, workspace_root()).expect("test manifest is valid")
+}
+
+pub fn options(state_dir: &Path) -> RuntimeOptions {
+    let mut options = RuntimeOptions::new(state_dir.to_owned());
+    options.cache_dir = Some(cache_dir());
+    options.engine.max_instances = 200;
+    options
+}
+
+impl TestApp {
+    pub async fn start(manifest: &str) -> Self {
+        Self::start_with(manifest, |_| {}).await
+    }
+
+    pub async fn start_with(manifest: &str, configure: impl FnOnce(&mut RuntimeOptions)) -> Self {
+        let dir = tempfile::tempdir().expect("state dir");
+        let state_dir = dir.path().to_owned();
+        let mut app = Self::start_in(manifest, &state_dir, configure).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Boots on an existing state dir (to test what survives a restart).
+    pub async fn start_in(
+        manifest: &str,
+        state_dir: &Path,
+        configure: impl FnOnce(&mut RuntimeOptions),
+    ) -> Self {
+        let manifest = manifest_with_fixture(manifest);
+        let mut options = options(state_dir);
+        configure(&mut options);
+        let running = RunningApp::start_manifest(
+            manifest,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            &options,
+            |_, _| {},
+        )
+        .await
+        .expect("app starts");
+        let addr = running.http_addr().expect("has an HTTP trigger");
+        Self {
+            running,
+            base: format!("http://{addr}"),
+            state_dir: state_dir.to_owned(),
+            _dir: None,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        send(reqwest::Client::new().get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+        send(
+            reqwest::Client::new()
+                .post(format!("{}{path}", self.base))
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn stop(self) -> PathBuf {
+        let state = self.state_dir.clone();
+        self.running.shutdown().await;
+        state
+    }
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("request reaches the server");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("response body");
+    (status, body)
+}
+
+/// Percent-encodes a value for a query string.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Polls `check` until it returns `Some` or the timeout passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
