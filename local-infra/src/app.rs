@@ -87,9 +87,9 @@ impl App {
             std::env::var(key).ok()
         })?;
         let runtime_config = match &options.runtime_config_file {
-            Some(path) => RuntimeConfig::from_file(path, &options.state_dir, |text| {
-                variables.render(text)
-            })?,
+            Some(path) => {
+                RuntimeConfig::from_file(path, &options.state_dir, |text| variables.render(text))?
+            }
             None => RuntimeConfig::default(),
         };
 
@@ -139,9 +139,9 @@ impl App {
         ids.dedup();
         for id in ids {
             let component = &manifest.components[id];
-            let path = manifest
-                .source_path(component)
-                .with_context(|| format!("component `{id}`: only local `source` files are supported"))?;
+            let path = manifest.source_path(component).with_context(|| {
+                format!("component `{id}`: only local `source` files are supported")
+            })?;
             let allowed = component
                 .allowed_outbound_hosts
                 .iter()

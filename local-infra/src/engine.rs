@@ -137,13 +137,17 @@ impl CompileCache {
             let component = compile(engine, &bytes, wasm_path)?;
             return Ok((component, CacheOutcome::Disabled));
         };
-        let entry = cache.dir.join(format!("{}.cwasm", cache_key(engine, &bytes)));
+        let entry = cache
+            .dir
+            .join(format!("{}.cwasm", cache_key(engine, &bytes)));
         if entry.exists() {
             // SAFETY: entries are written only by `precompile_component` of an engine with the
             // same compatibility hash (part of the file name), and never modified in place.
             match unsafe { Component::deserialize_file(engine, &entry) } {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(entry = %entry.display(), "ignoring unusable cache entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(entry = %entry.display(), "ignoring unusable cache entry: {e}")
+                }
             }
         }
         let compiled = engine
@@ -163,7 +167,8 @@ impl CompileCache {
 }
 
 fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<Component> {
-    Component::new(engine, bytes).map_err(|e| anyhow::anyhow!("compiling {}: {e:?}", path.display()))
+    Component::new(engine, bytes)
+        .map_err(|e| anyhow::anyhow!("compiling {}: {e:?}", path.display()))
 }
 
 fn cache_key(engine: &Engine, bytes: &[u8]) -> String {

@@ -14,7 +14,11 @@ use local_infra::manifest::Manifest;
 use local_infra::server::RunningApp;
 
 #[derive(Parser)]
-#[command(name = "wasmshop-spin", version, about = "A Spin-compatible runtime on wasmtime")]
+#[command(
+    name = "wasmshop-spin",
+    version,
+    about = "A Spin-compatible runtime on wasmtime"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the Spin application
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Build the Spin application
     Build(BuildArgs),
 }
@@ -101,7 +105,7 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(up(args)),
+            .block_on(up(*args)),
     }
 }
 
@@ -140,7 +144,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .sqlite
         .iter()
         .map(|s| match s.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file).with_context(|| format!("--sqlite @{file}")),
+            Some(file) => {
+                std::fs::read_to_string(file).with_context(|| format!("--sqlite @{file}"))
+            }
             None => Ok(s.clone()),
         })
         .collect::<anyhow::Result<_>>()?;
@@ -222,7 +228,8 @@ fn parse_variables(entries: &[String]) -> anyhow::Result<HashMap<String, String>
     let mut out = HashMap::new();
     for entry in entries {
         if let Some(file) = entry.strip_prefix('@') {
-            let text = std::fs::read_to_string(file).with_context(|| format!("--variable @{file}"))?;
+            let text =
+                std::fs::read_to_string(file).with_context(|| format!("--variable @{file}"))?;
             let table: HashMap<String, String> = if file.ends_with(".json") {
                 serde_json::from_str(&text).with_context(|| format!("--variable @{file}"))?
             } else if file.ends_with(".toml") {
@@ -251,7 +258,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(index) => text.split_at(index),
         None => (text, "s"),
     };
-    let value: u64 = number.parse().map_err(|_| format!("invalid duration `{text}`"))?;
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration `{text}`"))?;
     match unit {
         "s" => Ok(Duration::from_secs(value)),
         "ms" => Ok(Duration::from_millis(value)),

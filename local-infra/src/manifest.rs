@@ -471,8 +471,7 @@ impl Component {
         }
         for (name, value) in &self.variables {
             validate_variable_name(name).map_err(|m| format!("variables.{name}: {m}"))?;
-            let template =
-                Template::parse(value).map_err(|m| format!("variables.{name}: {m}"))?;
+            let template = Template::parse(value).map_err(|m| format!("variables.{name}: {m}"))?;
             for reference in template.references() {
                 if !app_variables.contains_key(reference) {
                     return Err(format!(
@@ -482,8 +481,8 @@ impl Component {
             }
         }
         for host in &self.allowed_outbound_hosts {
-            let template =
-                Template::parse(host).map_err(|m| format!("allowed_outbound_hosts `{host}`: {m}"))?;
+            let template = Template::parse(host)
+                .map_err(|m| format!("allowed_outbound_hosts `{host}`: {m}"))?;
             for reference in template.references() {
                 if !app_variables.contains_key(reference) {
                     return Err(format!(
@@ -613,7 +612,9 @@ source = "web.wasm"
     #[test]
     fn rejects_version_one_and_garbage() {
         assert!(parse("spin_manifest_version = 1\n[application]\nname='x'").is_err());
-        let err = parse("this is = not toml [").expect_err("syntax").to_string();
+        let err = parse("this is = not toml [")
+            .expect_err("syntax")
+            .to_string();
         assert!(err.starts_with("invalid manifest"), "{err}");
     }
 
@@ -653,7 +654,12 @@ source = "svc.wasm"
     #[test]
     fn trigger_must_name_a_defined_component() {
         let text = MINIMAL.replace("component = \"web\"", "component = \"nope\"");
-        assert!(parse(&text).expect_err("undefined").to_string().contains("nope"));
+        assert!(
+            parse(&text)
+                .expect_err("undefined")
+                .to_string()
+                .contains("nope")
+        );
     }
 
     #[test]
@@ -676,12 +682,18 @@ source = "svc.wasm"
     #[test]
     fn duplicate_routes_are_rejected() {
         let text = MINIMAL.to_owned() + "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"web\"\n";
-        assert!(parse(&text).expect_err("dup").to_string().contains("used by both"));
+        assert!(
+            parse(&text)
+                .expect_err("dup")
+                .to_string()
+                .contains("used by both")
+        );
     }
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let text = MINIMAL.to_owned() + "[variables]\ntoken = { default = \"hunter2\", secret = true }\n";
+        let text =
+            MINIMAL.to_owned() + "[variables]\ntoken = { default = \"hunter2\", secret = true }\n";
         let manifest = parse(&text).expect("valid");
         assert!(!format!("{manifest:?}").contains("hunter2"));
     }

@@ -81,8 +81,8 @@ impl RuntimeConfig {
         let invalid = |section: &str, label: &str, message: String| {
             RuntimeConfigError::Invalid(format!("[{section}.{label}]: {message}"))
         };
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| RuntimeConfigError::Invalid(e.message().to_owned()))?;
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| RuntimeConfigError::Invalid(e.message().to_owned()))?;
         let mut config = RuntimeConfig::default();
         for (label, table) in raw.key_value_store {
             let store = RawKvStore::deserialize(table)
@@ -147,7 +147,10 @@ type = "spin"
             &config.key_value_stores["sessions"],
             KvStoreConfig::Redis { url } if url == "redis://cache:6379"
         ));
-        assert_eq!(config.sqlite_databases["orders"], Path::new("/data/orders.db"));
+        assert_eq!(
+            config.sqlite_databases["orders"],
+            Path::new("/data/orders.db")
+        );
         assert_eq!(
             config.sqlite_databases["default"],
             Path::new("/state/sqlite_db.db")

@@ -49,10 +49,20 @@ impl InstanceState {
     pub fn new(capabilities: Arc<ComponentCapabilities>) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&capabilities.environment);
-        if let Some(file) = capabilities.logs.stdout.as_ref().and_then(|f| f.try_clone().ok()) {
+        if let Some(file) = capabilities
+            .logs
+            .stdout
+            .as_ref()
+            .and_then(|f| f.try_clone().ok())
+        {
             wasi.stdout(wasmtime_wasi::cli::OutputFile::new(file));
         }
-        if let Some(file) = capabilities.logs.stderr.as_ref().and_then(|f| f.try_clone().ok()) {
+        if let Some(file) = capabilities
+            .logs
+            .stderr
+            .as_ref()
+            .and_then(|f| f.try_clone().ok())
+        {
             wasi.stderr(wasmtime_wasi::cli::OutputFile::new(file));
         }
         let limits = StoreLimitsBuilder::new()

@@ -108,11 +108,23 @@ async fn every_spin_header_is_set() {
     let headers = &echoed["headers"];
     let addr = app.base.trim_start_matches("http://");
     let expected = [
-        ("spin-full-url", format!("http://{addr}/hdr/path/end/rest?key=value")),
+        (
+            "spin-full-url",
+            format!("http://{addr}/hdr/path/end/rest?key=value"),
+        ),
         ("spin-path-info", "/rest".to_owned()),
-        ("spin-matched-route", "/hdr/:path_segment/:path_end/...".to_owned()),
-        ("spin-raw-component-route", "/hdr/:path_segment/:path_end/...".to_owned()),
-        ("spin-component-route", "/hdr/:path_segment/:path_end".to_owned()),
+        (
+            "spin-matched-route",
+            "/hdr/:path_segment/:path_end/...".to_owned(),
+        ),
+        (
+            "spin-raw-component-route",
+            "/hdr/:path_segment/:path_end/...".to_owned(),
+        ),
+        (
+            "spin-component-route",
+            "/hdr/:path_segment/:path_end".to_owned(),
+        ),
         ("spin-base-path", "/".to_owned()),
         ("spin-path-match-path-segment", "path".to_owned()),
         ("spin-path-match-path-end", "end".to_owned()),
@@ -126,8 +138,10 @@ async fn every_spin_header_is_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_route_is_404_outside_but_reachable_by_chaining() {
-    let manifest = ROUTES
-        .replace("route = \"/...\"\ncomponent = \"web\"", "route = \"/web/...\"\ncomponent = \"web\"");
+    let manifest = ROUTES.replace(
+        "route = \"/...\"\ncomponent = \"web\"",
+        "route = \"/web/...\"\ncomponent = \"web\"",
+    );
     let app = TestApp::start(&manifest).await;
     let (status, _) = app.get("/internal").await;
     assert_eq!(status, 404);
@@ -135,16 +149,23 @@ async fn private_route_is_404_outside_but_reachable_by_chaining() {
     assert_eq!(status, 404);
 
     let target = "http://internal.spin.internal/some/path?op=env&name=COMPONENT";
-    let (status, body) = app.get(&format!("/web?op=fetch&url={}", encode(target))).await;
+    let (status, body) = app
+        .get(&format!("/web?op=fetch&url={}", encode(target)))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, "internal");
 
     // The callee sees the chained request as coming to localhost, with the whole path.
     let target = "http://internal.spin.internal/some/path";
-    let (status, body) = app.get(&format!("/web?op=fetch&url={}", encode(target))).await;
+    let (status, body) = app
+        .get(&format!("/web?op=fetch&url={}", encode(target)))
+        .await;
     assert_eq!(status, 200, "{body}");
     let echoed: Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(echoed["headers"]["spin-full-url"], "http://localhost/some/path");
+    assert_eq!(
+        echoed["headers"]["spin-full-url"],
+        "http://localhost/some/path"
+    );
     assert_eq!(echoed["headers"]["spin-path-info"], "/some/path");
 }
 
@@ -152,7 +173,9 @@ async fn private_route_is_404_outside_but_reachable_by_chaining() {
 async fn chaining_is_denied_without_allowed_outbound_host() {
     let app = TestApp::start(ROUTES).await;
     let target = "http://internal.spin.internal/";
-    let (status, body) = app.get(&format!("/api?op=fetch&url={}", encode(target))).await;
+    let (status, body) = app
+        .get(&format!("/api?op=fetch&url={}", encode(target)))
+        .await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
 }
@@ -160,7 +183,9 @@ async fn chaining_is_denied_without_allowed_outbound_host() {
 /// A one-shot HTTP server standing in for an external host.
 async fn upstream() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
@@ -181,16 +206,24 @@ async fn outbound_http_allowed_and_denied_hosts() {
     let allowed = upstream().await;
     let other = upstream().await;
     let app = TestApp::start_with(ROUTES, |options| {
-        options.variables.insert("upstream".into(), allowed.to_string());
+        options
+            .variables
+            .insert("upstream".into(), allowed.to_string());
     })
     .await;
     let (status, body) = app
-        .get(&format!("/?op=fetch&url={}", encode(&format!("http://{allowed}/x"))))
+        .get(&format!(
+            "/?op=fetch&url={}",
+            encode(&format!("http://{allowed}/x"))
+        ))
         .await;
     assert_eq!((status, body.as_str()), (200, "upstream"));
 
     let (status, body) = app
-        .get(&format!("/?op=fetch&url={}", encode(&format!("http://{other}/x"))))
+        .get(&format!(
+            "/?op=fetch&url={}",
+            encode(&format!("http://{other}/x"))
+        ))
         .await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
@@ -199,7 +232,9 @@ async fn outbound_http_allowed_and_denied_hosts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_value_round_trip_persists_across_restart() {
     let app = TestApp::start(ROUTES).await;
-    let (status, _) = app.post("/?op=kv-set&store=default&key=greeting", "bonjour").await;
+    let (status, _) = app
+        .post("/?op=kv-set&store=default&key=greeting", "bonjour")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         app.get("/?op=kv-get&store=default&key=greeting").await,
@@ -213,7 +248,9 @@ async fn key_value_round_trip_persists_across_restart() {
 
     let dir = tempfile::tempdir().expect("dir");
     let first = TestApp::start_in(ROUTES, dir.path(), |_| {}).await;
-    first.post("/?op=kv-set&store=default&key=k", "survives").await;
+    first
+        .post("/?op=kv-set&store=default&key=k", "survives")
+        .await;
     first.stop().await;
     assert!(dir.path().join("sqlite_key_value.db").exists());
     let second = TestApp::start_in(ROUTES, dir.path(), |_| {}).await;
@@ -230,14 +267,20 @@ async fn key_value_on_redis_backend_from_runtime_config() {
     let config = dir.path().join("runtime-config.toml");
     std::fs::write(
         &config,
-        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
     )
     .expect("write config");
     let app = TestApp::start_with(ROUTES, |options| {
         options.runtime_config_file = Some(config.clone());
     })
     .await;
-    assert_eq!(app.post("/?op=kv-set&store=default&key=cart", "3").await.0, 200);
+    assert_eq!(
+        app.post("/?op=kv-set&store=default&key=cart", "3").await.0,
+        200
+    );
     let mut conn = redis::Client::open(redis.url())
         .and_then(|c| c.get_connection())
         .expect("redis");
@@ -285,7 +328,10 @@ async fn sqlite_round_trip_with_transactions() {
     )
     .await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out[3]["columns"], serde_json::json!(["id", "name", "price", "data"]));
+    assert_eq!(
+        out[3]["columns"],
+        serde_json::json!(["id", "name", "price", "data"])
+    );
     assert_eq!(out[3]["rows"], serde_json::json!([[1, "apple", 1.5, null]]));
 
     let (status, out) = sql(
@@ -304,7 +350,13 @@ async fn sqlite_round_trip_with_transactions() {
     assert!(app.state_dir.join("sqlite_db.db").exists());
     assert!(app.state_dir.join("orders.db").exists());
 
-    let (status, out) = sql(&app, "sql", "default", serde_json::json!([{"sql": "SELEC nonsense"}])).await;
+    let (status, out) = sql(
+        &app,
+        "sql",
+        "default",
+        serde_json::json!([{"sql": "SELEC nonsense"}]),
+    )
+    .await;
     assert_eq!(status, 500, "{out}");
 }
 
@@ -315,7 +367,13 @@ async fn undeclared_store_or_database_is_access_denied() {
         app.get("/api?op=kv-get&store=default&key=x").await,
         (403, "access-denied".to_owned())
     );
-    let (status, out) = sql(&app, "sql", "default", serde_json::json!([{"sql": "SELECT 1"}])).await;
+    let (status, out) = sql(
+        &app,
+        "sql",
+        "default",
+        serde_json::json!([{"sql": "SELECT 1"}]),
+    )
+    .await;
     assert_eq!(status, 200, "web declared default: {out}");
     let (status, body) = app
         .post("/api?op=sql&db=default", r#"[{"sql":"SELECT 1"}]"#)
@@ -331,7 +389,10 @@ async fn component_variables_render_app_variables() {
         options.variables.insert("greeting".into(), "salut".into());
     })
     .await;
-    assert_eq!(app.get("/?op=var&name=greeting").await, (200, "salut world".to_owned()));
+    assert_eq!(
+        app.get("/?op=var&name=greeting").await,
+        (200, "salut world".to_owned())
+    );
     let (status, body) = app.get("/?op=var&name=undeclared").await;
     assert_eq!(status, 500);
     assert!(body.contains("Undefined"), "{body}");
@@ -381,7 +442,9 @@ key_value_stores = ["default"]
     // The subscription may take a moment after startup.
     let received = eventually(Duration::from_secs(10), || async {
         assert_eq!(publish("first").await.0, 200);
-        let (_, body) = app.get("/?op=kv-get&store=default&key=redis-messages").await;
+        let (_, body) = app
+            .get("/?op=kv-get&store=default&key=redis-messages")
+            .await;
         body.contains("first").then_some(())
     })
     .await;
@@ -391,7 +454,9 @@ key_value_stores = ["default"]
     assert_eq!(publish("trap").await.0, 200);
     assert_eq!(publish("second").await.0, 200);
     let messages = eventually(Duration::from_secs(10), || async {
-        let (_, body) = app.get("/?op=kv-get&store=default&key=redis-messages").await;
+        let (_, body) = app
+            .get("/?op=kv-get&store=default&key=redis-messages")
+            .await;
         body.contains("second").then_some(body)
     })
     .await
@@ -401,7 +466,10 @@ key_value_stores = ["default"]
     // Outbound Redis needs the address in allowed_outbound_hosts, as in Spin.
     let other = "redis://127.0.0.1:1";
     let (status, body) = app
-        .post(&format!("/?op=publish&address={}&channel=events", encode(other)), "x")
+        .post(
+            &format!("/?op=publish&address={}&channel=events", encode(other)),
+            "x",
+        )
         .await;
     assert_eq!(status, 500);
     assert!(body.contains("InvalidAddress"), "{body}");
@@ -442,7 +510,9 @@ key_value_stores = ["default"]
             .query(&mut conn)
             .unwrap_or(0);
         async {
-            let (_, body) = app.get("/?op=kv-get&store=default&key=redis-messages").await;
+            let (_, body) = app
+                .get("/?op=kv-get&store=default&key=redis-messages")
+                .await;
             body.contains("after-restart").then_some(())
         }
     })
@@ -465,7 +535,11 @@ async fn deadline_kills_an_infinite_loop() {
     .await;
     let started = std::time::Instant::now();
     assert_eq!(app.get("/?op=loop").await.0, 500);
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(served_by(&app, "/").await, "web");
 }
 

@@ -42,7 +42,10 @@ impl From<redis::RedisError> for KvError {
 /// Where one store label keeps its data.
 #[derive(Clone)]
 pub enum KvBackend {
-    Sqlite { db: Arc<Mutex<rusqlite::Connection>>, store: String },
+    Sqlite {
+        db: Arc<Mutex<rusqlite::Connection>>,
+        store: String,
+    },
     Redis(ConnectionManager),
 }
 
@@ -74,9 +77,12 @@ impl KeyValueService {
         all.sort();
         all.dedup();
         for label in all {
-            let config = configured.get(&label).cloned().unwrap_or(KvStoreConfig::Sqlite {
-                path: default_file.to_owned(),
-            });
+            let config = configured
+                .get(&label)
+                .cloned()
+                .unwrap_or(KvStoreConfig::Sqlite {
+                    path: default_file.to_owned(),
+                });
             let backend = match config {
                 KvStoreConfig::Sqlite { path } => {
                     let db = match files.get(&path) {
@@ -162,9 +168,11 @@ impl KvBackend {
                 let store = store.clone();
                 with_db(db, move |c| {
                     use rusqlite::OptionalExtension;
-                    c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                        .query_row((store, key), |row| row.get(0))
-                        .optional()
+                    c.prepare_cached(
+                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                    )?
+                    .query_row((store, key), |row| row.get(0))
+                    .optional()
                 })
                 .await
             }
@@ -411,7 +419,11 @@ impl spin_kv::HostStore for InstanceState {
         key: String,
         value: Vec<u8>,
     ) -> HostResult<(), spin_kv::Error> {
-        Ok(self.kv_backend(&store)?.set(key, value).await.map_err(Into::into))
+        Ok(self
+            .kv_backend(&store)?
+            .set(key, value)
+            .await
+            .map_err(Into::into))
     }
 
     async fn delete(
@@ -419,7 +431,11 @@ impl spin_kv::HostStore for InstanceState {
         store: Resource<StoreHandle>,
         key: String,
     ) -> HostResult<(), spin_kv::Error> {
-        Ok(self.kv_backend(&store)?.delete(key).await.map_err(Into::into))
+        Ok(self
+            .kv_backend(&store)?
+            .delete(key)
+            .await
+            .map_err(Into::into))
     }
 
     async fn exists(
@@ -427,7 +443,11 @@ impl spin_kv::HostStore for InstanceState {
         store: Resource<StoreHandle>,
         key: String,
     ) -> HostResult<bool, spin_kv::Error> {
-        Ok(self.kv_backend(&store)?.exists(key).await.map_err(Into::into))
+        Ok(self
+            .kv_backend(&store)?
+            .exists(key)
+            .await
+            .map_err(Into::into))
     }
 
     async fn get_keys(
@@ -470,7 +490,11 @@ impl wasi_kv::HostBucket for InstanceState {
         key: String,
         value: Vec<u8>,
     ) -> HostResult<(), wasi_kv::Error> {
-        Ok(self.kv_backend(&bucket)?.set(key, value).await.map_err(Into::into))
+        Ok(self
+            .kv_backend(&bucket)?
+            .set(key, value)
+            .await
+            .map_err(Into::into))
     }
 
     async fn delete(
@@ -478,7 +502,11 @@ impl wasi_kv::HostBucket for InstanceState {
         bucket: Resource<StoreHandle>,
         key: String,
     ) -> HostResult<(), wasi_kv::Error> {
-        Ok(self.kv_backend(&bucket)?.delete(key).await.map_err(Into::into))
+        Ok(self
+            .kv_backend(&bucket)?
+            .delete(key)
+            .await
+            .map_err(Into::into))
     }
 
     async fn exists(
@@ -486,7 +514,11 @@ impl wasi_kv::HostBucket for InstanceState {
         bucket: Resource<StoreHandle>,
         key: String,
     ) -> HostResult<bool, wasi_kv::Error> {
-        Ok(self.kv_backend(&bucket)?.exists(key).await.map_err(Into::into))
+        Ok(self
+            .kv_backend(&bucket)?
+            .exists(key)
+            .await
+            .map_err(Into::into))
     }
 
     async fn list_keys(

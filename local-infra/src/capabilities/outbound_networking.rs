@@ -66,7 +66,9 @@ impl AllowedHost {
         } else if let Some(suffix) = host.strip_prefix("*.") {
             HostPattern::Suffix(suffix.to_ascii_lowercase())
         } else if host.contains('*') {
-            return Err(format!("`{text}`: `*` must be the whole host or its first label"));
+            return Err(format!(
+                "`{text}`: `*` must be the whole host or its first label"
+            ));
         } else {
             HostPattern::Exact(host.to_ascii_lowercase())
         };
@@ -93,7 +95,9 @@ impl AllowedHost {
             && let Some(scheme) = &scheme
             && default_port(scheme).is_none()
         {
-            return Err(format!("`{text}`: scheme `{scheme}` has no default port; give one"));
+            return Err(format!(
+                "`{text}`: scheme `{scheme}` has no default port; give one"
+            ));
         }
         Ok(Self { scheme, host, port })
     }
@@ -174,7 +178,11 @@ mod tests {
 
     #[test]
     fn wildcards_for_host_scheme_and_port() {
-        let hosts = allowed(&["http://*.spin.internal", "*://localhost:*", "redis://db:6000..6010"]);
+        let hosts = allowed(&[
+            "http://*.spin.internal",
+            "*://localhost:*",
+            "redis://db:6000..6010",
+        ]);
         assert!(hosts.allows("http", "users.spin.internal", None));
         assert!(!hosts.allows("http", "spin.internal", None));
         assert!(hosts.allows("https", "localhost", Some(1234)));
@@ -184,7 +192,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_entries() {
-        for bad in ["example.com", "https://", "https://a/b", "https://a:xx", "https://a*b", "foo://x"] {
+        for bad in [
+            "example.com",
+            "https://",
+            "https://a/b",
+            "https://a:xx",
+            "https://a*b",
+            "foo://x",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad} accepted");
         }
     }

@@ -95,10 +95,17 @@ impl wit::HostConnection for InstanceState {
         payload: Vec<u8>,
     ) -> HostResult<()> {
         let mut conn = self.redis(&conn)?;
-        Ok(conn.publish::<_, _, ()>(channel, payload).await.map_err(other))
+        Ok(conn
+            .publish::<_, _, ()>(channel, payload)
+            .await
+            .map_err(other))
     }
 
-    async fn get(&mut self, conn: Resource<RedisHandle>, key: String) -> HostResult<Option<Vec<u8>>> {
+    async fn get(
+        &mut self,
+        conn: Resource<RedisHandle>,
+        key: String,
+    ) -> HostResult<Option<Vec<u8>>> {
         let mut conn = self.redis(&conn)?;
         Ok(conn.get(key).await.map_err(other))
     }
@@ -133,7 +140,11 @@ impl wit::HostConnection for InstanceState {
         Ok(conn.sadd(key, values).await.map_err(other))
     }
 
-    async fn smembers(&mut self, conn: Resource<RedisHandle>, key: String) -> HostResult<Vec<String>> {
+    async fn smembers(
+        &mut self,
+        conn: Resource<RedisHandle>,
+        key: String,
+    ) -> HostResult<Vec<String>> {
         let mut conn = self.redis(&conn)?;
         Ok(conn.smembers(key).await.map_err(other))
     }

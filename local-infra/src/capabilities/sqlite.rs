@@ -123,9 +123,9 @@ impl SqliteService {
         if statements.is_empty() {
             return Ok(());
         }
-        let db = self
-            .database("default")
-            .ok_or_else(|| anyhow::anyhow!("--sqlite needs a component that uses the `default` database"))?;
+        let db = self.database("default").ok_or_else(|| {
+            anyhow::anyhow!("--sqlite needs a component that uses the `default` database")
+        })?;
         let conn = db.acquire()?;
         for statement in statements {
             conn.execute_batch(statement)
@@ -351,7 +351,10 @@ wit_conversions!(v3);
 type HostResult<T, E> = wasmtime::Result<Result<T, E>>;
 
 impl InstanceState {
-    fn sqlite_open(&mut self, label: &str) -> wasmtime::Result<Result<Resource<ConnectionHandle>, SqliteError>> {
+    fn sqlite_open(
+        &mut self,
+        label: &str,
+    ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, SqliteError>> {
         match self.capabilities.sqlite.open(label) {
             Ok(handle) => Ok(Ok(self.table.push(handle)?)),
             Err(e) => Ok(Err(e)),
@@ -370,7 +373,10 @@ impl InstanceState {
 }
 
 impl v2::HostConnection for InstanceState {
-    async fn open(&mut self, database: String) -> HostResult<Resource<ConnectionHandle>, v2::Error> {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> HostResult<Resource<ConnectionHandle>, v2::Error> {
         Ok(self.sqlite_open(&database)?.map_err(Into::into))
     }
 
@@ -395,7 +401,10 @@ impl v2::HostConnection for InstanceState {
 }
 
 impl v3::HostConnection for InstanceState {
-    async fn open(&mut self, database: String) -> HostResult<Resource<ConnectionHandle>, v3::Error> {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> HostResult<Resource<ConnectionHandle>, v3::Error> {
         Ok(self.sqlite_open(&database)?.map_err(Into::into))
     }
 

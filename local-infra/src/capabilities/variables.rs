@@ -113,20 +113,19 @@ impl ComponentVariables {
 
 impl spin_vars::Host for InstanceState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, spin_vars::Error>> {
-        Ok(self
-            .capabilities
-            .variables
-            .get(&name)
-            .map_err(|e| match e {
-                VariableError::InvalidName(n) => spin_vars::Error::InvalidName(n),
-                VariableError::Undefined(n) => spin_vars::Error::Undefined(n),
-                VariableError::RequiredMissing(n) => spin_vars::Error::Provider(n),
-            }))
+        Ok(self.capabilities.variables.get(&name).map_err(|e| match e {
+            VariableError::InvalidName(n) => spin_vars::Error::InvalidName(n),
+            VariableError::Undefined(n) => spin_vars::Error::Undefined(n),
+            VariableError::RequiredMissing(n) => spin_vars::Error::Provider(n),
+        }))
     }
 }
 
 impl wasi_config::Host for InstanceState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, wasi_config::Error>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, wasi_config::Error>> {
         match self.capabilities.variables.get(&key) {
             Ok(value) => Ok(Ok(Some(value))),
             Err(VariableError::Undefined(_)) => Ok(Ok(None)),
@@ -197,7 +196,13 @@ mod tests {
         )
         .expect("renders");
         assert_eq!(component.get("url").as_deref(), Ok("redis://db:6379"));
-        assert!(matches!(component.get("nope"), Err(VariableError::Undefined(_))));
-        assert!(matches!(component.get("Bad"), Err(VariableError::InvalidName(_))));
+        assert!(matches!(
+            component.get("nope"),
+            Err(VariableError::Undefined(_))
+        ));
+        assert!(matches!(
+            component.get("Bad"),
+            Err(VariableError::InvalidName(_))
+        ));
     }
 }

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -145,9 +144,7 @@ impl HttpTrigger {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
                     let trigger = trigger.clone();
-                    async move {
-                        Ok::<_, Infallible>(trigger.handle_external(request, local, client).await)
-                    }
+                    async move { Ok::<_, Infallible>(trigger.handle(request, local, client).await) }
                 });
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
@@ -160,12 +157,18 @@ impl HttpTrigger {
         }
     }
 
-    async fn handle_external(
+    /// Routes and runs one request as if it had arrived on `local` from `client`; the server
+    /// calls this for every request, and benchmarks call it without a socket.
+    pub async fn handle<B>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
         local: SocketAddr,
         client: SocketAddr,
-    ) -> Response<HyperOutgoingBody> {
+    ) -> Response<HyperOutgoingBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let path = request.uri().path().to_owned();
         if path == HEALTH_PATH {
             return text_response(StatusCode::OK, "OK");
@@ -187,7 +190,8 @@ impl HttpTrigger {
             client_addr: client.to_string(),
         };
         let pattern = pattern.clone();
-        self.execute(target, &pattern, matched, request, origin).await
+        self.execute(target, &pattern, matched, request, origin)
+            .await
     }
 
     async fn execute<B>(
@@ -284,7 +288,9 @@ impl ServiceChaining for HttpTrigger {
                 client_addr: "127.0.0.1:0".into(),
             };
             let pattern = target.route.clone();
-            Ok(self.execute(target, &pattern, matched, request, origin).await)
+            Ok(self
+                .execute(target, &pattern, matched, request, origin)
+                .await)
         })
     }
 }
@@ -346,7 +352,10 @@ fn with_spin_headers<B>(
     set("spin-base-path", "/");
     set("spin-client-addr", &origin.client_addr);
     for (name, value) in &matched.params {
-        set(&format!("spin-path-match-{}", name.replace('_', "-")), value);
+        set(
+            &format!("spin-path-match-{}", name.replace('_', "-")),
+            value,
+        );
     }
     Request::from_parts(parts, body)
 }

@@ -52,7 +52,9 @@ impl RedisTrigger {
                 .map(|a| app.variables.render(a))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("redis trigger `{}`: {e}", trigger.channel))?
-                .ok_or_else(|| anyhow::anyhow!("redis trigger `{}` has no address", trigger.channel))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("redis trigger `{}` has no address", trigger.channel)
+                })?;
             servers.entry(address).or_default().push(Subscriber {
                 channel: trigger.channel.clone(),
                 component,
@@ -88,7 +90,9 @@ impl RedisTrigger {
         loop {
             match self.subscribe_once(&address, &mut backoff).await {
                 Ok(()) => tracing::warn!(%address, "redis subscription ended; reconnecting"),
-                Err(e) => tracing::warn!(%address, "redis subscription failed: {e}; retrying in {backoff:?}"),
+                Err(e) => {
+                    tracing::warn!(%address, "redis subscription failed: {e}; retrying in {backoff:?}")
+                }
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);

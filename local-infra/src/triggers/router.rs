@@ -153,7 +153,10 @@ mod tests {
     fn exact_beats_wildcard_and_longest_prefix_wins() {
         let r = router(&["/...", "/api/...", "/api/users", "/api/users/..."]);
         assert_eq!(winner(&r, "/api/users").as_deref(), Some("/api/users"));
-        assert_eq!(winner(&r, "/api/users/7").as_deref(), Some("/api/users/..."));
+        assert_eq!(
+            winner(&r, "/api/users/7").as_deref(),
+            Some("/api/users/...")
+        );
         assert_eq!(winner(&r, "/api/orders").as_deref(), Some("/api/..."));
         assert_eq!(winner(&r, "/api").as_deref(), Some("/api/..."));
         assert_eq!(winner(&r, "/other").as_deref(), Some("/..."));

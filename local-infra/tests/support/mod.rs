@@ -28,7 +28,14 @@ pub fn fixture_wasm() -> &'static Path {
         let root = workspace_root();
         let target_dir = root.join("target/wasm");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "spin-conformance", "--release", "--target", "wasm32-wasip2"])
+            .args([
+                "build",
+                "-p",
+                "spin-conformance",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+            ])
             .arg("--target-dir")
             .arg(&target_dir)
             .current_dir(&root)
@@ -37,8 +44,7 @@ pub fn fixture_wasm() -> &'static Path {
         assert!(status.success(), "building the fixture component failed");
         let wasm = target_dir.join("wasm32-wasip2/release/spin_conformance.wasm");
         // Compile once into the shared cache so parallel tests do not all run Cranelift.
-        let engine =
-            local_infra::engine::build_engine(&EngineOptions::default()).expect("engine");
+        let engine = local_infra::engine::build_engine(&EngineOptions::default()).expect("engine");
         CompileCache::load(Some(&CompileCache::new(cache_dir())), &engine, &wasm)
             .expect("precompiling the fixture");
         wasm

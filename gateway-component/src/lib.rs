@@ -1,0 +1,31 @@
+//! wasmshop's public entry. For now it answers liveness and gives every other path the uniform
+//! JSON error; routing to the bounded contexts, JWT auth, rate limiting and the rest of the
+//! gateway's duties arrive with the gateway issue.
+
+use serde_json::json;
+use spin_sdk::http::{IntoResponse, Request, Response};
+use spin_sdk::http_component;
+
+fn json_response(status: u16, body: serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
+}
+
+/// The error body every wasmshop HTTP edge uses: a stable `code` plus a human message.
+fn error(status: u16, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        json!({ "error": { "code": code, "message": message, "details": null } }),
+    )
+}
+
+#[http_component]
+fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
+    Ok(match req.path() {
+        "/health" | "/api/v1/health" => json_response(200, json!({ "status": "ok" })),
+        path => error(404, "not_found", &format!("no route for {path}")),
+    })
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds and serves wasmshop locally: installs missing tools, builds the runtime and the
+# components, starts a Redis on loopback with its data under the state dir, then runs
+# `wasmshop-spin up`. Extra arguments go to `up` (e.g. --listen 127.0.0.1:8080).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-tools.sh
+
+state_dir="${WASMSHOP_STATE_DIR:-.spin}"
+redis_port="${WASMSHOP_REDIS_PORT:-6379}"
+
+echo "==> building the runtime (release)"
+cargo build --release -p local-infra
+runtime=target/release/wasmshop-spin
+
+echo "==> building the components"
+"$runtime" build
+
+mkdir -p "$state_dir/redis"
+redis_pid=""
+if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+  echo "==> using the Redis already on 127.0.0.1:$redis_port"
+else
+  echo "==> starting Redis on 127.0.0.1:$redis_port (data in $state_dir/redis)"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$state_dir/redis" \
+    --appendonly yes --daemonize no --logfile "redis.log" &
+  redis_pid=$!
+  trap '[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+  for _ in $(seq 1 50); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
+
+"$runtime" up --state-dir "$state_dir" "$@"
