@@ -24,7 +24,12 @@ name = "bench"
 [[trigger.http]]
 route = "/..."
 component = "trivial"
+[[trigger.http]]
+route = "/sdk/..."
+component = "sdk"
 [component.trivial]
+source = "HELLO"
+[component.sdk]
 source = "FIXTURE"
 "#;
 
@@ -47,18 +52,53 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-fn noop_request() -> http::Request<Empty<Bytes>> {
-    http::Request::get("/?op=noop")
+fn request(path: &str) -> http::Request<Empty<Bytes>> {
+    http::Request::get(path)
         .header("host", "localhost")
         .body(Empty::new())
         .expect("request")
 }
 
-async fn instance_overhead(app: &TestApp) -> (f64, f64) {
+/// Where the time of one request goes: store construction alone, then store + instantiation.
+async fn breakdown(app: &TestApp) {
+    let component = app
+        .running
+        .app
+        .component("trivial")
+        .expect("component")
+        .clone();
+    let proxy = wasmtime_wasi_http::p2::bindings::ProxyPre::new(component.instance_pre().clone())
+        .expect("proxy");
+    let mut store_only = Vec::new();
+    let mut instantiate = Vec::new();
+    for _ in 0..OVERHEAD_REQUESTS {
+        let started = Instant::now();
+        let store = app.running.app.new_store(&component);
+        store_only.push(started.elapsed());
+        drop(store);
+        let started = Instant::now();
+        let mut store = app.running.app.new_store(&component);
+        let _instance = proxy
+            .instantiate_async(&mut store)
+            .await
+            .expect("instantiate");
+        drop(store);
+        instantiate.push(started.elapsed());
+    }
+    store_only.sort();
+    instantiate.sort();
+    println!(
+        "  breakdown: new store {:.1} µs, new store + instantiate + drop {:.1} µs (medians)",
+        micros(percentile(&store_only, 0.5)),
+        micros(percentile(&instantiate, 0.5))
+    );
+}
+
+async fn instance_overhead(app: &TestApp, path: &str) -> (f64, f64) {
     let trigger = app.running.http.clone().expect("http trigger");
     let local: SocketAddr = "127.0.0.1:3000".parse().expect("addr");
     for _ in 0..1_000 {
-        let response = trigger.handle(noop_request(), local, local).await;
+        let response = trigger.handle(request(path), local, local).await;
         let _ = response.into_body().collect().await;
     }
     let mut medians = Vec::new();
@@ -67,7 +107,7 @@ async fn instance_overhead(app: &TestApp) -> (f64, f64) {
         let mut samples = Vec::with_capacity(OVERHEAD_REQUESTS);
         for _ in 0..OVERHEAD_REQUESTS {
             let started = Instant::now();
-            let response = trigger.handle(noop_request(), local, local).await;
+            let response = trigger.handle(request(path), local, local).await;
             assert_eq!(response.status(), 200);
             let _ = response.into_body().collect().await;
             samples.push(started.elapsed());
@@ -111,7 +151,7 @@ async fn served_load(addr: SocketAddr) -> LoadResult {
             tokio::spawn(connection);
             while Instant::now() < deadline {
                 let begun = Instant::now();
-                match sender.send_request(noop_request()).await {
+                match sender.send_request(request("/")).await {
                     Ok(response) if response.status() == 200 => {
                         let _ = response.into_body().collect().await;
                         latencies.push(begun.elapsed());
@@ -156,16 +196,23 @@ fn main() {
         .expect("tokio");
     runtime.block_on(async {
         let app = TestApp::start(APP).await;
-        println!("instantiate + call of a trivial HTTP component, in-process ({OVERHEAD_ROUNDS} rounds × {OVERHEAD_REQUESTS}):");
-        let (overhead_median, overhead_p99) = instance_overhead(&app).await;
+        println!("instantiate + call of a trivial WASI HTTP component (no SDK), in-process ({OVERHEAD_ROUNDS} rounds × {OVERHEAD_REQUESTS}):");
+        let (overhead_median, overhead_p99) = instance_overhead(&app, "/").await;
         println!("  => median of medians {overhead_median:.1} µs, median p99 {overhead_p99:.1} µs");
+        breakdown(&app).await;
+        println!("the same through a spin-sdk 5.2 component (GET /sdk/?op=noop), as app components pay it:");
+        let (sdk_median, sdk_p99) = instance_overhead(&app, "/sdk/?op=noop").await;
+        println!("  => median of medians {sdk_median:.1} µs, median p99 {sdk_p99:.1} µs");
 
+        if std::env::var("BENCH_SKIP_LOAD").is_ok() {
+            return;
+        }
         let addr: SocketAddr = app
             .base
             .trim_start_matches("http://")
             .parse()
             .expect("server address");
-        println!("served load: {CONNECTIONS} connections, {LOAD_SECONDS} s, GET /?op=noop");
+        println!("served load: {CONNECTIONS} connections, {LOAD_SECONDS} s, GET / (trivial component)");
         let load = served_load(addr).await;
         let rps = load.requests as f64 / load.elapsed.as_secs_f64();
         println!(
@@ -180,6 +227,7 @@ fn main() {
             "machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
             "instance_overhead_us": { "median": overhead_median, "p99": overhead_p99,
                 "rounds": OVERHEAD_ROUNDS, "requests_per_round": OVERHEAD_REQUESTS },
+            "spin_sdk_request_us": { "median": sdk_median, "p99": sdk_p99 },
             "served": { "connections": CONNECTIONS, "seconds": LOAD_SECONDS, "requests_per_second": rps,
                 "p50_ms": load.p50.as_secs_f64() * 1e3, "p99_ms": load.p99.as_secs_f64() * 1e3,
                 "errors": load.errors, "rss_kib": rss_kib() },

@@ -64,6 +64,13 @@ pub struct LoadedComponent {
     pub cache: CacheOutcome,
 }
 
+impl LoadedComponent {
+    /// The linked, not yet instantiated component (what every request instantiates).
+    pub fn instance_pre(&self) -> &InstancePre<InstanceState> {
+        &self.pre
+    }
+}
+
 pub struct App {
     pub manifest: Manifest,
     pub engine: Engine,

@@ -261,6 +261,39 @@ async fn key_value_round_trip_persists_across_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasi_keyvalue_and_wasi_config_share_spins_stores_and_variables() {
+    let app = TestApp::start(ROUTES).await;
+    assert_eq!(
+        app.post("/?op=wkv-set&store=default&key=a", "1").await.0,
+        200
+    );
+    // The same label is the same store through either interface.
+    assert_eq!(
+        app.get("/?op=kv-get&store=default&key=a").await,
+        (200, "1".to_owned())
+    );
+    assert_eq!(
+        app.get("/?op=wkv-incr&store=default&key=a&delta=41").await,
+        (200, "42".to_owned())
+    );
+    assert_eq!(
+        app.get("/?op=wkv-get&store=default&key=a").await,
+        (200, "42".to_owned())
+    );
+    assert_eq!(
+        app.get("/?op=wkv-keys&store=default").await,
+        (200, "a".to_owned())
+    );
+    assert_eq!(app.get("/api?op=wkv-get&store=default&key=a").await.0, 403);
+
+    assert_eq!(
+        app.get("/?op=config&name=greeting").await,
+        (200, "hello world".to_owned())
+    );
+    assert_eq!(app.get("/?op=config&name=absent").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_value_on_redis_backend_from_runtime_config() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().expect("dir");
@@ -289,6 +322,12 @@ async fn key_value_on_redis_backend_from_runtime_config() {
     assert_eq!(
         app.get("/?op=kv-get&store=default&key=cart").await,
         (200, "3".to_owned())
+    );
+    // Atomic increments run in Redis itself.
+    assert_eq!(
+        app.get("/?op=wkv-incr&store=default&key=cart&delta=2")
+            .await,
+        (200, "5".to_owned())
     );
 }
 

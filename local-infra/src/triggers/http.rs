@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -239,9 +240,8 @@ impl HttpTrigger {
             .map_err(ExecError::Guest)?;
         let proxy = target.proxy.clone();
         let timeout = self.app.request_timeout();
-        // The guest keeps running after it sets the response head, to stream the body; the
-        // task owns the store until the guest returns or the deadline passes.
-        let task = tokio::spawn(async move {
+        let component_id = target.component.id.clone();
+        let mut guest = Box::pin(async move {
             let run = async {
                 let instance = proxy.instantiate_async(&mut store).await?;
                 instance
@@ -254,15 +254,43 @@ impl HttpTrigger {
                 Err(_) => Err(ExecError::Deadline(timeout)),
             }
         });
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => Err(ExecError::Guest(wasmtime::Error::msg(format!(
-                "component responded with error code {code:?}"
-            )))),
-            Err(_) => match task.await {
-                Ok(Ok(())) => Err(ExecError::NoResponse),
-                Ok(Err(e)) => Err(e),
-                Err(join) => Err(ExecError::Guest(wasmtime::Error::msg(join.to_string()))),
+        let mut receiver = receiver;
+        // The guest runs on this task until it sets the response head, which saves a hop
+        // between threads on every request; only a guest still streaming its body after that
+        // is moved to a task of its own.
+        tokio::select! {
+            biased;
+            head = &mut receiver => {
+                // Most handlers write a small body and return right after the head; one more
+                // poll here usually finishes them without spawning anything.
+                let rest = std::future::poll_fn(|cx| Poll::Ready(guest.as_mut().poll(cx))).await;
+                match rest {
+                    Poll::Ready(Err(e)) => {
+                        tracing::error!(component = %component_id, "failed after responding: {e}");
+                    }
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Pending => {
+                        tokio::spawn(async move {
+                            if let Err(e) = guest.await {
+                                tracing::error!(component = %component_id, "failed after responding: {e}");
+                            }
+                        });
+                    }
+                }
+                match head {
+                    Ok(Ok(response)) => Ok(response),
+                    Ok(Err(code)) => Err(ExecError::Guest(wasmtime::Error::msg(format!(
+                        "component responded with error code {code:?}"
+                    )))),
+                    Err(_) => Err(ExecError::NoResponse),
+                }
+            }
+            finished = &mut guest => match receiver.try_recv() {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(code)) => Err(ExecError::Guest(wasmtime::Error::msg(format!(
+                    "component responded with error code {code:?}"
+                )))),
+                Err(_) => finished.and(Err(ExecError::NoResponse)),
             },
         }
     }

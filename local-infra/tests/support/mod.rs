@@ -21,34 +21,48 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// The conformance fixture, built once per test process for `wasm32-wasip2`.
+/// The conformance fixture (spin-sdk), built once per test process for `wasm32-wasip2`.
 pub fn fixture_wasm() -> &'static Path {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let root = workspace_root();
-        let target_dir = root.join("target/wasm");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "spin-conformance",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .current_dir(&root)
-            .status()
-            .expect("running cargo to build the fixture");
-        assert!(status.success(), "building the fixture component failed");
-        let wasm = target_dir.join("wasm32-wasip2/release/spin_conformance.wasm");
-        // Compile once into the shared cache so parallel tests do not all run Cranelift.
-        let engine = local_infra::engine::build_engine(&EngineOptions::default()).expect("engine");
-        CompileCache::load(Some(&CompileCache::new(cache_dir())), &engine, &wasm)
-            .expect("precompiling the fixture");
-        wasm
-    })
+    WASM.get_or_init(|| build_fixture("spin-conformance"))
+}
+
+/// The smallest WASI HTTP handler, no SDK: for measuring the runtime's own overhead.
+pub fn hello_wasm() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| build_fixture("wasi-hello"))
+}
+
+fn build_fixture(package: &str) -> PathBuf {
+    let root = workspace_root();
+    let target_dir = root.join("target/wasm");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-p",
+            package,
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(&root)
+        .status()
+        .expect("running cargo to build a fixture");
+    assert!(
+        status.success(),
+        "building the fixture component {package} failed"
+    );
+    let wasm = target_dir.join(format!(
+        "wasm32-wasip2/release/{}.wasm",
+        package.replace('-', "_")
+    ));
+    // Compile once into the shared cache so parallel tests do not all run Cranelift.
+    let engine = local_infra::engine::build_engine(&EngineOptions::default()).expect("engine");
+    CompileCache::load(Some(&CompileCache::new(cache_dir())), &engine, &wasm)
+        .expect("precompiling the fixture");
+    wasm
 }
 
 pub fn cache_dir() -> PathBuf {
@@ -133,7 +147,10 @@ pub struct TestApp {
 }
 
 pub fn manifest_with_fixture(text: &str) -> Manifest {
-    let text = text.replace("FIXTURE", &fixture_wasm().display().to_string());
+    let mut text = text.replace("FIXTURE", &fixture_wasm().display().to_string());
+    if text.contains("HELLO") {
+        text = text.replace("HELLO", &hello_wasm().display().to_string());
+    }
     Manifest::parse(&text, workspace_root()).expect("test manifest is valid")
 }
 
