@@ -502,6 +502,22 @@ key_value_stores = ["default"]
     .expect("second message delivered");
     assert!(!messages.contains("trap"), "{messages}");
 
+    let (status, body) = app
+        .get(&format!(
+            "/?op=redis-ops&address={}&key=counter",
+            encode(&redis.url())
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ops: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        ops,
+        serde_json::json!({
+            "incr": 1, "incr_again": 2, "sadd": 3, "srem": 1, "smembers": ["a", "b"],
+            "execute": [12], "del": 2, "get_after_del": true
+        })
+    );
+
     // Outbound Redis needs the address in allowed_outbound_hosts, as in Spin.
     let other = "redis://127.0.0.1:1";
     let (status, body) = app
