@@ -395,6 +395,56 @@ impl InstanceState {
     }
 }
 
+/// The four data operations are the same in Spin's and WASI's key-value interfaces.
+macro_rules! store_methods {
+    ($error:ty) => {
+        async fn get(
+            &mut self,
+            store: Resource<StoreHandle>,
+            key: String,
+        ) -> HostResult<Option<Vec<u8>>, $error> {
+            Ok(self.kv_backend(&store)?.get(key).await.map_err(Into::into))
+        }
+
+        async fn set(
+            &mut self,
+            store: Resource<StoreHandle>,
+            key: String,
+            value: Vec<u8>,
+        ) -> HostResult<(), $error> {
+            Ok(self
+                .kv_backend(&store)?
+                .set(key, value)
+                .await
+                .map_err(Into::into))
+        }
+
+        async fn delete(
+            &mut self,
+            store: Resource<StoreHandle>,
+            key: String,
+        ) -> HostResult<(), $error> {
+            Ok(self
+                .kv_backend(&store)?
+                .delete(key)
+                .await
+                .map_err(Into::into))
+        }
+
+        async fn exists(
+            &mut self,
+            store: Resource<StoreHandle>,
+            key: String,
+        ) -> HostResult<bool, $error> {
+            Ok(self
+                .kv_backend(&store)?
+                .exists(key)
+                .await
+                .map_err(Into::into))
+        }
+    };
+}
+
 impl spin_kv::Host for InstanceState {}
 
 impl spin_kv::HostStore for InstanceState {
@@ -405,50 +455,7 @@ impl spin_kv::HostStore for InstanceState {
         }
     }
 
-    async fn get(
-        &mut self,
-        store: Resource<StoreHandle>,
-        key: String,
-    ) -> HostResult<Option<Vec<u8>>, spin_kv::Error> {
-        Ok(self.kv_backend(&store)?.get(key).await.map_err(Into::into))
-    }
-
-    async fn set(
-        &mut self,
-        store: Resource<StoreHandle>,
-        key: String,
-        value: Vec<u8>,
-    ) -> HostResult<(), spin_kv::Error> {
-        Ok(self
-            .kv_backend(&store)?
-            .set(key, value)
-            .await
-            .map_err(Into::into))
-    }
-
-    async fn delete(
-        &mut self,
-        store: Resource<StoreHandle>,
-        key: String,
-    ) -> HostResult<(), spin_kv::Error> {
-        Ok(self
-            .kv_backend(&store)?
-            .delete(key)
-            .await
-            .map_err(Into::into))
-    }
-
-    async fn exists(
-        &mut self,
-        store: Resource<StoreHandle>,
-        key: String,
-    ) -> HostResult<bool, spin_kv::Error> {
-        Ok(self
-            .kv_backend(&store)?
-            .exists(key)
-            .await
-            .map_err(Into::into))
-    }
+    store_methods!(spin_kv::Error);
 
     async fn get_keys(
         &mut self,
@@ -476,50 +483,7 @@ impl wasi_kv::Host for InstanceState {
 }
 
 impl wasi_kv::HostBucket for InstanceState {
-    async fn get(
-        &mut self,
-        bucket: Resource<StoreHandle>,
-        key: String,
-    ) -> HostResult<Option<Vec<u8>>, wasi_kv::Error> {
-        Ok(self.kv_backend(&bucket)?.get(key).await.map_err(Into::into))
-    }
-
-    async fn set(
-        &mut self,
-        bucket: Resource<StoreHandle>,
-        key: String,
-        value: Vec<u8>,
-    ) -> HostResult<(), wasi_kv::Error> {
-        Ok(self
-            .kv_backend(&bucket)?
-            .set(key, value)
-            .await
-            .map_err(Into::into))
-    }
-
-    async fn delete(
-        &mut self,
-        bucket: Resource<StoreHandle>,
-        key: String,
-    ) -> HostResult<(), wasi_kv::Error> {
-        Ok(self
-            .kv_backend(&bucket)?
-            .delete(key)
-            .await
-            .map_err(Into::into))
-    }
-
-    async fn exists(
-        &mut self,
-        bucket: Resource<StoreHandle>,
-        key: String,
-    ) -> HostResult<bool, wasi_kv::Error> {
-        Ok(self
-            .kv_backend(&bucket)?
-            .exists(key)
-            .await
-            .map_err(Into::into))
-    }
+    store_methods!(wasi_kv::Error);
 
     async fn list_keys(
         &mut self,

@@ -372,55 +372,43 @@ impl InstanceState {
     }
 }
 
+/// `open`, `execute` and `drop` are the same in both WIT versions; v3 adds two counters.
+macro_rules! connection_methods {
+    ($wit:ident) => {
+        async fn open(
+            &mut self,
+            database: String,
+        ) -> HostResult<Resource<ConnectionHandle>, $wit::Error> {
+            Ok(self.sqlite_open(&database)?.map_err(Into::into))
+        }
+
+        async fn execute(
+            &mut self,
+            connection: Resource<ConnectionHandle>,
+            statement: String,
+            parameters: Vec<$wit::Value>,
+        ) -> HostResult<$wit::QueryResult, $wit::Error> {
+            let params = parameters.into_iter().map(Into::into).collect();
+            Ok(self
+                .sqlite_execute(&connection, statement, params)
+                .await?
+                .map(Into::into)
+                .map_err(Into::into))
+        }
+
+        async fn drop(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
+            self.table.delete(connection)?;
+            Ok(())
+        }
+    };
+}
+
 impl v2::HostConnection for InstanceState {
-    async fn open(
-        &mut self,
-        database: String,
-    ) -> HostResult<Resource<ConnectionHandle>, v2::Error> {
-        Ok(self.sqlite_open(&database)?.map_err(Into::into))
-    }
-
-    async fn execute(
-        &mut self,
-        connection: Resource<ConnectionHandle>,
-        statement: String,
-        parameters: Vec<v2::Value>,
-    ) -> HostResult<v2::QueryResult, v2::Error> {
-        let params = parameters.into_iter().map(Into::into).collect();
-        Ok(self
-            .sqlite_execute(&connection, statement, params)
-            .await?
-            .map(Into::into)
-            .map_err(Into::into))
-    }
-
-    async fn drop(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
-        self.table.delete(connection)?;
-        Ok(())
-    }
+    connection_methods!(v2);
 }
 
 impl v3::HostConnection for InstanceState {
-    async fn open(
-        &mut self,
-        database: String,
-    ) -> HostResult<Resource<ConnectionHandle>, v3::Error> {
-        Ok(self.sqlite_open(&database)?.map_err(Into::into))
-    }
-
-    async fn execute(
-        &mut self,
-        connection: Resource<ConnectionHandle>,
-        statement: String,
-        parameters: Vec<v3::Value>,
-    ) -> HostResult<v3::QueryResult, v3::Error> {
-        let params = parameters.into_iter().map(Into::into).collect();
-        Ok(self
-            .sqlite_execute(&connection, statement, params)
-            .await?
-            .map(Into::into)
-            .map_err(Into::into))
-    }
+    connection_methods!(v3);
 
     async fn last_insert_rowid(
         &mut self,
@@ -431,10 +419,5 @@ impl v3::HostConnection for InstanceState {
 
     async fn changes(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&connection)?.counters().1)
-    }
-
-    async fn drop(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
-        self.table.delete(connection)?;
-        Ok(())
     }
 }
