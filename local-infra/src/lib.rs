@@ -12,4 +12,5 @@ pub mod runtime_config;
 pub mod server;
 pub mod state;
 pub mod template;
+pub mod testing;
 pub mod triggers;

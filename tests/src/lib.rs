@@ -1,13 +1,39 @@
 //! The wasmshop harness: builds the app's components with their `spin.toml` build commands and
-//! boots the whole app in-process on local-infra, on a free loopback port with a fresh state dir.
+//! boots the whole app, or one component alone, in-process on local-infra, on a free loopback
+//! port with a fresh state dir and a `redis-server` of its own.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use local_infra::app::RuntimeOptions;
-use local_infra::manifest::Manifest;
+use local_infra::app::{LoadedComponent, RuntimeOptions};
+use local_infra::manifest::{HttpRoute, Manifest};
 use local_infra::server::RunningApp;
+use local_infra::state::InstanceState;
+use local_infra::testing::RedisServer;
+use wasmtime::Store;
+
+/// Host-side bindings of the components' exported `api`s, for calling them directly.
+pub mod bindings {
+    pub mod users {
+        wasmtime::component::bindgen!({
+            path: ["../wit/events", "../wit/users"],
+            world: "wasmshop:users/users",
+            exports: { default: async },
+        });
+    }
+
+    pub mod catalog {
+        wasmtime::component::bindgen!({
+            path: ["../wit/events", "../wit/catalog"],
+            world: "wasmshop:catalog/catalog",
+            exports: { default: async },
+        });
+    }
+}
+
+pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,20 +59,59 @@ pub fn build_app() -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-/// The whole app, running until dropped.
+/// A running app (whole or one component), with its own Redis and state dir.
 pub struct Wasmshop {
     pub running: RunningApp,
     pub base_url: String,
-    _state: tempfile::TempDir,
+    pub redis: RedisServer,
+    pub client: reqwest::Client,
+    state: tempfile::TempDir,
 }
 
 impl Wasmshop {
+    /// The whole app from `spin.toml`.
     pub async fn boot() -> anyhow::Result<Self> {
-        let manifest = build_app()?;
+        Self::boot_with(build_app()?, HashMap::new()).await
+    }
+
+    /// Only `component_id` (its HTTP trigger made public at `/...`, so tests can reach it
+    /// directly) and its Redis triggers.
+    pub async fn boot_component(component_id: &str) -> anyhow::Result<Self> {
+        let mut manifest = build_app()?;
+        manifest.components.retain(|id, _| id == component_id);
+        if manifest.components.is_empty() {
+            anyhow::bail!("spin.toml has no component `{component_id}`");
+        }
+        manifest
+            .http_triggers
+            .retain(|t| t.component == component_id);
+        for trigger in &mut manifest.http_triggers {
+            trigger.route = HttpRoute::Public("/...".into());
+        }
+        manifest
+            .redis_triggers
+            .retain(|t| t.component == component_id);
+        Self::boot_with(manifest, HashMap::new()).await
+    }
+
+    pub async fn boot_with(
+        manifest: Manifest,
+        variables: HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        let redis = RedisServer::start()?;
         let state = tempfile::tempdir()?;
         let mut options = RuntimeOptions::new(state.path().to_owned());
         // Compiled components are shared between test processes; the key includes the bytes.
         options.cache_dir = Some(workspace_root().join("target/wasm/cwasm-cache"));
+        for (name, value) in [
+            ("redis_address", redis.url()),
+            ("jwt_secret", TEST_JWT_SECRET.to_owned()),
+        ] {
+            if manifest.variables.contains_key(name) {
+                options.variables.insert(name.to_owned(), value);
+            }
+        }
+        options.variables.extend(variables);
         let running = RunningApp::start_manifest(
             manifest,
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -56,11 +121,71 @@ impl Wasmshop {
         .await?;
         let addr = running
             .http_addr()
-            .ok_or_else(|| anyhow::anyhow!("spin.toml has no HTTP trigger"))?;
+            .ok_or_else(|| anyhow::anyhow!("no HTTP trigger"))?;
         Ok(Self {
             running,
             base_url: format!("http://{addr}"),
-            _state: state,
+            redis,
+            client: reqwest::Client::new(),
+            state,
         })
     }
+
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A fresh instance's store and linked component, to call its exported `api` directly.
+    pub fn instance(
+        &self,
+        component_id: &str,
+    ) -> anyhow::Result<(Store<InstanceState>, Arc<LoadedComponent>)> {
+        let component = self
+            .running
+            .app
+            .component(component_id)
+            .ok_or_else(|| anyhow::anyhow!("component `{component_id}` is not loaded"))?
+            .clone();
+        Ok((self.running.app.new_store(&component), component))
+    }
+
+    pub async fn users_api(
+        &self,
+    ) -> anyhow::Result<(Store<InstanceState>, bindings::users::Users)> {
+        let (mut store, component) = self.instance("users")?;
+        let pre = bindings::users::UsersPre::new(component.instance_pre().clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let users = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok((store, users))
+    }
+
+    pub async fn catalog_api(
+        &self,
+    ) -> anyhow::Result<(Store<InstanceState>, bindings::catalog::Catalog)> {
+        let (mut store, component) = self.instance("catalog")?;
+        let pre = bindings::catalog::CatalogPre::new(component.instance_pre().clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let catalog = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok((store, catalog))
+    }
+}
+
+/// Status and parsed JSON body (or `null` when the body is not JSON).
+pub async fn json(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }

@@ -3,9 +3,9 @@
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -70,71 +70,32 @@ pub fn cache_dir() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    local_infra::testing::free_port().expect("a free loopback port")
 }
 
 /// A `redis-server` of our own, stopped on drop.
-pub struct RedisServer {
-    pub port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
+pub struct RedisServer(pub local_infra::testing::RedisServer);
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::start_on(free_port())
+        Self(local_infra::testing::RedisServer::start().expect("redis-server starts"))
     }
 
     pub fn start_on(port: u16) -> Self {
-        let dir = tempfile::tempdir().expect("redis dir");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (see README: scripts/test.sh installs it)");
-        let server = Self {
-            port,
-            child,
-            _dir: dir,
-        };
-        server.wait_ready();
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(client) = redis::Client::open(self.url())
-                && let Ok(mut conn) = client.get_connection()
-                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server on port {} did not become ready", self.port);
-    }
-
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Self(local_infra::testing::RedisServer::start_on(port).expect("redis-server starts"))
     }
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
+impl std::ops::Deref for RedisServer {
+    type Target = local_infra::testing::RedisServer;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RedisServer {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 

@@ -1,0 +1,191 @@
+//! SQLite through Spin (`spin:sqlite@3.0.0`): versioned migrations applied idempotently on first
+//! use, and transactions that commit or roll back as one.
+
+use spin_sdk::sqlite3::{Connection, Error as SqliteError, QueryResult, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("sqlite: {0:?}")]
+    Sqlite(SqliteError),
+    #[error("{0}")]
+    Data(String),
+}
+
+impl From<SqliteError> for DbError {
+    fn from(e: SqliteError) -> Self {
+        DbError::Sqlite(e)
+    }
+}
+
+impl From<DbError> for crate::error::ApiError {
+    fn from(e: DbError) -> Self {
+        crate::error::ApiError::internal(e.to_string())
+    }
+}
+
+/// One schema step: its version and the SQL that takes the schema there.
+pub struct Migration {
+    pub version: u32,
+    pub sql: &'static str,
+}
+
+/// Opens the database `label` and brings its schema up to date. Every request may call this:
+/// applied versions are recorded in `schema_migrations` and skipped, and each step runs in a
+/// write transaction so concurrent first requests cannot apply a step twice.
+pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError> {
+    let conn = Connection::open(label)?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        &[],
+    )?;
+    let applied = current_version(&conn)?;
+    if migrations.iter().all(|m| m.version <= applied) {
+        return Ok(conn);
+    }
+    for migration in migrations {
+        transaction(&conn, |conn| -> Result<(), DbError> {
+            // Re-read inside the write lock: another instance may have just applied it.
+            if current_version(conn)? >= migration.version {
+                return Ok(());
+            }
+            for statement in split_statements(migration.sql) {
+                conn.execute(statement, &[])?;
+            }
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                &[
+                    Value::Integer(i64::from(migration.version)),
+                    Value::Text(crate::ids::now_rfc3339()),
+                ],
+            )?;
+            Ok(())
+        })?;
+    }
+    Ok(conn)
+}
+
+fn current_version(conn: &Connection) -> Result<u32, DbError> {
+    let result = conn.execute(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        &[],
+    )?;
+    Ok(result
+        .rows
+        .first()
+        .and_then(|row| row.values.first())
+        .and_then(|value| match value {
+            Value::Integer(v) => u32::try_from(*v).ok(),
+            _ => None,
+        })
+        .unwrap_or(0))
+}
+
+/// Statements of a migration, split on `;` at line ends (migrations hold no `;` in literals).
+fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(";\n")
+        .map(|s| s.trim().trim_end_matches(';').trim())
+        .filter(|s| !s.is_empty())
+}
+
+/// Runs `work` in one write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue on the
+/// lock instead of failing on upgrade); commits on `Ok`, rolls back on `Err`.
+pub fn transaction<T, E: From<DbError>>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute("BEGIN IMMEDIATE", &[])
+        .map_err(DbError::from)?;
+    match work(conn) {
+        Ok(value) => {
+            conn.execute("COMMIT", &[]).map_err(DbError::from)?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK", &[]);
+            Err(e)
+        }
+    }
+}
+
+/// A row as a small typed accessor over a query result.
+pub struct Row<'a> {
+    columns: &'a [String],
+    values: &'a [Value],
+}
+
+impl<'a> Row<'a> {
+    fn value(&self, column: &str) -> Result<&'a Value, DbError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| DbError::Data(format!("no column `{column}`")))
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, DbError> {
+        match self.value(column)? {
+            Value::Text(s) => Ok(s.clone()),
+            other => Err(DbError::Data(format!("`{column}` is {other:?}, not text"))),
+        }
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, DbError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s.clone())),
+            other => Err(DbError::Data(format!("`{column}` is {other:?}, not text"))),
+        }
+    }
+
+    pub fn int(&self, column: &str) -> Result<i64, DbError> {
+        match self.value(column)? {
+            Value::Integer(i) => Ok(*i),
+            other => Err(DbError::Data(format!(
+                "`{column}` is {other:?}, not an integer"
+            ))),
+        }
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, DbError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            Value::Integer(i) => Ok(Some(*i)),
+            other => Err(DbError::Data(format!(
+                "`{column}` is {other:?}, not an integer"
+            ))),
+        }
+    }
+}
+
+pub fn rows(result: &QueryResult) -> impl Iterator<Item = Row<'_>> {
+    result.rows.iter().map(|row| Row {
+        columns: &result.columns,
+        values: &row.values,
+    })
+}
+
+pub fn text(value: impl Into<String>) -> Value {
+    Value::Text(value.into())
+}
+
+pub fn int(value: impl Into<i64>) -> Value {
+    Value::Integer(value.into())
+}
+
+pub fn opt_text(value: Option<impl Into<String>>) -> Value {
+    value.map(|v| Value::Text(v.into())).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_migration_statements() {
+        let sql = "CREATE TABLE a (x INTEGER);\nCREATE INDEX i ON a (x);\n";
+        assert_eq!(
+            split_statements(sql).collect::<Vec<_>>(),
+            vec!["CREATE TABLE a (x INTEGER)", "CREATE INDEX i ON a (x)"]
+        );
+    }
+}

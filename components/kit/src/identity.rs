@@ -1,0 +1,42 @@
+//! The caller's identity. Only the gateway authenticates; it strips client-sent identity headers
+//! and forwards the verified `x-user-id` and `x-user-role`, which services trust and nothing else.
+
+use spin_sdk::http::Request;
+
+use crate::error::ApiError;
+
+pub const USER_ID_HEADER: &str = "x-user-id";
+pub const USER_ROLE_HEADER: &str = "x-user-role";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub role: String,
+}
+
+impl Identity {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
+    pub fn from_request(req: &Request) -> Option<Self> {
+        let header = |name| req.header(name).and_then(|v| v.as_str()).map(str::to_owned);
+        Some(Self {
+            user_id: header(USER_ID_HEADER).filter(|id| !id.is_empty())?,
+            role: header(USER_ROLE_HEADER).unwrap_or_else(|| "customer".into()),
+        })
+    }
+
+    pub fn require(req: &Request) -> Result<Self, ApiError> {
+        Self::from_request(req).ok_or_else(|| ApiError::unauthorized("authentication required"))
+    }
+
+    pub fn require_admin(req: &Request) -> Result<Self, ApiError> {
+        let identity = Self::require(req)?;
+        if identity.is_admin() {
+            Ok(identity)
+        } else {
+            Err(ApiError::forbidden("admin role required"))
+        }
+    }
+}

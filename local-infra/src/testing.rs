@@ -1,0 +1,95 @@
+//! Support for harnesses that run apps on this runtime: a real `redis-server` of their own on a
+//! free loopback port, stopped when dropped.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisServerError {
+    #[error(
+        "cannot start redis-server (is it installed? scripts/ensure-tools.sh installs it): {0}"
+    )]
+    Spawn(std::io::Error),
+    #[error("redis-server on port {0} did not answer PING within 10 s")]
+    NotReady(u16),
+    #[error("no free loopback port: {0}")]
+    Port(std::io::Error),
+}
+
+pub fn free_port() -> Result<u16, std::io::Error> {
+    TcpListener::bind("127.0.0.1:0")?
+        .local_addr()
+        .map(|a| a.port())
+}
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    pub fn start() -> Result<Self, RedisServerError> {
+        Self::start_on(free_port().map_err(RedisServerError::Port)?)
+    }
+
+    /// Starts on a given port, e.g. to restart a server where its clients expect it.
+    pub fn start_on(port: u16) -> Result<Self, RedisServerError> {
+        let dir =
+            std::env::temp_dir().join(format!("wasmshop-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(RedisServerError::Spawn)?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(RedisServerError::Spawn)?;
+        let server = Self {
+            port,
+            child: Some(child),
+            dir,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection()
+    }
+
+    fn wait_ready(&self) -> Result<(), RedisServerError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut conn) = self.connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(RedisServerError::NotReady(self.port))
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
