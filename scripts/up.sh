@@ -33,4 +33,13 @@ else
   done
 fi
 
-"$runtime" up --state-dir "$state_dir" "$@"
+# A signing key for local tokens, made once and kept with the state; never printed.
+if [ ! -s "$state_dir/jwt_secret" ]; then
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state_dir/jwt_secret"
+  chmod 600 "$state_dir/jwt_secret"
+fi
+
+"$runtime" up --state-dir "$state_dir" \
+  --variable "redis_address=redis://127.0.0.1:$redis_port" \
+  --variable "jwt_secret=@$state_dir/jwt_secret" \
+  "$@"

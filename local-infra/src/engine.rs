@@ -166,8 +166,14 @@ impl CompileCache {
             .map_err(|e| anyhow::anyhow!("compiling {}: {e:?}", wasm_path.display()))?;
         std::fs::create_dir_all(&cache.dir)
             .with_context(|| format!("creating cache dir {}", cache.dir.display()))?;
-        // Write then rename, so a concurrent reader never sees half an entry.
-        let partial = entry.with_extension(format!("{}.partial", std::process::id()));
+        // Write then rename, so a concurrent reader never sees half an entry; the partial name
+        // is unique per load, as several threads of one process may compile the same bytes.
+        static PARTIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let partial = entry.with_extension(format!(
+            "{}-{}.partial",
+            std::process::id(),
+            PARTIAL.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&partial, &compiled)?;
         std::fs::rename(&partial, &entry)?;
         // SAFETY: the bytes were produced just above by this engine.

@@ -1,0 +1,473 @@
+//! The catalog's use cases: domain rules + repository + outbox. Every state change and the
+//! events announcing it are one `kit::db::transaction`; events are published after commit.
+//! Both the HTTP adapter and the exported `api` call these.
+
+use serde::Serialize;
+use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::db::{DbError, transaction};
+use wasmshop_kit::ids::{is_id, new_id, now_rfc3339};
+use wasmshop_kit::payloads::{
+    ProductChanged, StockLine, StockLow, StockReservation, StockReservationFailed,
+};
+use wasmshop_kit::{Money, events, outbox};
+
+use crate::bindings::wasmshop::catalog::types::{
+    Category, CategoryInput, Error, Product, ProductInput, ProductPage, ProductQuery, Reservation,
+    ReservationLine, ReservationStatus, Stock, StockInput,
+};
+use crate::domain::{self, Change, Level, Refusal, Transition, conflict};
+use crate::repo;
+
+pub const CHANNEL: &str = "catalog.events";
+const SOURCE: &str = "catalog";
+/// At most this many outbox rows are published after one request.
+const PUBLISH_BATCH: u32 = 100;
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        eprintln!("catalog: {e}");
+        Error::Internal("database error".into())
+    }
+}
+
+fn open() -> Result<Connection, Error> {
+    Ok(repo::open()?)
+}
+
+/// Publishes what the outbox holds; failures are logged and left for the relay.
+fn publish(conn: &Connection) {
+    let address = match spin_sdk::variables::get("redis_address") {
+        Ok(address) => address,
+        Err(e) => {
+            eprintln!("catalog: no redis_address to publish events: {e}");
+            return;
+        }
+    };
+    if let Err(e) = outbox::publish_pending(conn, &address, PUBLISH_BATCH) {
+        eprintln!("catalog: publishing events: {e}");
+    }
+}
+
+fn emit<T: Serialize>(
+    conn: &Connection,
+    event_type: &str,
+    subject: &str,
+    payload: &T,
+) -> Result<(), Error> {
+    let event = events::envelope(event_type, SOURCE, subject, payload)
+        .map_err(|e| Error::Internal(format!("event {event_type}: {e}")))?;
+    outbox::enqueue(conn, CHANNEL, &event)?;
+    Ok(())
+}
+
+fn product_changed(product: &Product) -> ProductChanged {
+    ProductChanged {
+        product_id: product.id.clone(),
+        sku: product.sku.clone(),
+        name: product.name.clone(),
+        price: product.price.clone(),
+        active: product.active,
+    }
+}
+
+fn stock_of(product_id: &str, level: &Level) -> Stock {
+    Stock {
+        product_id: product_id.to_owned(),
+        on_hand: level.on_hand,
+        reserved: level.reserved,
+        available: level.available(),
+        low_stock_threshold: level.threshold,
+    }
+}
+
+/// `stock.low` for a product whose change deserves it.
+fn emit_if_low(
+    conn: &Connection,
+    product_id: &str,
+    before: &Level,
+    after: &Level,
+) -> Result<(), Error> {
+    if domain::low_stock_alert(before, after) {
+        emit(
+            conn,
+            "stock.low",
+            product_id,
+            &StockLow {
+                product_id: product_id.to_owned(),
+                available: after.available(),
+                threshold: after.threshold,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn save_changes(conn: &Connection, changes: &[Change]) -> Result<(), Error> {
+    for change in changes {
+        repo::save_level(conn, &change.product_id, &change.after)?;
+    }
+    Ok(())
+}
+
+/// The `stock.low` events a set of changes causes.
+fn emit_low_stock(conn: &Connection, changes: &[Change]) -> Result<(), Error> {
+    for change in changes {
+        emit_if_low(conn, &change.product_id, &change.before, &change.after)?;
+    }
+    Ok(())
+}
+
+fn stock_reservation(reservation: &Reservation) -> StockReservation {
+    StockReservation {
+        order_id: reservation.order_id.clone(),
+        lines: reservation
+            .lines
+            .iter()
+            .map(|line| StockLine {
+                product_id: line.product_id.clone(),
+                quantity: line.quantity,
+            })
+            .collect(),
+    }
+}
+
+fn check_category(conn: &Connection, category_id: Option<&str>) -> Result<(), Error> {
+    match category_id {
+        Some(id) if !repo::category_exists(conn, id)? => {
+            Err(Error::InvalidInput(vec![wasmshop_kit::FieldError {
+                field: "category_id".into(),
+                message: "no such category".into(),
+            }]))
+        }
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Products
+// ---------------------------------------------------------------------------------------------
+
+pub fn list_products(query: &ProductQuery) -> Result<ProductPage, Error> {
+    let params = domain::list_params(query).map_err(Error::InvalidInput)?;
+    let conn = open()?;
+    let (items, total) = repo::list_products(&conn, &params)?;
+    Ok(ProductPage {
+        items,
+        total,
+        page: params.page,
+        limit: params.limit,
+    })
+}
+
+/// A product; an inactive one only when `include_inactive` (admins, trusted callers).
+pub fn get_product(id: &str, include_inactive: bool) -> Result<Product, Error> {
+    if !is_id(id) {
+        return Err(Error::NotFound);
+    }
+    let conn = open()?;
+    match repo::get_product(&conn, id)? {
+        Some(product) if product.active || include_inactive => Ok(product),
+        _ => Err(Error::NotFound),
+    }
+}
+
+pub fn create_product(input: &ProductInput) -> Result<Product, Error> {
+    let draft = domain::validate_product(input).map_err(Error::InvalidInput)?;
+    let conn = open()?;
+    let product = transaction(&conn, |conn| -> Result<Product, Error> {
+        if repo::sku_owner(conn, &draft.sku)?.is_some() {
+            return Err(Error::Conflict(conflict::SKU_TAKEN.into()));
+        }
+        check_category(conn, draft.category_id.as_deref())?;
+        let now = now_rfc3339();
+        let product = Product {
+            id: new_id(),
+            sku: draft.sku.clone(),
+            name: draft.name.clone(),
+            description: draft.description.clone(),
+            price: Money {
+                amount: draft.price_amount,
+                currency: draft.currency.clone(),
+            },
+            category_id: draft.category_id.clone(),
+            active: draft.active.unwrap_or(true),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        repo::insert_product(
+            conn,
+            &product,
+            &draft.search_text(),
+            domain::DEFAULT_LOW_STOCK_THRESHOLD,
+        )?;
+        emit(
+            conn,
+            "product.created",
+            &product.id,
+            &product_changed(&product),
+        )?;
+        Ok(product)
+    })?;
+    publish(&conn);
+    Ok(product)
+}
+
+/// Full replace; `active` left out keeps the product's current state.
+pub fn update_product(id: &str, input: &ProductInput) -> Result<Product, Error> {
+    if !is_id(id) {
+        return Err(Error::NotFound);
+    }
+    let draft = domain::validate_product(input).map_err(Error::InvalidInput)?;
+    let conn = open()?;
+    let product = transaction(&conn, |conn| -> Result<Product, Error> {
+        let existing = repo::get_product(conn, id)?.ok_or(Error::NotFound)?;
+        if repo::sku_owner(conn, &draft.sku)?.is_some_and(|owner| owner != id) {
+            return Err(Error::Conflict(conflict::SKU_TAKEN.into()));
+        }
+        check_category(conn, draft.category_id.as_deref())?;
+        let product = Product {
+            id: existing.id,
+            sku: draft.sku.clone(),
+            name: draft.name.clone(),
+            description: draft.description.clone(),
+            price: Money {
+                amount: draft.price_amount,
+                currency: draft.currency.clone(),
+            },
+            category_id: draft.category_id.clone(),
+            active: draft.active.unwrap_or(existing.active),
+            created_at: existing.created_at,
+            updated_at: now_rfc3339(),
+        };
+        repo::update_product(conn, &product, &draft.search_text())?;
+        emit(
+            conn,
+            "product.updated",
+            &product.id,
+            &product_changed(&product),
+        )?;
+        Ok(product)
+    })?;
+    publish(&conn);
+    Ok(product)
+}
+
+/// Soft delete: the product becomes inactive; deleting an inactive product changes nothing.
+pub fn delete_product(id: &str) -> Result<(), Error> {
+    if !is_id(id) {
+        return Err(Error::NotFound);
+    }
+    let conn = open()?;
+    let changed = transaction(&conn, |conn| -> Result<bool, Error> {
+        let mut product = repo::get_product(conn, id)?.ok_or(Error::NotFound)?;
+        if !product.active {
+            return Ok(false);
+        }
+        product.active = false;
+        product.updated_at = now_rfc3339();
+        let search_text = domain::search_text(&product.name, &product.description, &product.sku);
+        repo::update_product(conn, &product, &search_text)?;
+        emit(
+            conn,
+            "product.updated",
+            &product.id,
+            &product_changed(&product),
+        )?;
+        Ok(true)
+    })?;
+    if changed {
+        publish(&conn);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categories
+// ---------------------------------------------------------------------------------------------
+
+pub fn list_categories() -> Result<Vec<Category>, Error> {
+    let conn = open()?;
+    Ok(repo::list_categories(&conn)?)
+}
+
+pub fn create_category(input: &CategoryInput) -> Result<Category, Error> {
+    let draft = domain::validate_category(input).map_err(Error::InvalidInput)?;
+    let conn = open()?;
+    transaction(&conn, |conn| -> Result<Category, Error> {
+        if repo::category_key_taken(conn, &draft.key)? {
+            return Err(Error::Conflict(conflict::CATEGORY_TAKEN.into()));
+        }
+        let id = new_id();
+        repo::insert_category(conn, &id, &draft, &now_rfc3339())?;
+        Ok(Category {
+            id,
+            name: draft.name.clone(),
+            description: draft.description.clone(),
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stock
+// ---------------------------------------------------------------------------------------------
+
+pub fn get_stock(product_id: &str) -> Result<Stock, Error> {
+    if !is_id(product_id) {
+        return Err(Error::NotFound);
+    }
+    let conn = open()?;
+    let level = repo::get_level(&conn, product_id)?.ok_or(Error::NotFound)?;
+    Ok(stock_of(product_id, &level))
+}
+
+/// An admin's stock count; refused (conflict) below what is already reserved.
+pub fn set_stock(product_id: &str, input: &StockInput) -> Result<Stock, Error> {
+    if !is_id(product_id) {
+        return Err(Error::NotFound);
+    }
+    let conn = open()?;
+    let level = transaction(&conn, |conn| -> Result<Level, Error> {
+        let before = repo::get_level(conn, product_id)?.ok_or(Error::NotFound)?;
+        let after = before
+            .set(input.on_hand, input.low_stock_threshold)
+            .ok_or_else(|| Error::Conflict(conflict::BELOW_RESERVED.into()))?;
+        repo::save_level(conn, product_id, &after)?;
+        emit_if_low(conn, product_id, &before, &after)?;
+        Ok(after)
+    })?;
+    publish(&conn);
+    Ok(stock_of(product_id, &level))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reservations
+// ---------------------------------------------------------------------------------------------
+
+/// What a reservation request came to inside its transaction.
+enum Outcome {
+    Created(Reservation),
+    Existing(Reservation),
+    Refused(Refusal),
+}
+
+/// Reserves every line or none, in one write transaction. An order that already has a
+/// reservation gets it back unchanged (`false`: not created now). A refusal is recorded as a
+/// `stock.reservation-failed` event in a transaction of its own.
+pub fn reserve(order_id: &str, lines: &[ReservationLine]) -> Result<(Reservation, bool), Error> {
+    let lines = domain::validate_reservation(order_id, lines).map_err(Error::InvalidInput)?;
+    let conn = open()?;
+    let outcome = transaction(&conn, |conn| -> Result<Outcome, Error> {
+        if let Some(existing) = repo::get_reservation(conn, order_id)? {
+            return Ok(Outcome::Existing(existing));
+        }
+        let ids: Vec<&str> = lines.iter().map(|l| l.product_id.as_str()).collect();
+        let levels = repo::levels(conn, &ids, true)?;
+        let changes = match domain::plan_reservation(&lines, &levels) {
+            Ok(changes) => changes,
+            // Nothing was written: committing this transaction is the same as rolling it back.
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
+        save_changes(conn, &changes)?;
+        let reservation = Reservation {
+            order_id: order_id.to_owned(),
+            lines: lines.clone(),
+            status: ReservationStatus::Reserved,
+        };
+        repo::insert_reservation(conn, &reservation, &now_rfc3339())?;
+        emit(
+            conn,
+            "stock.reserved",
+            order_id,
+            &stock_reservation(&reservation),
+        )?;
+        emit_low_stock(conn, &changes)?;
+        Ok(Outcome::Created(reservation))
+    })?;
+    match outcome {
+        Outcome::Existing(reservation) => Ok((reservation, false)),
+        Outcome::Created(reservation) => {
+            publish(&conn);
+            Ok((reservation, true))
+        }
+        Outcome::Refused(refusal) => {
+            transaction(&conn, |conn| {
+                emit(
+                    conn,
+                    "stock.reservation-failed",
+                    order_id,
+                    &StockReservationFailed {
+                        order_id: order_id.to_owned(),
+                        reason: refusal.reason().to_owned(),
+                        short: refusal.products().to_vec(),
+                    },
+                )
+            })?;
+            publish(&conn);
+            Err(match refusal {
+                Refusal::Unavailable(_) => Error::NotFound,
+                Refusal::Short(ids) => Error::InsufficientStock(ids),
+            })
+        }
+    }
+}
+
+pub fn get_reservation(order_id: &str) -> Result<Reservation, Error> {
+    if !is_id(order_id) {
+        return Err(Error::NotFound);
+    }
+    let conn = open()?;
+    repo::get_reservation(&conn, order_id)?.ok_or(Error::NotFound)
+}
+
+/// Reserved units back to available; idempotent; a committed reservation is a conflict.
+pub fn release(order_id: &str) -> Result<Reservation, Error> {
+    settle(order_id, domain::release_transition, "stock.released")
+}
+
+/// Reserved units leave on-hand stock; idempotent; a released reservation is a conflict.
+pub fn commit(order_id: &str) -> Result<Reservation, Error> {
+    settle(order_id, domain::commit_transition, "stock.committed")
+}
+
+fn settle(
+    order_id: &str,
+    transition: fn(ReservationStatus) -> Result<Transition, &'static str>,
+    event_type: &str,
+) -> Result<Reservation, Error> {
+    if !is_id(order_id) {
+        return Err(Error::NotFound);
+    }
+    let conn = open()?;
+    let (reservation, changed) =
+        transaction(&conn, |conn| -> Result<(Reservation, bool), Error> {
+            let mut reservation = repo::get_reservation(conn, order_id)?.ok_or(Error::NotFound)?;
+            let to = match transition(reservation.status)
+                .map_err(|code| Error::Conflict(code.into()))?
+            {
+                Transition::Unchanged => return Ok((reservation, false)),
+                Transition::To(to) => to,
+            };
+            let ids: Vec<&str> = reservation
+                .lines
+                .iter()
+                .map(|l| l.product_id.as_str())
+                .collect();
+            let levels = repo::levels(conn, &ids, false)?;
+            let changes =
+                domain::settle(&reservation.lines, &levels, to).map_err(|product_id| {
+                    Error::Internal(format!(
+                        "stock of {product_id} does not hold order {order_id}"
+                    ))
+                })?;
+            save_changes(conn, &changes)?;
+            repo::set_reservation_status(conn, order_id, to, &now_rfc3339())?;
+            reservation.status = to;
+            emit(conn, event_type, order_id, &stock_reservation(&reservation))?;
+            emit_low_stock(conn, &changes)?;
+            Ok((reservation, true))
+        })?;
+    if changed {
+        publish(&conn);
+    }
+    Ok(reservation)
+}

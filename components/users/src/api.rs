@@ -1,0 +1,26 @@
+//! The exported WIT `wasmshop:users/api`, for components that call users directly.
+
+use crate::bindings::exports::wasmshop::users::api::Guest;
+use crate::{Component, Error, LoginRequest, ProfileUpdate, RegisterRequest, Token, User, service};
+
+impl Guest for Component {
+    fn register(request: RegisterRequest) -> Result<User, Error> {
+        service::register(&request, None)
+    }
+
+    fn login(request: LoginRequest) -> Result<Token, Error> {
+        service::login(&request)
+    }
+
+    fn logout(access_token: String) -> Result<(), Error> {
+        service::logout(&access_token)
+    }
+
+    fn get_user(user_id: String) -> Result<User, Error> {
+        service::get_user(&user_id)
+    }
+
+    fn update_profile(user_id: String, update: ProfileUpdate) -> Result<User, Error> {
+        service::update_profile(&user_id, &update, None)
+    }
+}

@@ -1,0 +1,119 @@
+//! The thin HTTP adapter: routes, strict JSON in, the WIT error variant mapped to the uniform
+//! JSON error out. Paths are the service's own; the gateway maps `/api/v1/...` onto them.
+
+use serde_json::json;
+use spin_sdk::http::{Method, Request, Response};
+use wasmshop_kit::error::ApiError;
+use wasmshop_kit::http::segments;
+use wasmshop_kit::identity::Identity;
+use wasmshop_kit::json::{json_response, parse_body};
+
+use crate::{Error, LoginRequest, ProfileUpdate, RegisterRequest, service};
+
+pub fn handle(req: Request) -> Response {
+    route(&req).unwrap_or_else(|error| {
+        let unauthorized = error.status == 401;
+        let mut response = error.into_response();
+        if unauthorized {
+            response.set_header("www-authenticate", "Bearer");
+        }
+        response
+    })
+}
+
+fn route(req: &Request) -> Result<Response, ApiError> {
+    let method = req.method();
+    match segments(req.path()).as_slice() {
+        ["health"] => match method {
+            Method::Get => Ok(json_response(200, &json!({ "status": "ok" }))),
+            _ => Err(ApiError::method_not_allowed(&["GET"])),
+        },
+        ["auth", "register"] => match method {
+            Method::Post => register(req),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        },
+        ["auth", "login"] => match method {
+            Method::Post => login(req),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        },
+        ["auth", "logout"] => match method {
+            Method::Post => logout(req),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        },
+        ["users", "me"] => match method {
+            Method::Get => me(req),
+            Method::Patch => update_me(req),
+            _ => Err(ApiError::method_not_allowed(&["GET", "PATCH"])),
+        },
+        _ => Err(ApiError::not_found(format!("no route for {}", req.path()))),
+    }
+}
+
+fn traceparent(req: &Request) -> Option<&str> {
+    req.header("traceparent").and_then(|v| v.as_str())
+}
+
+fn register(req: &Request) -> Result<Response, ApiError> {
+    let request: RegisterRequest = parse_body(req.body())?;
+    let user = service::register(&request, traceparent(req)).map_err(api_error)?;
+    Ok(json_response(201, &user))
+}
+
+fn login(req: &Request) -> Result<Response, ApiError> {
+    let request: LoginRequest = parse_body(req.body())?;
+    let token = service::login(&request).map_err(api_error)?;
+    let mut response = json_response(200, &token);
+    // RFC 6749 §5.1: responses carrying tokens are not to be cached.
+    response.set_header("cache-control", "no-store");
+    Ok(response)
+}
+
+fn logout(req: &Request) -> Result<Response, ApiError> {
+    let token = bearer_token(req)
+        .ok_or_else(|| ApiError::unauthorized("an `Authorization: Bearer <token>` is required"))?;
+    service::logout(token).map_err(api_error)?;
+    Ok(Response::builder().status(204).build())
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer_token(req: &Request) -> Option<&str> {
+    let value = req.header("authorization")?.as_str()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn me(req: &Request) -> Result<Response, ApiError> {
+    let identity = Identity::require(req)?;
+    let user = service::get_user(&identity.user_id).map_err(api_error)?;
+    Ok(json_response(200, &user))
+}
+
+fn update_me(req: &Request) -> Result<Response, ApiError> {
+    let identity = Identity::require(req)?;
+    let update: ProfileUpdate = parse_body(req.body())?;
+    let user =
+        service::update_profile(&identity.user_id, &update, traceparent(req)).map_err(api_error)?;
+    Ok(json_response(200, &user))
+}
+
+/// The WIT error as the uniform JSON error with its stable code.
+fn api_error(error: Error) -> ApiError {
+    match error {
+        Error::InvalidInput(fields) => ApiError::invalid_input(&fields),
+        Error::EmailTaken => {
+            ApiError::conflict("email_taken", "an account with this email already exists")
+        }
+        Error::InvalidCredentials => {
+            ApiError::new(401, "invalid_credentials", "the email or password is wrong")
+        }
+        Error::TooManyAttempts(seconds) => ApiError::too_many_requests(seconds),
+        Error::Unauthorized => ApiError::unauthorized("the token is invalid or expired"),
+        Error::NotFound => ApiError::not_found("no such user"),
+        Error::Internal(message) => {
+            // Details go to the log, not to the client.
+            eprintln!("users: internal error: {message}");
+            ApiError::internal("internal error")
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The use cases, shared by the HTTP routes and the exported `api`: domain rules, repository
+//! and outbox together. Each state change and the event announcing it commit in one
+//! transaction; events are published after commit, and a failed publish is logged, not
+//! returned (the rows stay unsent for the relay).
+
+use std::fmt::Display;
+
+use spin_sdk::redis::RedisParameter;
+use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::db::{DbError, transaction};
+use wasmshop_kit::events::{envelope, with_trace};
+use wasmshop_kit::ids::{is_id, new_id, now_rfc3339, now_unix_seconds};
+use wasmshop_kit::outbox;
+use wasmshop_kit::payloads::{UserProfileUpdated, UserRegistered};
+
+use crate::domain::throttle::{self, Decision};
+use crate::domain::token::{self, TOKEN_TTL_SECONDS, TOKEN_TYPE, TokenConfig};
+use crate::domain::validation::{
+    MAX_PASSWORD_CHARS, normalize_email, validate_profile_update, validate_registration,
+};
+use crate::domain::{password, role_for};
+use crate::repo;
+use crate::{Error, LoginRequest, ProfileUpdate, RegisterRequest, Token, User};
+
+pub const SOURCE: &str = "users";
+pub const EVENTS_CHANNEL: &str = "users.events";
+/// The Redis key the gateway checks on every request: present = the token is revoked.
+pub fn revocation_key(jti: &str) -> String {
+    format!("revoked:jti:{jti}")
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+fn internal(context: &str, e: impl Display) -> Error {
+    Error::Internal(format!("{context}: {e}"))
+}
+
+fn variable(name: &str) -> Result<String, Error> {
+    spin_sdk::variables::get(name).map_err(|e| internal(&format!("variable `{name}`"), e))
+}
+
+fn token_config() -> Result<TokenConfig, Error> {
+    TokenConfig::new(
+        variable("jwt_secret")?,
+        variable("jwt_issuer")?,
+        variable("jwt_audience")?,
+    )
+    .map_err(|e| internal("token configuration", e))
+}
+
+/// Publishes what the outbox holds; a failure is logged and left to the relay.
+fn publish_pending(conn: &Connection) {
+    let published = variable("redis_address").and_then(|address| {
+        outbox::publish_pending(conn, &address, 100).map_err(|e| internal("outbox", e))
+    });
+    if let Err(e) = published {
+        eprintln!("users: events not published yet: {e:?}");
+    }
+}
+
+pub fn register(request: &RegisterRequest, traceparent: Option<&str>) -> Result<User, Error> {
+    let (email, name) = validate_registration(request).map_err(Error::InvalidInput)?;
+    let admin_email = variable("admin_email")?;
+    let conn = repo::open()?;
+    // Refuse a taken email before paying for a hash; checked again under the write lock.
+    if repo::email_taken(&conn, &email)? {
+        return Err(Error::EmailTaken);
+    }
+    let password_hash = password::hash(&request.password).map_err(|e| internal("hash", e))?;
+    let now = now_rfc3339();
+    let user = User {
+        id: new_id(),
+        role: role_for(&email, &admin_email),
+        email,
+        name,
+        address: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let payload = UserRegistered {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+    };
+    let event = envelope("user.registered", SOURCE, &user.id, &payload)
+        .map_err(|e| internal("event", e))?;
+    let event = with_trace(event, traceparent);
+    transaction(&conn, |conn| {
+        if repo::email_taken(conn, &user.email)? {
+            return Err(Error::EmailTaken);
+        }
+        repo::insert_user(conn, &user, &password_hash)?;
+        outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
+        Ok(())
+    })?;
+    publish_pending(&conn);
+    Ok(user)
+}
+
+/// Unknown email and wrong password give the same error after the same work: the attempt is
+/// counted (see `domain::throttle` for the policy), then exactly one Argon2 verification runs,
+/// against the account's hash or the dummy one.
+pub fn login(request: &LoginRequest) -> Result<Token, Error> {
+    let tokens = token_config()?;
+    let email = normalize_email(&request.email);
+    let conn = repo::open()?;
+    let now = now_unix_seconds();
+    let credentials = transaction(&conn, |conn| {
+        match throttle::begin_attempt(repo::login_attempts(conn, &email)?, now) {
+            Decision::Block { retry_after } => Err(Error::TooManyAttempts(retry_after)),
+            Decision::Allow(attempts) => {
+                repo::save_login_attempts(conn, &email, attempts, now)?;
+                Ok(repo::find_credentials(conn, &email)?)
+            }
+        }
+    })?;
+    // No account has a password this long: check an empty one against the dummy hash, which
+    // costs the same and cannot match.
+    let (candidate, stored) = if request.password.chars().count() > MAX_PASSWORD_CHARS {
+        ("", None)
+    } else {
+        (
+            request.password.as_str(),
+            credentials.as_ref().map(|c| c.password_hash.as_str()),
+        )
+    };
+    // Always run, whether or not there is an account (never inside a match guard).
+    let matched = password::verify_login(candidate, stored);
+    let account = match credentials {
+        Some(account) if matched => account,
+        _ => return Err(Error::InvalidCredentials),
+    };
+    repo::clear_login_attempts(&conn, &email)?;
+    let claims = tokens.claims(&account.user_id, account.role, &new_id(), now);
+    let access_token = tokens.sign(&claims).map_err(|e| internal("token", e))?;
+    Ok(Token {
+        access_token,
+        token_type: TOKEN_TYPE.to_owned(),
+        expires_in: TOKEN_TTL_SECONDS,
+    })
+}
+
+/// Revokes a valid token until it expires: `SET revoked:jti:<jti> 1 EX <seconds left>`.
+pub fn logout(access_token: &str) -> Result<(), Error> {
+    let tokens = token_config()?;
+    let claims = tokens
+        .verify(access_token.trim())
+        .map_err(|_| Error::Unauthorized)?;
+    let ttl = token::remaining_lifetime(&claims, now_unix_seconds());
+    let address = variable("redis_address")?;
+    let redis = spin_sdk::redis::Connection::open(&address)
+        .map_err(|e| internal("redis", format!("{e:?}")))?;
+    redis
+        .execute(
+            "SET",
+            &[
+                RedisParameter::Binary(revocation_key(&claims.jti).into_bytes()),
+                RedisParameter::Binary(b"1".to_vec()),
+                RedisParameter::Binary(b"EX".to_vec()),
+                RedisParameter::Int64(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            ],
+        )
+        .map_err(|e| internal("revoking the token", format!("{e:?}")))?;
+    Ok(())
+}
+
+pub fn get_user(user_id: &str) -> Result<User, Error> {
+    if !is_id(user_id) {
+        return Err(Error::NotFound);
+    }
+    let conn = repo::open()?;
+    repo::find_user(&conn, user_id)?.ok_or(Error::NotFound)
+}
+
+pub fn update_profile(
+    user_id: &str,
+    update: &ProfileUpdate,
+    traceparent: Option<&str>,
+) -> Result<User, Error> {
+    if !is_id(user_id) {
+        return Err(Error::NotFound);
+    }
+    let change = validate_profile_update(update).map_err(Error::InvalidInput)?;
+    let conn = repo::open()?;
+    let (user, changed) = transaction(&conn, |conn| {
+        let mut user = repo::find_user(conn, user_id)?.ok_or(Error::NotFound)?;
+        if !change.apply(&mut user, &now_rfc3339()) {
+            return Ok::<_, Error>((user, false));
+        }
+        repo::update_profile(conn, &user)?;
+        let payload = UserProfileUpdated {
+            user_id: user.id.clone(),
+            name: user.name.clone(),
+        };
+        let event = envelope("user.profile-updated", SOURCE, &user.id, &payload)
+            .map_err(|e| internal("event", e))?;
+        outbox::enqueue(conn, EVENTS_CHANNEL, &with_trace(event, traceparent))?;
+        Ok((user, true))
+    })?;
+    if changed {
+        publish_pending(&conn);
+    }
+    Ok(user)
+}
