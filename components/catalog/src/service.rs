@@ -20,8 +20,6 @@ use crate::repo;
 
 pub const CHANNEL: &str = "catalog.events";
 const SOURCE: &str = "catalog";
-/// At most this many outbox rows are published after one request.
-const PUBLISH_BATCH: u32 = 100;
 
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
@@ -34,18 +32,8 @@ fn open() -> Result<Connection, Error> {
     Ok(repo::open()?)
 }
 
-/// Publishes what the outbox holds; failures are logged and left for the relay.
 fn publish(conn: &Connection) {
-    let address = match spin_sdk::variables::get("redis_address") {
-        Ok(address) => address,
-        Err(e) => {
-            eprintln!("catalog: no redis_address to publish events: {e}");
-            return;
-        }
-    };
-    if let Err(e) = outbox::publish_pending(conn, &address, PUBLISH_BATCH) {
-        eprintln!("catalog: publishing events: {e}");
-    }
+    outbox::relay_after_commit(conn, SOURCE);
 }
 
 fn emit<T: Serialize>(

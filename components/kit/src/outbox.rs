@@ -73,3 +73,22 @@ pub fn publish_pending(
     }
     Ok(published)
 }
+
+/// How many rows one relay after a commit publishes at most.
+pub const RELAY_BATCH: u32 = 100;
+
+/// The step after every committing use case: publishes what the outbox holds to the Redis
+/// server in the component's `redis_address` variable. A failure is logged for `source` and
+/// not returned: the commit stands and the rows stay unsent for the next relay.
+pub fn relay_after_commit(conn: &Connection, source: &str) {
+    let address = match spin_sdk::variables::get("redis_address") {
+        Ok(address) => address,
+        Err(e) => {
+            eprintln!("{source}: no redis_address to publish events: {e}");
+            return;
+        }
+    };
+    if let Err(e) = publish_pending(conn, &address, RELAY_BATCH) {
+        eprintln!("{source}: events not published yet: {e}");
+    }
+}

@@ -52,14 +52,8 @@ fn token_config() -> Result<TokenConfig, Error> {
     .map_err(|e| internal("token configuration", e))
 }
 
-/// Publishes what the outbox holds; a failure is logged and left to the relay.
 fn publish_pending(conn: &Connection) {
-    let published = variable("redis_address").and_then(|address| {
-        outbox::publish_pending(conn, &address, 100).map_err(|e| internal("outbox", e))
-    });
-    if let Err(e) = published {
-        eprintln!("users: events not published yet: {e:?}");
-    }
+    outbox::relay_after_commit(conn, SOURCE);
 }
 
 pub fn register(request: &RegisterRequest, traceparent: Option<&str>) -> Result<User, Error> {
