@@ -1,11 +1,101 @@
-//! wasmshop's public entry. For now it answers liveness and gives every other path the uniform
-//! JSON error; routing to the bounded contexts, JWT auth, rate limiting and the rest of the
-//! gateway's duties arrive with the gateway issue.
+//! wasmshop's single public entry. Every request: a request id and trace context, CORS, the
+//! route table (`routes.rs`), bearer-token verification and revocation (`auth.rs`), the role
+//! check, rate limiting per client and route class (`limiter.rs`), a body limit, then
+//! forwarding to the owning component by service chaining, behind a circuit breaker per
+//! upstream with retries for idempotent methods (`resilience.rs`, `breaker.rs`); one JSON log
+//! line per request on stderr. `/health` is liveness, `/ready` checks every upstream.
 
-use serde_json::json;
-use spin_sdk::http::{IntoResponse, Request, Response};
+pub mod auth;
+mod breaker;
+pub mod cors;
+pub mod limiter;
+pub mod resilience;
+pub mod routes;
+pub mod trace;
+mod upstream;
 
-fn json_response(status: u16, body: serde_json::Value) -> Response {
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use wasmshop_kit::error::ApiError;
+use wasmshop_kit::identity::{USER_ID_HEADER, USER_ROLE_HEADER};
+
+use auth::{AuthConfig, AuthError, Claims};
+use cors::{CorsConfig, Preflight};
+use resilience::Admission;
+use routes::{Match, ROUTES, Route};
+use trace::TraceParent;
+use upstream::UpstreamError;
+
+/// Largest request body forwarded (1 MiB); larger → 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long `/ready` waits for each upstream's `/health`.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a forwarded request may take (below the runtime's 30 s request deadline).
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Client headers passed upstream; everything else (client `x-user-*` and `spin-*` included)
+/// is dropped. `authorization` goes only to users (its logout revokes the presented token).
+const FORWARDED_HEADERS: &[&str] = &[
+    "accept",
+    "accept-language",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "tracestate",
+];
+
+/// Upstream response headers not copied back (hop-by-hop, or recomputed).
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+/// What the log line of a request records.
+#[derive(Default)]
+struct Outcome {
+    route: Option<&'static str>,
+    upstream: Option<&'static str>,
+    user_id: Option<String>,
+    upstream_ms: Option<f64>,
+    rate_limit: Option<limiter::Decision>,
+}
+
+/// What the gateway knows about the request before dispatching it.
+struct Context {
+    method: Method,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    request_id: String,
+    /// The context forwarded upstream and returned to the client.
+    trace: TraceParent,
+}
+
+impl Context {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn variable(name: &str) -> Result<String, ApiError> {
+    spin_sdk::variables::get(name).map_err(|e| {
+        eprintln!("gateway: variable `{name}`: {e}");
+        ApiError::internal("gateway misconfigured")
+    })
+}
+
+fn json_response(status: u16, body: &Value) -> Response {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -13,20 +103,505 @@ fn json_response(status: u16, body: serde_json::Value) -> Response {
         .build()
 }
 
-/// The error body every wasmshop HTTP edge uses: a stable `code` plus a human message.
-fn error(status: u16, code: &str, message: &str) -> Response {
-    json_response(
-        status,
-        json!({ "error": { "code": code, "message": message, "details": null } }),
-    )
+/// Uniform in [0, 1), for jitter.
+fn random_fraction() -> f64 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let n = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    f64::from(n) / (f64::from(u32::MAX) + 1.0)
+}
+
+fn unavailable(message: impl Into<String>) -> ApiError {
+    ApiError::new(503, "service_unavailable", message)
 }
 
 // Only Wasm builds export the handler: a native link cannot carry WIT export names, and the
 // workspace is also built natively (tests, clippy).
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-pub fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
-    Ok(match req.path() {
-        "/health" | "/api/v1/health" => json_response(200, json!({ "status": "ok" })),
-        path => error(404, "not_found", &format!("no route for {path}")),
-    })
+pub async fn handle(req: IncomingRequest) -> Response {
+    let started = Instant::now();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((name.to_ascii_lowercase(), String::from_utf8(value).ok()?))
+        })
+        .collect();
+    let path_with_query = req.path_with_query().unwrap_or_else(|| "/".into());
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_owned(), query.to_owned()),
+        None => (path_with_query, String::new()),
+    };
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let request_id = header("x-request-id")
+        .filter(|id| trace::sane_request_id(id))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let incoming_trace = header("traceparent").and_then(TraceParent::parse);
+    let trace = TraceParent::child_of(
+        incoming_trace.as_ref(),
+        trace::new_span_id(),
+        trace::new_trace_id(),
+    );
+    let context = Context {
+        method: req.method(),
+        path,
+        query,
+        headers,
+        request_id,
+        trace,
+    };
+
+    let mut outcome = Outcome::default();
+    let cors = variable("cors_allowed_origins")
+        .map(|list| CorsConfig::parse(&list))
+        .unwrap_or_else(|_| CorsConfig::parse(""));
+    let mut response = dispatch(req, &context, &cors, &mut outcome)
+        .await
+        .unwrap_or_else(error_response);
+
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    decorate(&mut response, &context, &cors, &outcome, elapsed_ms);
+    log(&context, &outcome, response.status().to_owned(), elapsed_ms);
+    response
+}
+
+fn error_response(error: ApiError) -> Response {
+    let unauthorized = error.status == 401;
+    let mut response = error.into_response();
+    if unauthorized {
+        response.set_header("www-authenticate", "Bearer");
+    }
+    response
+}
+
+/// Headers every response gets: ids, timing, CORS.
+fn decorate(
+    response: &mut Response,
+    context: &Context,
+    cors: &CorsConfig,
+    outcome: &Outcome,
+    elapsed_ms: f64,
+) {
+    response.set_header("x-request-id", context.request_id.clone());
+    response.set_header("traceparent", context.trace.header());
+    response.set_header("x-response-time", format!("{elapsed_ms:.3}ms"));
+    let mut timing = format!("gateway;dur={elapsed_ms:.3}");
+    if let Some(upstream_ms) = outcome.upstream_ms {
+        timing.push_str(&format!(", upstream;dur={upstream_ms:.3}"));
+    }
+    response.set_header("server-timing", timing);
+    if response.status() == &401 && response.header("www-authenticate").is_none() {
+        response.set_header("www-authenticate", "Bearer");
+    }
+    if let Some(decision) = &outcome.rate_limit {
+        for (name, value) in decision.headers() {
+            response.set_header(name, value);
+        }
+    }
+    for (name, value) in cors.response_headers(context.header("origin")) {
+        response.set_header(name, value);
+    }
+}
+
+/// One structured line per request; never the token or the body.
+fn log(context: &Context, outcome: &Outcome, status: u16, elapsed_ms: f64) {
+    eprintln!(
+        "{}",
+        json!({
+            "msg": "request",
+            "method": context.method.to_string(),
+            "path": context.path,
+            "route": outcome.route,
+            "status": status,
+            "duration_ms": (elapsed_ms * 1000.0).round() / 1000.0,
+            "upstream": outcome.upstream,
+            "upstream_ms": outcome.upstream_ms,
+            "request_id": context.request_id,
+            "trace_id": context.trace.trace_id,
+            "user_id": outcome.user_id,
+        })
+    );
+}
+
+async fn dispatch(
+    req: IncomingRequest,
+    context: &Context,
+    cors: &CorsConfig,
+    outcome: &mut Outcome,
+) -> Result<Response, ApiError> {
+    let method = context.method.to_string();
+    match context.path.as_str() {
+        "/health" | "/api/v1/health" => {
+            outcome.route = Some("/health");
+            return match method.as_str() {
+                "GET" => Ok(json_response(200, &json!({ "status": "ok" }))),
+                _ => Err(ApiError::method_not_allowed(&["GET"])),
+            };
+        }
+        "/ready" => {
+            outcome.route = Some("/ready");
+            return match method.as_str() {
+                "GET" => Ok(ready().await),
+                _ => Err(ApiError::method_not_allowed(&["GET"])),
+            };
+        }
+        _ => {}
+    }
+
+    let (route, upstream_path) = match routes::match_route(ROUTES, &context.path, &method) {
+        Match::Found {
+            route,
+            upstream_path,
+        } => (route, upstream_path),
+        Match::MethodNotAllowed(allowed) if method == "OPTIONS" => {
+            return Ok(options(context, cors, &allowed));
+        }
+        Match::MethodNotAllowed(allowed) => return Err(ApiError::method_not_allowed(&allowed)),
+        Match::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "no route for {}",
+                context.path
+            )));
+        }
+    };
+    outcome.route = Some(route.pattern);
+    outcome.upstream = Some(route.upstream);
+
+    let claims = authenticate(context)?;
+    outcome.user_id = claims.as_ref().map(|c| c.sub.clone());
+    auth::authorize(route.auth, claims.as_ref()).map_err(|status| match status {
+        403 => ApiError::forbidden("this route requires the admin role"),
+        _ => ApiError::unauthorized(AuthError::Missing.message()),
+    })?;
+
+    let decision = rate_limit(context, route, outcome.user_id.as_deref(), &method)?;
+    outcome.rate_limit = decision;
+    if let Some(decision) = decision
+        && !decision.allowed
+    {
+        return Err(ApiError::too_many_requests(decision.reset_seconds));
+    }
+
+    let body = read_body(req, context).await?;
+    forward(
+        context,
+        route,
+        &upstream_path,
+        claims.as_ref(),
+        body,
+        outcome,
+    )
+    .await
+}
+
+/// `OPTIONS` on a known path: a CORS preflight when it is one, else the methods it has.
+fn options(context: &Context, cors: &CorsConfig, allowed: &[&str]) -> Response {
+    let requested = context.header("access-control-request-method");
+    match (context.header("origin"), requested) {
+        (Some(origin), Some(method)) => {
+            match cors.preflight(
+                origin,
+                method,
+                context.header("access-control-request-headers"),
+                allowed,
+            ) {
+                Preflight::Allowed(headers) => {
+                    let mut builder = Response::builder();
+                    builder.status(204);
+                    for (name, value) in headers {
+                        builder.header(name, value);
+                    }
+                    builder.build()
+                }
+                Preflight::Denied(reason) => {
+                    ApiError::forbidden(format!("CORS preflight refused: {reason}")).into_response()
+                }
+            }
+        }
+        _ => Response::builder()
+            .status(204)
+            .header("allow", allowed.join(", "))
+            .build(),
+    }
+}
+
+/// The verified claims of the request's bearer token, `None` without an `Authorization`
+/// header. A present header must be valid even on public routes.
+fn authenticate(context: &Context) -> Result<Option<Claims>, ApiError> {
+    let Some(header) = context.header("authorization") else {
+        return Ok(None);
+    };
+    let unauthorized = |e: AuthError| ApiError::unauthorized(e.message());
+    let token = auth::bearer_token(header).map_err(unauthorized)?;
+    let config = AuthConfig {
+        secret: variable("jwt_secret")?.into_bytes(),
+        issuer: variable("jwt_issuer")?,
+        audience: variable("jwt_audience")?,
+    };
+    let now = wasmshop_kit::ids::now_unix_seconds();
+    let claims = auth::verify(token, &config, now).map_err(unauthorized)?;
+    if is_revoked(&claims.jti)? {
+        return Err(unauthorized(AuthError::Revoked));
+    }
+    Ok(Some(claims))
+}
+
+/// `EXISTS revoked:jti:<jti>`. Fails closed: when Redis cannot answer, no token is accepted
+/// (503), since a revoked one might be among them.
+fn is_revoked(jti: &str) -> Result<bool, ApiError> {
+    use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+    let address = variable("redis_address")?;
+    let failed = |e: spin_sdk::redis::Error| {
+        eprintln!("gateway: revocation check: {e}");
+        unavailable("token revocation cannot be checked; retry later")
+    };
+    let connection = Connection::open(&address).map_err(failed)?;
+    let result = connection
+        .execute(
+            "EXISTS",
+            &[RedisParameter::Binary(
+                auth::revocation_key(jti).into_bytes(),
+            )],
+        )
+        .map_err(failed)?;
+    Ok(matches!(result.first(), Some(RedisResult::Int64(n)) if *n > 0))
+}
+
+/// Counts the request in its client's window for the route's class (see `limiter`); `None`
+/// when Redis could not be asked and the policy fails open.
+fn rate_limit(
+    context: &Context,
+    route: &Route,
+    user_id: Option<&str>,
+    method: &str,
+) -> Result<Option<limiter::Decision>, ApiError> {
+    use limiter::Limit;
+    use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+
+    let name = limiter::variable_name(route.class);
+    let limit = match variable(&name) {
+        Ok(text) => Limit::parse(&text).unwrap_or_else(|| {
+            eprintln!(
+                "gateway: `{name}` = {text:?} is not `<requests>/<seconds>`; using the default"
+            );
+            Limit::default_for(route.class)
+        }),
+        Err(_) => Limit::default_for(route.class),
+    };
+    let client = limiter::client_key(user_id, context.header("spin-client-addr"));
+    let key = limiter::redis_key(route.class, &client);
+    let window_ms = i64::from(limit.window_seconds) * 1000;
+    let counted = variable("redis_address").ok().and_then(|address| {
+        let result = Connection::open(&address).and_then(|connection| {
+            connection.execute(
+                "EVAL",
+                &[
+                    RedisParameter::Binary(limiter::SCRIPT.as_bytes().to_vec()),
+                    RedisParameter::Int64(1),
+                    RedisParameter::Binary(key.into_bytes()),
+                    RedisParameter::Int64(window_ms),
+                ],
+            )
+        });
+        match result.as_deref() {
+            Ok([RedisResult::Int64(count), RedisResult::Int64(ttl)]) => Some((*count, *ttl)),
+            Ok(other) => {
+                eprintln!("gateway: rate limiter: unexpected reply {other:?}");
+                None
+            }
+            Err(e) => {
+                eprintln!("gateway: rate limiter: {e}");
+                None
+            }
+        }
+    });
+    match counted {
+        Some((count, ttl)) => Ok(Some(limiter::decide(limit, count, ttl))),
+        None if limiter::fail_open(method) => Ok(None),
+        None => Err(unavailable("rate limiting is unavailable; retry later")),
+    }
+}
+
+/// The request body, at most [`MAX_BODY_BYTES`]: a larger declared `content-length` is refused
+/// before reading, a larger streamed body as soon as it passes the limit.
+async fn read_body(req: IncomingRequest, context: &Context) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            413,
+            "payload_too_large",
+            format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    if let Some(length) = context.header("content-length") {
+        match length.trim().parse::<u64>() {
+            Ok(length) if length > MAX_BODY_BYTES as u64 => return Err(too_large()),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "bad content-length",
+                ));
+            }
+        }
+    }
+    let mut body = Vec::new();
+    let mut stream = req.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("invalid_request", "the request body could not be read")
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn forward(
+    context: &Context,
+    route: &Route,
+    upstream_path: &str,
+    claims: Option<&Claims>,
+    body: Vec<u8>,
+    outcome: &mut Outcome,
+) -> Result<Response, ApiError> {
+    let mut url = format!("{}{upstream_path}", upstream::base_url(route.upstream));
+    if !context.query.is_empty() {
+        url.push('?');
+        url.push_str(&context.query);
+    }
+    let mut headers: Vec<(String, String)> = context
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            FORWARDED_HEADERS.contains(&name.as_str())
+                || (name == "authorization" && route.upstream == routes::USERS)
+        })
+        .cloned()
+        .collect();
+    headers.push(("x-request-id".into(), context.request_id.clone()));
+    headers.push(("traceparent".into(), context.trace.header()));
+    if let Some(addr) = context.header("spin-client-addr") {
+        headers.push(("x-forwarded-for".into(), addr.to_owned()));
+    }
+    if let Some(claims) = claims {
+        headers.push((USER_ID_HEADER.into(), claims.sub.clone()));
+        headers.push((USER_ROLE_HEADER.into(), claims.role.clone()));
+    }
+    let build = || {
+        let mut builder = Request::builder();
+        builder.method(context.method.clone()).uri(url.clone());
+        for (name, value) in &headers {
+            builder.header(name.clone(), value.clone());
+        }
+        builder.body(body.clone());
+        builder.build()
+    };
+
+    let breaker = breaker::Breaker::open(route.upstream);
+    let admission = breaker
+        .as_ref()
+        .map_or(Admission::Send, breaker::Breaker::admit);
+    if let Admission::Reject {
+        retry_after_seconds,
+    } = admission
+    {
+        let mut error = unavailable(format!(
+            "{} is failing; the circuit is open",
+            route.upstream
+        ));
+        error.code = "circuit_open";
+        error.retry_after = Some(retry_after_seconds);
+        return Err(error);
+    }
+
+    let started = Instant::now();
+    let method = context.method.to_string();
+    let mut attempt = 0;
+    let result = loop {
+        let result = upstream::send(build(), UPSTREAM_TIMEOUT).await;
+        let failed = match &result {
+            Ok(response) => resilience::retryable_status(*response.status()),
+            Err(UpstreamError::Failed(_)) => true,
+            // A timeout already took long; retrying would exceed the request deadline.
+            Err(UpstreamError::Timeout) => false,
+        };
+        if !(failed && resilience::retryable_method(&method) && attempt < resilience::MAX_RETRIES) {
+            break result;
+        }
+        attempt += 1;
+        upstream::sleep(resilience::backoff(attempt, random_fraction())).await;
+    };
+    outcome.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    let success = matches!(&result, Ok(response) if *response.status() < 500);
+    if let Some(breaker) = &breaker {
+        breaker.record(admission, success);
+    }
+    let upstream_response = result.map_err(|e| match e {
+        UpstreamError::Timeout => ApiError::new(
+            504,
+            "upstream_timeout",
+            format!("{} did not answer in time", route.upstream),
+        ),
+        UpstreamError::Failed(reason) => {
+            eprintln!("gateway: {} {}: {reason}", route.upstream, upstream_path);
+            ApiError::new(
+                502,
+                "bad_gateway",
+                format!("{} could not be reached", route.upstream),
+            )
+        }
+    })?;
+
+    let mut builder = Response::builder();
+    builder.status(*upstream_response.status());
+    for (name, value) in upstream_response.headers() {
+        let name = name.to_ascii_lowercase();
+        if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
+            builder.header(name, String::from_utf8_lossy(value.as_bytes()).into_owned());
+        }
+    }
+    builder.body(upstream_response.into_body());
+    Ok(builder.build())
+}
+
+/// Readiness: every upstream's private `GET /health`, concurrently, each within
+/// [`READY_TIMEOUT`]; 200 when all are up, else 503, with per-service detail.
+async fn ready() -> Response {
+    let checks = routes::UPSTREAMS.iter().map(|&name| async move {
+        let started = Instant::now();
+        let request = Request::get(format!("{}/health", upstream::base_url(name))).build();
+        let result = upstream::send(request, READY_TIMEOUT).await;
+        let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+        let detail = match result {
+            Ok(response) if *response.status() == 200 => {
+                json!({ "status": "up", "latency_ms": latency_ms })
+            }
+            Ok(response) => json!({ "status": "down", "latency_ms": latency_ms,
+                "reason": format!("health answered {}", response.status()) }),
+            Err(UpstreamError::Timeout) => {
+                json!({ "status": "down", "latency_ms": latency_ms, "reason": "timeout" })
+            }
+            Err(UpstreamError::Failed(reason)) => {
+                json!({ "status": "down", "latency_ms": latency_ms, "reason": reason })
+            }
+        };
+        (name, detail)
+    });
+    let results = futures::future::join_all(checks).await;
+    let all_up = results.iter().all(|(_, d)| d["status"] == "up");
+    let services: serde_json::Map<String, Value> = results
+        .into_iter()
+        .map(|(name, detail)| (name.to_owned(), detail))
+        .collect();
+    json_response(
+        if all_up { 200 } else { 503 },
+        &json!({ "status": if all_up { "ready" } else { "unavailable" }, "services": services }),
+    )
 }

@@ -531,6 +531,42 @@ key_value_stores = ["default"]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_redis_fails_fast_when_redis_is_down() {
+    let port = support::free_port();
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "redis-down"
+[[trigger.http]]
+route = "/..."
+component = "web"
+[component.web]
+source = "FIXTURE"
+allowed_outbound_hosts = ["redis://127.0.0.1:{port}"]
+"#
+    );
+    let app = TestApp::start(&manifest).await;
+    let address = format!("redis://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let (status, body) = app
+        .post(
+            &format!("/?op=publish&address={}&channel=c", encode(&address)),
+            "x",
+        )
+        .await;
+    // The guest gets an error it can act on, well before the request deadline (30 s) and
+    // redis-rs's own reconnect backoff (about two minutes).
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("Other"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_trigger_reconnects_after_redis_restarts() {
     let port = support::free_port();
     let mut redis = RedisServer::start_on(port);

@@ -1,31 +1,705 @@
-//! The public entry, booted from the real `spin.toml`.
+//! The public entry, booted with the whole app from the real `spin.toml`: routing, JWT
+//! authentication (every attack gets 401), roles, identity forwarding, tracing, CORS, body
+//! limit, health and readiness.
 
-use wasmshop_tests::Wasmshop;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use wasmshop_tests::{TEST_JWT_SECRET, Wasmshop, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    )
+    .expect("fits")
+}
+
+/// Unpadded base64url, to hand-build hostile tokens.
+fn b64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn sign(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// Claims as the users component issues them, for `user_id`.
+fn claims(user_id: &str, role: &str) -> Value {
+    let now = now();
+    json!({ "sub": user_id, "role": role, "jti": uuid::Uuid::now_v7().to_string(), "iat": now,
+        "exp": now + 900, "iss": "wasmshop", "aud": "wasmshop-api" })
+}
+
+fn with(mut claims: Value, field: &str, value: Value) -> Value {
+    claims[field] = value;
+    claims
+}
+
+async fn call(
+    shop: &Wasmshop,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut request = shop
+        .client
+        .request(method.parse().expect("method"), shop.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.expect("request")
+}
+
+/// Registers `email` and logs in through the gateway: (user id, access token).
+async fn account(shop: &Wasmshop, email: &str) -> (String, String) {
+    let body = json!({ "email": email, "password": PASSWORD, "name": "Someone" });
+    let (status, user) =
+        json(call(shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    assert_eq!(status, 201, "register {email}: {user}");
+    let body = json!({ "email": email, "password": PASSWORD });
+    let (status, token) =
+        json(call(shop, "POST", "/api/v1/auth/login", None, Some(&body)).await).await;
+    assert_eq!(status, 200, "login {email}: {token}");
+    (
+        user["id"].as_str().expect("id").to_owned(),
+        token["access_token"].as_str().expect("token").to_owned(),
+    )
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn assert_unauthorized(shop: &Wasmshop, token: Option<&str>, what: &str) {
+    let response = call(shop, "GET", "/api/v1/users/me", token, None).await;
+    assert_eq!(
+        header(&response, "www-authenticate").as_deref(),
+        Some("Bearer"),
+        "{what}"
+    );
+    let (status, body) = json(response).await;
+    assert_eq!(status, 401, "{what}: {body}");
+    assert_eq!(body["error"]["code"], "unauthorized", "{what}: {body}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_answers_health_and_uniform_json_errors() {
     let shop = Wasmshop::boot()
         .await
         .expect("wasmshop boots from spin.toml");
-    let client = reqwest::Client::new();
 
-    let response = client
-        .get(format!("{}/health", shop.base_url))
+    for path in ["/health", "/api/v1/health"] {
+        let (status, body) = json(call(&shop, "GET", path, None, None).await).await;
+        assert_eq!((status, &body["status"]), (200, &json!("ok")), "{path}");
+    }
+
+    for path in [
+        "/api/v1/nowhere",
+        "/api/v1/reservations",
+        "/api/v1/reservations/0190d7a0-0000-7000-8000-000000000009",
+        "/products",
+        "/api/v1/products/a/b",
+    ] {
+        let (status, body) = json(call(&shop, "GET", path, None, None).await).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    let (status, _) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/reservations",
+            None,
+            Some(&json!({})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404, "reservations are not public");
+
+    for (method, path, allow) in [
+        ("DELETE", "/api/v1/users/me", "GET, PATCH"),
+        ("GET", "/api/v1/auth/login", "POST"),
+        ("PATCH", "/api/v1/products", "GET, POST"),
+    ] {
+        let response = call(&shop, method, path, None, None).await;
+        assert_eq!(
+            header(&response, "allow").as_deref(),
+            Some(allow),
+            "{method} {path}"
+        );
+        let (status, body) = json(response).await;
+        assert_eq!(status, 405, "{method} {path}");
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+    }
+
+    let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    for service in ["users", "catalog"] {
+        assert_eq!(body["services"][service]["status"], "up", "{body}");
+    }
+
+    // Public reads reach the catalog without a token.
+    let (status, page) =
+        json(call(&shop, "GET", "/api/v1/products?limit=5", None, None).await).await;
+    assert_eq!(status, 200, "{page}");
+    let (status, _) = json(call(&shop, "GET", "/api/v1/categories", None, None).await).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_jwt_attack_gets_401() {
+    let shop = Wasmshop::boot().await.expect("boot");
+    let (user_id, token) = account(&shop, "victim@example.com").await;
+
+    // The real token works, and so does one crafted natively with the right secret and claims:
+    // each attack below differs from it in exactly the attacked respect.
+    let (status, me) = json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    assert_eq!(
+        (status, me["id"].as_str()),
+        (200, Some(user_id.as_str())),
+        "{me}"
+    );
+    let good = claims(&user_id, "customer");
+    let (status, _) = json(
+        call(
+            &shop,
+            "GET",
+            "/api/v1/users/me",
+            Some(&sign(&good, TEST_JWT_SECRET)),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "a well-formed crafted token is accepted");
+
+    assert_unauthorized(&shop, None, "missing").await;
+    for malformed in [
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "Bearer not.a.jwt",
+        "Bearer a.b",
+    ] {
+        let response = shop
+            .client
+            .get(shop.url("/api/v1/users/me"))
+            .header("authorization", malformed)
+            .send()
+            .await
+            .expect("request");
+        let (status, body) = json(response).await;
+        assert_eq!(status, 401, "{malformed}: {body}");
+    }
+
+    let payload = b64(good.to_string().as_bytes());
+    let none = format!("{}.{payload}.", b64(br#"{"alg":"none","typ":"JWT"}"#));
+    assert_unauthorized(&shop, Some(&none), "alg none").await;
+    let header = b64(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let signing_input = format!("{header}.{payload}");
+    let signature = jsonwebtoken::crypto::sign(
+        signing_input.as_bytes(),
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+        Algorithm::HS256,
+    )
+    .expect("hmac");
+    assert_unauthorized(
+        &shop,
+        Some(&format!("{signing_input}.{signature}")),
+        "RS256/HMAC confusion",
+    )
+    .await;
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &good,
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .expect("sign");
+    assert_unauthorized(&shop, Some(&hs512), "HS512").await;
+    assert_unauthorized(
+        &shop,
+        Some(&sign(&good, "a-different-secret-0123456789abcdef")),
+        "wrong secret",
+    )
+    .await;
+    let mut tampered: Vec<&str> = token.split('.').collect();
+    let admin_payload = b64(with(good.clone(), "role", json!("admin"))
+        .to_string()
+        .as_bytes());
+    tampered[1] = &admin_payload;
+    assert_unauthorized(&shop, Some(&tampered.join(".")), "tampered payload").await;
+
+    let now = now();
+    for (what, claims) in [
+        ("expired", with(good.clone(), "exp", json!(now - 120))),
+        ("not yet valid", with(good.clone(), "nbf", json!(now + 300))),
+        ("wrong aud", with(good.clone(), "aud", json!("another-api"))),
+        ("wrong iss", with(good.clone(), "iss", json!("evil"))),
+        ("unknown role", with(good.clone(), "role", json!("root"))),
+    ] {
+        assert_unauthorized(&shop, Some(&sign(&claims, TEST_JWT_SECRET)), what).await;
+    }
+
+    // A present-but-invalid token is refused on public routes too.
+    let (status, _) =
+        json(call(&shop, "GET", "/api/v1/products", Some("garbage"), None).await).await;
+    assert_eq!(status, 401);
+
+    // Revoked after logout.
+    let (status, _) =
+        json(call(&shop, "POST", "/api/v1/auth/logout", Some(&token), None).await).await;
+    assert_eq!(status, 204);
+    assert_unauthorized(&shop, Some(&token), "revoked").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_is_verified_and_roles_are_enforced() {
+    let shop = Wasmshop::boot().await.expect("boot");
+    let (customer_id, customer) = account(&shop, "customer@example.com").await;
+    let (other_id, _) = account(&shop, "other@example.com").await;
+    let (_, admin) = account(&shop, "admin@wasmshop.local").await;
+
+    // A forged identity header is replaced by the token's.
+    let response = shop
+        .client
+        .get(shop.url("/api/v1/users/me"))
+        .bearer_auth(&customer)
+        .header("x-user-id", &other_id)
+        .header("x-user-role", "admin")
+        .header("x-request-id", "forged-identity-1")
         .send()
         .await
-        .expect("health");
+        .expect("request");
+    let (status, me) = json(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["id"].as_str(), Some(customer_id.as_str()), "{me}");
+
+    // Its log line: one JSON object, the verified user, never the token.
+    let log_path = shop.state_dir().join("logs/gateway_stderr.txt");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let logs = std::fs::read_to_string(&log_path).unwrap_or_default();
+        assert!(!logs.contains(&customer), "a token leaked into the logs");
+        if let Some(line) = logs.lines().find(|l| l.contains("forged-identity-1")) {
+            break line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line in {}",
+            log_path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let line: Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["route"], "/users/me");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["upstream"], "users");
+    assert_eq!(line["user_id"].as_str(), Some(customer_id.as_str()));
+    assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+    // Without a token, forged headers get nothing.
+    let response = shop
+        .client
+        .get(shop.url("/api/v1/users/me"))
+        .header("x-user-id", &other_id)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 401);
+
+    let product = json!({ "sku": "GW-1", "name": "Gateway mug", "description": "A mug",
+        "price": { "amount": 1299, "currency": "EUR" }, "category_id": null });
+    let (status, body) =
+        json(call(&shop, "POST", "/api/v1/products", None, Some(&product)).await).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("unauthorized"))
+    );
+    let (status, body) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/products",
+            Some(&customer),
+            Some(&product),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("forbidden")),
+        "{body}"
+    );
+    let (status, created) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/products",
+            Some(&admin),
+            Some(&product),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id");
+    let (status, fetched) =
+        json(call(&shop, "GET", &format!("/api/v1/products/{id}"), None, None).await).await;
+    assert_eq!((status, &fetched["sku"]), (200, &json!("GW-1")));
+    let (status, _) = json(
+        call(
+            &shop,
+            "GET",
+            &format!("/api/v1/inventory/{id}"),
+            Some(&customer),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, stock) = json(
+        call(
+            &shop,
+            "GET",
+            &format!("/api/v1/inventory/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{stock}");
+}
+
+/// Subscribes to `channel` on the harness Redis; hands back the first message (10 s at most).
+fn subscribe(shop: &Wasmshop, channel: &str) -> mpsc::Receiver<String> {
+    let mut connection = shop.redis.connection().expect("redis connection");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let channel = channel.to_owned();
+    std::thread::spawn(move || {
+        let mut pubsub = connection.as_pubsub();
+        pubsub.subscribe(&channel).expect("subscribe");
+        pubsub
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        ready_tx.send(()).expect("ready");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(message) = pubsub.get_message() {
+                let _ = done_tx.send(message.get_payload::<String>().expect("utf-8"));
+                return;
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("subscribed");
+    done_rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_cors_and_body_limit() {
+    let shop = Wasmshop::boot().await.expect("boot");
+
+    // A valid traceparent and request id are kept, echoed, and forwarded: the users component
+    // puts the trace on the event it publishes.
+    let events = subscribe(&shop, "users.events");
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = shop
+        .client
+        .post(shop.url("/api/v1/auth/register"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("x-request-id", "client-req-42")
+        .json(&json!({ "email": "traced@example.com", "password": PASSWORD, "name": "T" }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        header(&response, "x-request-id").as_deref(),
+        Some("client-req-42")
+    );
+    let traceparent = header(&response, "traceparent").expect("traceparent");
+    assert!(
+        traceparent.starts_with(&format!("00-{trace_id}-")),
+        "{traceparent}"
+    );
+    assert!(
+        !traceparent.contains("00f067aa0ba902b7"),
+        "the gateway is a new span"
+    );
+    assert!(header(&response, "x-response-time").is_some_and(|v| v.ends_with("ms")));
+    assert!(header(&response, "server-timing").is_some_and(|v| v.contains("gateway;dur=")));
+    let event = tokio::task::spawn_blocking(move || events.recv_timeout(Duration::from_secs(15)))
+        .await
+        .expect("join")
+        .expect("user.registered published");
+    let event: Value = serde_json::from_str(&event).expect("envelope");
+    assert_eq!(
+        event["trace"]["traceparent"].as_str(),
+        Some(traceparent.as_str()),
+        "{event}"
+    );
+
+    // Invalid ones are replaced.
+    let response = shop
+        .client
+        .get(shop.url("/api/v1/products"))
+        .header("traceparent", "00-zzzz-00f067aa0ba902b7-01")
+        .header("x-request-id", "bad id\twith tab")
+        .send()
+        .await
+        .expect("request");
+    let request_id = header(&response, "x-request-id").expect("request id");
+    assert!(uuid::Uuid::parse_str(&request_id).is_ok(), "{request_id}");
+    let traceparent = header(&response, "traceparent").expect("traceparent");
+    assert_eq!(traceparent.len(), 55, "{traceparent}");
+    assert!(!traceparent.contains("zzzz"));
+
+    // CORS: preflight answered by the gateway, allowed origin only.
+    let origin = "http://localhost:5173";
+    let response = shop
+        .client
+        .request(reqwest::Method::OPTIONS, shop.url("/api/v1/products"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+    assert!(header(&response, "access-control-allow-methods").is_some_and(|m| m.contains("POST")));
+    assert!(
+        header(&response, "access-control-allow-headers")
+            .is_some_and(|h| h.contains("authorization"))
+    );
+    let response = shop
+        .client
+        .request(reqwest::Method::OPTIONS, shop.url("/api/v1/products"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(response.status(), 403);
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    let response = shop
+        .client
+        .get(shop.url("/api/v1/categories"))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 200);
-    let body: serde_json::Value =
-        serde_json::from_str(&response.text().await.expect("body")).expect("json");
-    assert_eq!(body["status"], "ok");
-
-    let response = client
-        .get(format!("{}/api/v1/nowhere", shop.base_url))
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    let response = shop
+        .client
+        .get(shop.url("/api/v1/categories"))
+        .header("origin", "https://evil.example")
         .send()
         .await
-        .expect("unknown route");
-    assert_eq!(response.status(), 404);
-    let body: serde_json::Value =
-        serde_json::from_str(&response.text().await.expect("body")).expect("json");
-    assert_eq!(body["error"]["code"], "not_found");
+        .expect("request");
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+
+    // Body limit: 1 MiB.
+    let oversized = "x".repeat(1024 * 1024 + 1);
+    let response = shop
+        .client
+        .post(shop.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(oversized)
+        .send()
+        .await
+        .expect("oversized");
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (413, &json!("payload_too_large")),
+        "{body}"
+    );
+
+    // Also without a declared length: a chunked body is cut off once it passes the limit.
+    let addr = shop.base_url.trim_start_matches("http://").to_owned();
+    let head = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let chunk = vec![b'x'; 700 * 1024];
+        let mut request = b"POST /api/v1/auth/register HTTP/1.1\r\nhost: localhost\r\n\
+content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+            .to_vec();
+        for _ in 0..2 {
+            request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            request.extend_from_slice(&chunk);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"0\r\n\r\n");
+        // The server may answer (and close) before reading everything.
+        let _ = stream.write_all(&request);
+        let mut response = vec![0; 256];
+        let n = stream.read(&mut response).expect("response");
+        String::from_utf8_lossy(&response[..n]).into_owned()
+    })
+    .await
+    .expect("join");
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_per_client_and_class() {
+    let manifest = wasmshop_tests::build_app().expect("build");
+    let variables = [("rate_limit_read".to_owned(), "3/2".to_owned())].into();
+    let shop = Wasmshop::boot_with(manifest, variables)
+        .await
+        .expect("boot");
+
+    for remaining in ["2", "1", "0"] {
+        let response = call(&shop, "GET", "/api/v1/categories", None, None).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "ratelimit-limit").as_deref(), Some("3"));
+        assert_eq!(
+            header(&response, "ratelimit-remaining").as_deref(),
+            Some(remaining)
+        );
+        assert!(header(&response, "ratelimit-reset").is_some());
+    }
+    let response = call(&shop, "GET", "/api/v1/products", None, None).await;
+    let retry_after: u64 = header(&response, "retry-after")
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        header(&response, "ratelimit-remaining").as_deref(),
+        Some("0")
+    );
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (429, &json!("too_many_requests"))
+    );
+
+    // Another class has its own budget.
+    let body = json!({ "email": "limited@example.com", "password": PASSWORD, "name": "L" });
+    let (status, _) =
+        json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    assert_eq!(status, 201);
+
+    // The window passes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = call(&shop, "GET", "/api/v1/categories", None, None).await;
+        if response.status() == 200 {
+            assert_eq!(
+                header(&response, "ratelimit-remaining").as_deref(),
+                Some("2")
+            );
+            break;
+        }
+        assert_eq!(response.status(), 429);
+        assert!(Instant::now() < deadline, "the window never reset");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaker_opens_on_a_failing_upstream_and_fails_fast() {
+    // Without the catalog component, chaining to it fails at once: a failing upstream.
+    let mut manifest = wasmshop_tests::build_app().expect("build");
+    manifest.components.retain(|id, _| id != "catalog");
+    manifest.http_triggers.retain(|t| t.component != "catalog");
+    manifest.redis_triggers.retain(|t| t.component != "catalog");
+    let shop = Wasmshop::boot_with(manifest, Default::default())
+        .await
+        .expect("boot");
+
+    let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["services"]["catalog"]["status"], "down", "{body}");
+    assert_eq!(body["services"]["users"]["status"], "up", "{body}");
+
+    // Five failures in the window (each GET already retried twice) open the circuit.
+    for _ in 0..5 {
+        let (status, body) = json(call(&shop, "GET", "/api/v1/categories", None, None).await).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (502, &json!("bad_gateway")),
+            "{body}"
+        );
+    }
+    let started = Instant::now();
+    let response = call(&shop, "GET", "/api/v1/products", None, None).await;
+    let retry_after: u64 = header(&response, "retry-after")
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("circuit_open")),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "fails fast");
+    let mut redis = shop.redis.connection().expect("redis");
+    let open_until: Option<String> = redis::cmd("GET")
+        .arg("breaker:catalog:open_until")
+        .query(&mut redis)
+        .expect("GET");
+    assert!(open_until.is_some(), "the state is in Redis");
+
+    // Other upstreams are unaffected.
+    let body = json!({ "email": "breaker@example.com", "password": PASSWORD, "name": "B" });
+    let (status, _) =
+        json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    assert_eq!(status, 201);
 }

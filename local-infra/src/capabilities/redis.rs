@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -22,22 +23,38 @@ pub struct RedisService {
     connections: Mutex<HashMap<String, ConnectionManager>>,
 }
 
+/// How long a guest may wait for a new connection before `open` fails: a guest must learn
+/// that Redis is down quickly enough to apply its own policy (fail open, 503, retry later).
+const CONNECT_DEADLINE: Duration = Duration::from_secs(2);
+
 impl RedisService {
     async fn connect(&self, address: &str) -> Result<ConnectionManager, wit::Error> {
-        let mut connections = self.connections.lock().await;
-        if let Some(conn) = connections.get(address) {
+        if let Some(conn) = self.connections.lock().await.get(address) {
             return Ok(conn.clone());
         }
         let client = redis::Client::open(address).map_err(|_| wit::Error::InvalidAddress)?;
+        // Few, short retries: redis-rs's defaults back off for about two minutes.
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(std::time::Duration::from_secs(2))
-            .set_response_timeout(std::time::Duration::from_secs(5))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config)
+            .set_connection_timeout(Duration::from_millis(500))
+            .set_response_timeout(Duration::from_secs(5))
+            .set_number_of_retries(2)
+            .set_factor(50)
+            .set_max_delay(200);
+        // Connect without holding the lock, so one unreachable address cannot stall others.
+        let conn = tokio::time::timeout(
+            CONNECT_DEADLINE,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| wit::Error::Other(format!("connecting to {address} timed out")))?
+        .map_err(|e| wit::Error::Other(e.to_string()))?;
+        Ok(self
+            .connections
+            .lock()
             .await
-            .map_err(|e| wit::Error::Other(e.to_string()))?;
-        connections.insert(address.to_owned(), conn.clone());
-        Ok(conn)
+            .entry(address.to_owned())
+            .or_insert(conn)
+            .clone())
     }
 }
 

@@ -1,0 +1,259 @@
+//! The public route table — the one place that says which `/api/v1` path reaches which
+//! component, with which methods, under which auth requirement and route class — and its pure
+//! matcher.
+
+/// Every public API path starts with this; the upstream path is the rest.
+pub const API_PREFIX: &str = "/api/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No token needed (a present token must still be valid).
+    Public,
+    /// Any valid, unrevoked token.
+    Authenticated,
+    /// A valid token whose role is `admin`.
+    Admin,
+}
+
+/// Groups routes for limits and timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Credential endpoints (register, login).
+    Auth,
+    Read,
+    Write,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Auth => "auth",
+            Class::Read => "read",
+            Class::Write => "write",
+        }
+    }
+}
+
+/// One row of the table. `pattern` and `upstream_path` use `{name}` for one path segment.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Route {
+    pub pattern: &'static str,
+    pub methods: &'static [&'static str],
+    /// Component id, reached as `http://<upstream>.spin.internal`.
+    pub upstream: &'static str,
+    pub upstream_path: &'static str,
+    pub auth: Auth,
+    pub class: Class,
+}
+
+const fn route(
+    pattern: &'static str,
+    methods: &'static [&'static str],
+    upstream: &'static str,
+    upstream_path: &'static str,
+    auth: Auth,
+    class: Class,
+) -> Route {
+    Route {
+        pattern,
+        methods,
+        upstream,
+        upstream_path,
+        auth,
+        class,
+    }
+}
+
+pub const USERS: &str = "users";
+pub const CATALOG: &str = "catalog";
+
+/// The upstreams `/ready` checks.
+pub const UPSTREAMS: &[&str] = &[USERS, CATALOG];
+
+/// The public API. Catalog's `/reservations` routes are internal (checkout) and deliberately
+/// absent.
+#[rustfmt::skip]
+pub const ROUTES: &[Route] = &[
+    route("/auth/register", &["POST"], USERS, "/auth/register", Auth::Public, Class::Auth),
+    route("/auth/login", &["POST"], USERS, "/auth/login", Auth::Public, Class::Auth),
+    route("/auth/logout", &["POST"], USERS, "/auth/logout", Auth::Authenticated, Class::Write),
+    route("/users/me", &["GET"], USERS, "/users/me", Auth::Authenticated, Class::Read),
+    route("/users/me", &["PATCH"], USERS, "/users/me", Auth::Authenticated, Class::Write),
+    route("/products", &["GET"], CATALOG, "/products", Auth::Public, Class::Read),
+    route("/products", &["POST"], CATALOG, "/products", Auth::Admin, Class::Write),
+    route("/products/{id}", &["GET"], CATALOG, "/products/{id}", Auth::Public, Class::Read),
+    route("/products/{id}", &["PUT", "DELETE"], CATALOG, "/products/{id}", Auth::Admin, Class::Write),
+    route("/categories", &["GET"], CATALOG, "/categories", Auth::Public, Class::Read),
+    route("/categories", &["POST"], CATALOG, "/categories", Auth::Admin, Class::Write),
+    route("/inventory/{id}", &["GET"], CATALOG, "/inventory/{id}", Auth::Admin, Class::Read),
+    route("/inventory/{id}", &["PUT"], CATALOG, "/inventory/{id}", Auth::Admin, Class::Write),
+];
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Match<'a> {
+    Found {
+        route: &'a Route,
+        /// The upstream path with the parameters filled in.
+        upstream_path: String,
+    },
+    /// The path exists, not with this method: the methods it has, for `Allow`.
+    MethodNotAllowed(Vec<&'static str>),
+    NotFound,
+}
+
+/// A path parameter is one segment of `[A-Za-z0-9_-]`: no dot segments, no encoded slashes,
+/// nothing an upstream could re-interpret.
+fn valid_param(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment.len() <= 128
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The parameters of `path` under `pattern`, or `None` when it does not match.
+fn captures<'p>(
+    pattern: &'static str,
+    path: &'p [&'p str],
+) -> Option<Vec<(&'static str, &'p str)>> {
+    let parts: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (part, segment) in parts.iter().zip(path) {
+        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            if !valid_param(segment) {
+                return None;
+            }
+            params.push((name, *segment));
+        } else if part != segment {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Matches a public path (with the `/api/v1` prefix) and method against `table`.
+pub fn match_route<'a>(table: &'a [Route], path: &str, method: &str) -> Match<'a> {
+    let Some(rest) = path.strip_prefix(API_PREFIX) else {
+        return Match::NotFound;
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return Match::NotFound;
+    }
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let mut allowed: Vec<&'static str> = Vec::new();
+    for route in table {
+        let Some(params) = captures(route.pattern, &segments) else {
+            continue;
+        };
+        if route.methods.contains(&method) {
+            let mut upstream_path = route.upstream_path.to_owned();
+            for (name, value) in params {
+                upstream_path = upstream_path.replace(&format!("{{{name}}}"), value);
+            }
+            return Match::Found {
+                route,
+                upstream_path,
+            };
+        }
+        allowed.extend(route.methods.iter().copied());
+    }
+    if allowed.is_empty() {
+        Match::NotFound
+    } else {
+        allowed.dedup();
+        Match::MethodNotAllowed(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(path: &str, method: &str) -> (&'static Route, String) {
+        match match_route(ROUTES, path, method) {
+            Match::Found {
+                route,
+                upstream_path,
+            } => (route, upstream_path),
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn maps_public_paths_to_upstreams() {
+        let (route, path) = found("/api/v1/auth/login", "POST");
+        assert_eq!(
+            (route.upstream, route.auth, path.as_str()),
+            (USERS, Auth::Public, "/auth/login")
+        );
+        let (route, path) = found("/api/v1/users/me", "PATCH");
+        assert_eq!(
+            (route.upstream, route.auth, route.class),
+            (USERS, Auth::Authenticated, Class::Write)
+        );
+        assert_eq!(path, "/users/me");
+        let (route, path) = found(
+            "/api/v1/products/0198c1f0-0000-7000-8000-000000000001",
+            "GET",
+        );
+        assert_eq!((route.upstream, route.auth), (CATALOG, Auth::Public));
+        assert_eq!(path, "/products/0198c1f0-0000-7000-8000-000000000001");
+        assert_eq!(found("/api/v1/products/", "GET").1, "/products");
+        assert_eq!(found("/api/v1/products", "POST").0.auth, Auth::Admin);
+        assert_eq!(found("/api/v1/products/x", "DELETE").0.auth, Auth::Admin);
+        assert_eq!(found("/api/v1/categories", "GET").0.auth, Auth::Public);
+        assert_eq!(found("/api/v1/categories", "POST").0.auth, Auth::Admin);
+        assert_eq!(found("/api/v1/inventory/abc", "GET").0.auth, Auth::Admin);
+        assert_eq!(found("/api/v1/inventory/abc", "PUT").1, "/inventory/abc");
+    }
+
+    #[test]
+    fn unknown_paths_and_hidden_routes_are_not_found() {
+        for path in [
+            "/",
+            "/products",
+            "/api/v1",
+            "/api/v1/",
+            "/api/v10/products",
+            "/api/v1products",
+            "/api/v1/reservations",
+            "/api/v1/reservations/x/commit",
+            "/api/v1/products/a/b",
+            "/api/v1/products/..",
+            "/api/v1/products/a%2Fb",
+            "/api/v1/health/x",
+        ] {
+            assert_eq!(match_route(ROUTES, path, "GET"), Match::NotFound, "{path}");
+            assert_eq!(match_route(ROUTES, path, "POST"), Match::NotFound, "{path}");
+        }
+    }
+
+    #[test]
+    fn wrong_method_lists_the_allowed_ones() {
+        assert_eq!(
+            match_route(ROUTES, "/api/v1/products/x", "PATCH"),
+            Match::MethodNotAllowed(vec!["GET", "PUT", "DELETE"])
+        );
+        assert_eq!(
+            match_route(ROUTES, "/api/v1/auth/login", "GET"),
+            Match::MethodNotAllowed(vec!["POST"])
+        );
+        assert_eq!(
+            match_route(ROUTES, "/api/v1/users/me", "DELETE"),
+            Match::MethodNotAllowed(vec!["GET", "PATCH"])
+        );
+    }
+
+    #[test]
+    fn every_route_is_well_formed() {
+        for route in ROUTES {
+            assert!(route.pattern.starts_with('/'), "{route:?}");
+            assert!(!route.methods.is_empty(), "{route:?}");
+            assert!(UPSTREAMS.contains(&route.upstream), "{route:?}");
+            assert!(!route.upstream_path.contains("reservations"), "{route:?}");
+        }
+    }
+}
