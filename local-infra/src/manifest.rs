@@ -249,11 +249,7 @@ impl Manifest {
             path: path.to_owned(),
             source,
         })?;
-        let base_dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        Self::parse(&text, base_dir)
+        Self::parse(&text, base_dir_of(path))
     }
 
     pub fn parse(text: &str, base_dir: PathBuf) -> Result<Self, ManifestError> {
@@ -499,6 +495,15 @@ impl Component {
     }
 }
 
+/// The directory relative component paths and build workdirs resolve against.
+fn base_dir_of(manifest: &Path) -> PathBuf {
+    match manifest.parent() {
+        // `spin.toml` alone has the empty path as parent, which is no directory to run in.
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Spin variable names: lower-case letters, digits and underscores, starting with a letter.
 fn validate_variable_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
@@ -696,6 +701,19 @@ source = "svc.wasm"
             MINIMAL.to_owned() + "[variables]\ntoken = { default = \"hunter2\", secret = true }\n";
         let manifest = parse(&text).expect("valid");
         assert!(!format!("{manifest:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_bare_file_name_resolves_against_the_current_directory() {
+        assert_eq!(base_dir_of(Path::new("spin.toml")), PathBuf::from("."));
+        assert_eq!(
+            base_dir_of(Path::new("app/spin.toml")),
+            PathBuf::from("app")
+        );
+        assert_eq!(
+            base_dir_of(Path::new("/srv/spin.toml")),
+            PathBuf::from("/srv")
+        );
     }
 
     #[test]
