@@ -180,6 +180,61 @@ impl Wasmshop {
     }
 }
 
+/// A subscription to a Redis channel on the harness's server, read on a thread of its own.
+pub struct Subscription(std::sync::mpsc::Receiver<Vec<String>>);
+
+impl Wasmshop {
+    /// Subscribes to `channel` now (returns once subscribed); `received` then hands back the
+    /// first `count` messages, or what arrived within 10 s.
+    pub fn subscribe(&self, channel: &str, count: usize) -> anyhow::Result<Subscription> {
+        use std::time::{Duration, Instant};
+        let mut connection = self.redis.connection()?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let name = channel.to_owned();
+        std::thread::spawn(move || {
+            let mut pubsub = connection.as_pubsub();
+            let subscribed = pubsub
+                .subscribe(&name)
+                .and_then(|()| pubsub.set_read_timeout(Some(Duration::from_millis(200))));
+            if ready_tx.send(subscribed.is_ok()).is_err() || subscribed.is_err() {
+                return;
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut messages = Vec::new();
+            while messages.len() < count && Instant::now() < deadline {
+                if let Ok(message) = pubsub.get_message()
+                    && let Ok(payload) = message.get_payload::<String>()
+                {
+                    messages.push(payload);
+                }
+            }
+            let _ = done_tx.send(messages);
+        });
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(true) => Ok(Subscription(done_rx)),
+            _ => anyhow::bail!("could not subscribe to {channel}"),
+        }
+    }
+}
+
+impl Subscription {
+    /// The messages as JSON (envelopes); an unparsable message becomes a JSON string.
+    pub async fn received(self) -> Vec<serde_json::Value> {
+        let messages = tokio::task::spawn_blocking(move || {
+            self.0.recv_timeout(std::time::Duration::from_secs(15))
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        messages
+            .into_iter()
+            .map(|m| serde_json::from_str(&m).unwrap_or(serde_json::Value::String(m)))
+            .collect()
+    }
+}
+
 /// Status and parsed JSON body (or `null` when the body is not JSON).
 pub async fn json(response: reqwest::Response) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();

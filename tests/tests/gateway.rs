@@ -2,7 +2,6 @@
 //! authentication (every attack gets 401), roles, identity forwarding, tracing, CORS, body
 //! limit, health and readiness.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -403,40 +402,13 @@ async fn identity_is_verified_and_roles_are_enforced() {
     assert_eq!(status, 200, "{stock}");
 }
 
-/// Subscribes to `channel` on the harness Redis; hands back the first message (10 s at most).
-fn subscribe(shop: &Wasmshop, channel: &str) -> mpsc::Receiver<String> {
-    let mut connection = shop.redis.connection().expect("redis connection");
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
-    let channel = channel.to_owned();
-    std::thread::spawn(move || {
-        let mut pubsub = connection.as_pubsub();
-        pubsub.subscribe(&channel).expect("subscribe");
-        pubsub
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        ready_tx.send(()).expect("ready");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(message) = pubsub.get_message() {
-                let _ = done_tx.send(message.get_payload::<String>().expect("utf-8"));
-                return;
-            }
-        }
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("subscribed");
-    done_rx
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracing_cors_and_body_limit() {
     let shop = Wasmshop::boot().await.expect("boot");
 
     // A valid traceparent and request id are kept, echoed, and forwarded: the users component
     // puts the trace on the event it publishes.
-    let events = subscribe(&shop, "users.events");
+    let events = shop.subscribe("users.events", 1).expect("subscribed");
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = shop
         .client
@@ -463,11 +435,11 @@ async fn tracing_cors_and_body_limit() {
     );
     assert!(header(&response, "x-response-time").is_some_and(|v| v.ends_with("ms")));
     assert!(header(&response, "server-timing").is_some_and(|v| v.contains("gateway;dur=")));
-    let event = tokio::task::spawn_blocking(move || events.recv_timeout(Duration::from_secs(15)))
+    let event = events
+        .received()
         .await
-        .expect("join")
+        .pop()
         .expect("user.registered published");
-    let event: Value = serde_json::from_str(&event).expect("envelope");
     assert_eq!(
         event["trace"]["traceparent"].as_str(),
         Some(traceparent.as_str()),

@@ -2,8 +2,7 @@
 //! every route over HTTP, the exported api called directly, tokens decoded natively,
 //! revocations and events checked on the harness Redis.
 
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
@@ -146,45 +145,6 @@ fn field_names(body: &Value) -> Vec<String> {
         .unwrap_or_else(|| panic!("details.fields in {body}"))
         .iter()
         .map(|f| f["field"].as_str().expect("field").to_owned())
-        .collect()
-}
-
-/// Subscribes to `channel` on the harness Redis in a thread of its own and hands back every
-/// message received until `count` have arrived or 10 s have passed.
-fn subscribe(shop: &Wasmshop, channel: &str, count: usize) -> mpsc::Receiver<Vec<String>> {
-    let mut connection = shop.redis.connection().expect("redis connection");
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
-    let channel = channel.to_owned();
-    std::thread::spawn(move || {
-        let mut pubsub = connection.as_pubsub();
-        pubsub.subscribe(&channel).expect("subscribe");
-        pubsub
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        ready_tx.send(()).expect("ready");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut messages = Vec::new();
-        while messages.len() < count && Instant::now() < deadline {
-            if let Ok(message) = pubsub.get_message() {
-                messages.push(message.get_payload::<String>().expect("utf-8 payload"));
-            }
-        }
-        let _ = done_tx.send(messages);
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("subscribed");
-    done_rx
-}
-
-async fn received(messages: mpsc::Receiver<Vec<String>>) -> Vec<Value> {
-    tokio::task::spawn_blocking(move || messages.recv_timeout(Duration::from_secs(15)))
-        .await
-        .expect("join")
-        .expect("subscriber finished")
-        .iter()
-        .map(|m| serde_json::from_str(m).expect("an envelope"))
         .collect()
 }
 
@@ -663,7 +623,7 @@ async fn me_reads_and_patches_the_callers_profile() {
         );
     }
 
-    let events = subscribe(&shop, "users.events", 1);
+    let events = shop.subscribe("users.events", 1).expect("subscribed");
     let address = json!({ "line1": " 12 Analytical Row ", "line2": null, "city": "London",
                           "postal_code": "W1 1AA", "country": "GB" });
     let (status, updated) = json(
@@ -685,7 +645,7 @@ async fn me_reads_and_patches_the_callers_profile() {
     assert_eq!(updated["address"]["country"], "GB");
     assert_eq!(updated["created_at"], user["created_at"]);
     assert_ne!(updated["updated_at"], user["updated_at"]);
-    let event = received(events).await.pop().expect("user.profile-updated");
+    let event = events.received().await.pop().expect("user.profile-updated");
     assert_eq!(event["event_type"], "user.profile-updated");
     assert_eq!(event["subject"], id);
     assert_eq!(
@@ -766,9 +726,9 @@ async fn me_reads_and_patches_the_callers_profile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_publishes_user_registered_from_the_outbox() {
     let shop = boot().await;
-    let events = subscribe(&shop, "users.events", 1);
+    let events = shop.subscribe("users.events", 1).expect("subscribed");
     let user = register(&shop, "ada@example.com", "Ada").await;
-    let envelopes = received(events).await;
+    let envelopes = events.received().await;
     assert_eq!(envelopes.len(), 1, "{envelopes:?}");
     let event = &envelopes[0];
     assert_eq!(event["event_type"], "user.registered");
