@@ -168,20 +168,7 @@ pub fn create_product(input: &ProductInput) -> Result<Product, Error> {
         }
         check_category(conn, draft.category_id.as_deref())?;
         let now = now_rfc3339();
-        let product = Product {
-            id: new_id(),
-            sku: draft.sku.clone(),
-            name: draft.name.clone(),
-            description: draft.description.clone(),
-            price: Money {
-                amount: draft.price_amount,
-                currency: draft.currency.clone(),
-            },
-            category_id: draft.category_id.clone(),
-            active: draft.active.unwrap_or(true),
-            created_at: now.clone(),
-            updated_at: now,
-        };
+        let product = product_from(&draft, new_id(), true, now.clone(), now);
         repo::insert_product(
             conn,
             &product,
@@ -200,6 +187,31 @@ pub fn create_product(input: &ProductInput) -> Result<Product, Error> {
     Ok(product)
 }
 
+/// The product a validated draft describes; `active_by_default` applies when the input left
+/// `active` out (true on create, the current state on update).
+fn product_from(
+    draft: &domain::ProductDraft,
+    id: String,
+    active_by_default: bool,
+    created_at: String,
+    updated_at: String,
+) -> Product {
+    Product {
+        id,
+        sku: draft.sku.clone(),
+        name: draft.name.clone(),
+        description: draft.description.clone(),
+        price: Money {
+            amount: draft.price_amount,
+            currency: draft.currency.clone(),
+        },
+        category_id: draft.category_id.clone(),
+        active: draft.active.unwrap_or(active_by_default),
+        created_at,
+        updated_at,
+    }
+}
+
 /// Full replace; `active` left out keeps the product's current state.
 pub fn update_product(id: &str, input: &ProductInput) -> Result<Product, Error> {
     if !is_id(id) {
@@ -213,20 +225,13 @@ pub fn update_product(id: &str, input: &ProductInput) -> Result<Product, Error> 
             return Err(Error::Conflict(conflict::SKU_TAKEN.into()));
         }
         check_category(conn, draft.category_id.as_deref())?;
-        let product = Product {
-            id: existing.id,
-            sku: draft.sku.clone(),
-            name: draft.name.clone(),
-            description: draft.description.clone(),
-            price: Money {
-                amount: draft.price_amount,
-                currency: draft.currency.clone(),
-            },
-            category_id: draft.category_id.clone(),
-            active: draft.active.unwrap_or(existing.active),
-            created_at: existing.created_at,
-            updated_at: now_rfc3339(),
-        };
+        let product = product_from(
+            &draft,
+            existing.id,
+            existing.active,
+            existing.created_at,
+            now_rfc3339(),
+        );
         repo::update_product(conn, &product, &draft.search_text())?;
         emit(
             conn,
