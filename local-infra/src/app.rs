@@ -38,6 +38,9 @@ pub struct RuntimeOptions {
     pub log_dir: Option<PathBuf>,
     pub key_values: Vec<(String, String)>,
     pub sqlite_statements: Vec<String>,
+    /// Requests the runtime sends by itself every `tick_interval` (the recovery tick).
+    pub ticks: Vec<crate::ticker::Tick>,
+    pub tick_interval: Duration,
 }
 
 impl RuntimeOptions {
@@ -53,6 +56,8 @@ impl RuntimeOptions {
             request_timeout: Duration::from_secs(30),
             key_values: Vec::new(),
             sqlite_statements: Vec::new(),
+            ticks: Vec::new(),
+            tick_interval: Duration::from_secs(5),
         }
     }
 }

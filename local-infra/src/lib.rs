@@ -13,4 +13,5 @@ pub mod server;
 pub mod state;
 pub mod template;
 pub mod testing;
+pub mod ticker;
 pub mod triggers;

@@ -86,6 +86,13 @@ struct UpArgs {
     /// Run `build` before starting
     #[arg(long, env = "SPIN_ALWAYS_BUILD")]
     build: bool,
+    /// POST to this component URL (`http://<component>.spin.internal/<path>`) every
+    /// `--tick-interval`; may be repeated (wasmshop: the recovery tick). Not a Spin flag
+    #[arg(long = "tick")]
+    tick: Vec<String>,
+    /// Interval of `--tick` requests, e.g. `2s` (default 5s)
+    #[arg(long = "tick-interval", value_parser = parse_duration)]
+    tick_interval: Option<Duration>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -164,6 +171,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     if let Some(timeout) = args.request_timeout {
         options.request_timeout = timeout;
+    }
+    options.ticks = args
+        .tick
+        .iter()
+        .map(|url| local_infra::ticker::Tick::parse(url).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    if let Some(interval) = args.tick_interval {
+        options.tick_interval = interval;
     }
 
     let started = Instant::now();

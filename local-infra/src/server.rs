@@ -74,6 +74,23 @@ impl RunningApp {
             http = Some(trigger);
         }
 
+        if !options.ticks.is_empty() {
+            let dispatch: Arc<dyn crate::capabilities::outbound_http::ServiceChaining> = http
+                .clone()
+                .context("--tick needs an HTTP trigger to reach the components")?;
+            for tick in &options.ticks {
+                if !app.manifest.components.contains_key(&tick.component) {
+                    anyhow::bail!("--tick: no component `{}` in the manifest", tick.component);
+                }
+            }
+            tasks.push(tokio::spawn(crate::ticker::run(
+                dispatch,
+                options.ticks.clone(),
+                options.tick_interval,
+                shutdown(),
+            )));
+        }
+
         let mut redis = None;
         if !app.manifest.redis_triggers.is_empty() {
             let trigger = RedisTrigger::new(app.clone())?;

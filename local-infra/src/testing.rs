@@ -40,22 +40,34 @@ impl RedisServer {
         let dir =
             std::env::temp_dir().join(format!("wasmshop-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(RedisServerError::Spawn)?;
+        let mut server = Self {
+            port,
+            child: None,
+            dir,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<(), RedisServerError> {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(&dir)
+            .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(RedisServerError::Spawn)?;
-        let server = Self {
-            port,
-            child: Some(child),
-            dir,
-        };
-        server.wait_ready()?;
-        Ok(server)
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Starts the server again on its port after [`stop`](Self::stop) (its data is gone: no
+    /// persistence, as pub/sub needs none).
+    pub fn restart(&mut self) -> Result<(), RedisServerError> {
+        self.stop();
+        self.spawn()
     }
 
     pub fn url(&self) -> String {

@@ -2,10 +2,10 @@
 //! boots the whole app, or one component alone, in-process on local-infra, on a free loopback
 //! port with a fresh state dir and a `redis-server` of its own.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use local_infra::app::{LoadedComponent, RuntimeOptions};
 use local_infra::manifest::{HttpRoute, Manifest};
@@ -15,23 +15,7 @@ use local_infra::testing::RedisServer;
 use wasmtime::Store;
 
 /// Host-side bindings of the components' exported `api`s, for calling them directly.
-pub mod bindings {
-    pub mod users {
-        wasmtime::component::bindgen!({
-            path: ["../wit/events", "../wit/users"],
-            world: "wasmshop:users/users",
-            exports: { default: async },
-        });
-    }
-
-    pub mod catalog {
-        wasmtime::component::bindgen!({
-            path: ["../wit/events", "../wit/catalog"],
-            world: "wasmshop:catalog/catalog",
-            exports: { default: async },
-        });
-    }
-}
+pub mod bindings;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 
@@ -48,15 +32,43 @@ pub fn manifest_path() -> PathBuf {
 
 /// Runs every component's build command once per test process, as `spin build` does.
 pub fn build_app() -> anyhow::Result<Manifest> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let manifest = Manifest::from_file(&manifest_path())?;
-    BUILT
-        .get_or_init(|| {
-            local_infra::build::build_components(&manifest, &[]).map_err(|e| format!("{e:#}"))
-        })
-        .clone()
-        .map_err(anyhow::Error::msg)?;
+    let ids: Vec<String> = manifest.components.keys().cloned().collect();
+    build_once(&manifest, &ids)?;
     Ok(manifest)
+}
+
+/// The manifest with only `component_ids` built (a component's own suite needs no other).
+pub fn build_only(component_ids: &[&str]) -> anyhow::Result<Manifest> {
+    let manifest = Manifest::from_file(&manifest_path())?;
+    let ids: Vec<String> = component_ids.iter().map(|id| (*id).to_owned()).collect();
+    build_once(&manifest, &ids)?;
+    Ok(manifest)
+}
+
+fn build_once(manifest: &Manifest, ids: &[String]) -> anyhow::Result<()> {
+    static BUILT: Mutex<BTreeMap<String, Result<(), String>>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !built.contains_key(*id))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let outcome =
+            local_infra::build::build_components(manifest, &missing).map_err(|e| format!("{e:#}"));
+        for id in missing {
+            built.insert(id, outcome.clone());
+        }
+    }
+    for id in ids {
+        if let Some(Err(e)) = built.get(id) {
+            anyhow::bail!("building `{id}`: {e}");
+        }
+    }
+    Ok(())
 }
 
 /// A running app (whole or one component), with its own Redis and state dir.
@@ -77,7 +89,7 @@ impl Wasmshop {
     /// Only `component_id` (its HTTP trigger made public at `/...`, so tests can reach it
     /// directly) and its Redis triggers.
     pub async fn boot_component(component_id: &str) -> anyhow::Result<Self> {
-        let mut manifest = build_app()?;
+        let mut manifest = build_only(&[component_id])?;
         manifest.components.retain(|id, _| id == component_id);
         if manifest.components.is_empty() {
             anyhow::bail!("spin.toml has no component `{component_id}`");
@@ -94,9 +106,48 @@ impl Wasmshop {
         Self::boot_with(manifest, HashMap::new()).await
     }
 
+    /// Only `component_ids`, with their Redis triggers; `public` gets its private route made
+    /// public at `/...` so tests reach it, the others stay private (reached by chaining).
+    pub async fn boot_components(
+        component_ids: &[&str],
+        public: &str,
+        variables: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut manifest = build_only(component_ids)?;
+        manifest
+            .components
+            .retain(|id, _| component_ids.contains(&id.as_str()));
+        manifest
+            .http_triggers
+            .retain(|t| component_ids.contains(&t.component.as_str()));
+        for trigger in &mut manifest.http_triggers {
+            if trigger.component == public {
+                trigger.route = HttpRoute::Public("/...".into());
+            }
+        }
+        manifest
+            .redis_triggers
+            .retain(|t| component_ids.contains(&t.component.as_str()));
+        let variables = variables
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        Self::boot_with(manifest, variables).await
+    }
+
     pub async fn boot_with(
         manifest: Manifest,
         variables: HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        Self::boot_configured(manifest, variables, |_| {}).await
+    }
+
+    /// Like [`boot_with`](Self::boot_with), with the runtime options adjusted by `configure`
+    /// (e.g. the recovery `ticks`).
+    pub async fn boot_configured(
+        manifest: Manifest,
+        variables: HashMap<String, String>,
+        configure: impl FnOnce(&mut RuntimeOptions),
     ) -> anyhow::Result<Self> {
         let redis = RedisServer::start()?;
         let state = tempfile::tempdir()?;
@@ -112,6 +163,7 @@ impl Wasmshop {
             }
         }
         options.variables.extend(variables);
+        configure(&mut options);
         let running = RunningApp::start_manifest(
             manifest,
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -243,4 +295,37 @@ pub async fn json(response: reqwest::Response) -> (u16, serde_json::Value) {
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// An event envelope (`wasmshop:events/envelope.event`) as JSON, for tests that publish commands
+/// and events themselves; `correlation_id` is the saga (order) id.
+pub fn envelope(
+    event_type: &str,
+    source: &str,
+    subject: &str,
+    correlation_id: Option<&str>,
+    data: &serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": uuid::Uuid::now_v7().to_string(),
+        "event_type": event_type,
+        "source": source,
+        "subject": subject,
+        "time": "2026-11-24T00:00:00.000Z",
+        "correlation_id": correlation_id,
+        "causation_id": null,
+        "trace": null,
+        "data": data.to_string(),
+    })
+}
+
+impl Wasmshop {
+    /// `PUBLISH`es `message` on `channel` of the harness's Redis; how many subscribers got it.
+    pub fn publish(&self, channel: &str, message: &serde_json::Value) -> anyhow::Result<u32> {
+        let mut connection = self.redis.connection()?;
+        Ok(redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(message.to_string())
+            .query(&mut connection)?)
+    }
 }

@@ -26,7 +26,7 @@ async fn boot() -> Wasmshop {
 
 /// Like `boot_component`, with app variables set.
 async fn boot_with(variables: &[(&str, &str)]) -> Wasmshop {
-    let mut manifest = wasmshop_tests::build_app().expect("build");
+    let mut manifest = wasmshop_tests::build_only(&["catalog"]).expect("build");
     manifest.components.retain(|id, _| id == "catalog");
     manifest.http_triggers.retain(|t| t.component == "catalog");
     for trigger in &mut manifest.http_triggers {
@@ -1716,4 +1716,223 @@ async fn concurrent_http_reservations_never_oversell() {
     }
     assert_eq!(statuses, HashMap::from([(201, 30), (409, 70)]));
     assert_eq!(stock(&shop, &id).await, (30, 30, 0));
+}
+
+/// Polls `check` until it returns `Some`, for at most 10 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saga_commands_are_applied_once_and_answered() {
+    let shop = boot_with(&[("seed_demo_data", "false")]).await;
+    let product = create_product(&shop, &product_body("CMD-1", "Command mug", 900, None)).await;
+    let product_id = product["id"].as_str().expect("id").to_owned();
+    // Well above the low-stock threshold: no `stock.low` among the replies.
+    set_stock(&shop, &product_id, 50).await;
+    let order_id = new_id();
+    let lines =
+        json!({ "order_id": order_id, "lines": [{ "product_id": product_id, "quantity": 2 }] });
+
+    // The same command delivered twice (same id) and once more as a retry (new id).
+    let replies = shop.subscribe("catalog.events", 2).expect("subscribe");
+    let reserve = wasmshop_tests::envelope(
+        "stock.reserve",
+        "orders",
+        &order_id,
+        Some(&order_id),
+        &lines,
+    );
+    assert_eq!(
+        shop.publish("catalog.commands", &reserve).expect("publish"),
+        1
+    );
+    assert_eq!(
+        shop.publish("catalog.commands", &reserve).expect("publish"),
+        1
+    );
+    let retry = wasmshop_tests::envelope(
+        "stock.reserve",
+        "orders",
+        &order_id,
+        Some(&order_id),
+        &lines,
+    );
+    assert_eq!(
+        shop.publish("catalog.commands", &retry).expect("publish"),
+        1
+    );
+    let replies = replies.received().await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    for (reply, command) in replies.iter().zip([&reserve, &retry]) {
+        assert_eq!(reply["event_type"], "stock.reserved", "{reply}");
+        assert_eq!(reply["correlation_id"], order_id.as_str());
+        assert_eq!(reply["causation_id"], command["id"], "{reply}");
+    }
+    assert_eq!(
+        stock(&shop, &product_id).await,
+        (50, 2, 48),
+        "reserved once"
+    );
+
+    // Release arrives over the HTTP-push transport instead: same handler, same rules.
+    let release = wasmshop_tests::envelope(
+        "stock.release",
+        "orders",
+        &order_id,
+        Some(&order_id),
+        &json!({ "order_id": order_id, "reason": "payment declined" }),
+    );
+    let (status, body) = call(
+        &shop,
+        "POST",
+        "/events",
+        Who::Anonymous,
+        Some(&release.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (202, &json!("applied")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &shop,
+        "POST",
+        "/events",
+        Who::Anonymous,
+        Some(&release.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (202, &json!("duplicate")),
+        "{body}"
+    );
+    assert_eq!(stock(&shop, &product_id).await, (50, 0, 50));
+
+    // A release that overtakes its reserve leaves a tombstone: the late reserve takes nothing.
+    let late_order = new_id();
+    let replies = shop.subscribe("catalog.events", 2).expect("subscribe");
+    let release_first = wasmshop_tests::envelope(
+        "stock.release",
+        "orders",
+        &late_order,
+        Some(&late_order),
+        &json!({ "order_id": late_order, "reason": null }),
+    );
+    shop.publish("catalog.commands", &release_first)
+        .expect("publish");
+    let late_lines =
+        json!({ "order_id": late_order, "lines": [{ "product_id": product_id, "quantity": 1 }] });
+    let late_reserve = wasmshop_tests::envelope(
+        "stock.reserve",
+        "orders",
+        &late_order,
+        Some(&late_order),
+        &late_lines,
+    );
+    shop.publish("catalog.commands", &late_reserve)
+        .expect("publish");
+    let replies = replies.received().await;
+    let types: Vec<&str> = replies
+        .iter()
+        .filter_map(|r| r["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["stock.released", "stock.reservation-failed"],
+        "{replies:?}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(replies[1]["data"].as_str().expect("data")).expect("json")["reason"],
+        "reservation_released"
+    );
+    assert_eq!(
+        stock(&shop, &product_id).await,
+        (50, 0, 50),
+        "the late reserve took nothing"
+    );
+
+    // Poison: not an envelope, and an unknown command type; both kept as dead letters.
+    shop.publish("catalog.commands", &json!("{not json"))
+        .expect("publish");
+    let unknown = wasmshop_tests::envelope(
+        "stock.teleport",
+        "orders",
+        &order_id,
+        Some(&order_id),
+        &json!({}),
+    );
+    shop.publish("catalog.commands", &unknown).expect("publish");
+    let letters = eventually("two dead letters", || async {
+        let (status, body) = get(&shop, "/admin/dead-letters?status=dead", Who::Admin).await;
+        assert_eq!(status, 200, "{body}");
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 2).then_some(items)
+    })
+    .await;
+    assert!(
+        letters.iter().any(|l| l["id"] == unknown["id"]
+            && l["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not a catalog command")),
+        "{letters:?}"
+    );
+    let (status, _) = get(&shop, "/admin/dead-letters", Who::Customer).await;
+    assert_eq!(status, 403);
+    let unknown_id = unknown["id"].as_str().expect("id");
+    let (status, retried) = call(
+        &shop,
+        "POST",
+        &format!("/admin/dead-letters/{unknown_id}/retry"),
+        Who::Admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &retried["dead_letter"]["status"]),
+        (200, &json!("dead")),
+        "{retried}"
+    );
+    assert_eq!(retried["dead_letter"]["attempts"], 2, "{retried}");
+    let (status, discarded) = call(
+        &shop,
+        "DELETE",
+        &format!("/admin/dead-letters/{unknown_id}"),
+        Who::Admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &discarded["status"]),
+        (200, &json!("discarded")),
+        "{discarded}"
+    );
+    let (status, _) = call(
+        &shop,
+        "DELETE",
+        &format!("/admin/dead-letters/{}", new_id()),
+        Who::Admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // The recovery tick answers even with nothing to do.
+    let (status, report) = call(&shop, "POST", "/admin/recovery", Who::Anonymous, None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["republished"], 0, "{report}");
 }

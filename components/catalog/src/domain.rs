@@ -423,6 +423,8 @@ pub enum Refusal {
     Unavailable(Vec<String>),
     /// Products whose available stock is below the requested quantity.
     Short(Vec<String>),
+    /// The order's reservation was released (or cancelled before it arrived): never again.
+    Released,
 }
 
 impl Refusal {
@@ -430,12 +432,14 @@ impl Refusal {
         match self {
             Refusal::Unavailable(_) => "product_unavailable",
             Refusal::Short(_) => "insufficient_stock",
+            Refusal::Released => "reservation_released",
         }
     }
 
     pub fn products(&self) -> &[String] {
         match self {
             Refusal::Unavailable(ids) | Refusal::Short(ids) => ids,
+            Refusal::Released => &[],
         }
     }
 }

@@ -24,6 +24,14 @@ use crate::domain::conflict;
 use crate::service;
 
 pub fn handle(req: Request) -> Response {
+    if let Some(response) = wasmshop_kit::messaging::routes(
+        &req,
+        &crate::repo::open,
+        &crate::messages::CatalogCommands,
+        "catalog",
+    ) {
+        return response;
+    }
     route(&req).unwrap_or_else(ApiError::into_response)
 }
 

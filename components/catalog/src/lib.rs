@@ -7,6 +7,7 @@
 mod api;
 mod domain;
 mod http;
+mod messages;
 mod repo;
 mod seed;
 mod service;
@@ -49,4 +50,15 @@ bindings::export!(Component with_types_in bindings);
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
 pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
     http::handle(req)
+}
+
+/// Saga commands from Redis (`fermyon:spin/inbound-redis` in Wasm builds).
+#[cfg_attr(target_arch = "wasm32", spin_sdk::redis_component)]
+pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+    wasmshop_kit::messaging::on_redis_message(
+        &repo::open,
+        &message,
+        &messages::CatalogCommands,
+        "catalog",
+    )
 }

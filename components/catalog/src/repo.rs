@@ -76,6 +76,8 @@ fn migrations(seed: bool) -> Vec<Migration> {
             sql: seed::SQL,
         });
     }
+    // After the seed: a step below the highest applied version would be skipped.
+    migrations.push(wasmshop_kit::messaging::migration(SEED_VERSION + 1));
     migrations
 }
 

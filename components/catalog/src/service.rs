@@ -9,7 +9,7 @@ use wasmshop_kit::ids::{is_id, new_id, now_rfc3339};
 use wasmshop_kit::payloads::{
     ProductChanged, StockLine, StockLow, StockReservation, StockReservationFailed,
 };
-use wasmshop_kit::{Money, events, outbox};
+use wasmshop_kit::{Event, Money, events, outbox};
 
 use crate::bindings::wasmshop::catalog::types::{
     Category, CategoryInput, Error, Product, ProductInput, ProductPage, ProductQuery, Reservation,
@@ -336,70 +336,118 @@ pub fn set_stock(product_id: &str, input: &StockInput) -> Result<Stock, Error> {
 // Reservations
 // ---------------------------------------------------------------------------------------------
 
+/// What caused a reservation change, which decides how its events are stamped: a fact of the
+/// HTTP API, or the reply to a saga command (same correlation id, caused by the command).
+#[derive(Clone, Copy)]
+pub enum Cause<'a> {
+    Request,
+    Command(&'a Event),
+}
+
+fn emit_for<T: Serialize>(
+    conn: &Connection,
+    cause: Cause<'_>,
+    event_type: &str,
+    order_id: &str,
+    payload: &T,
+) -> Result<(), Error> {
+    let event = match cause {
+        Cause::Request => events::envelope(event_type, SOURCE, order_id, payload),
+        Cause::Command(command) => events::reply_to(command, event_type, SOURCE, order_id, payload),
+    }
+    .map_err(|e| Error::Internal(format!("event {event_type}: {e}")))?;
+    outbox::enqueue(conn, CHANNEL, &event)?;
+    Ok(())
+}
+
 /// What a reservation request came to inside its transaction.
-enum Outcome {
+pub enum Outcome {
     Created(Reservation),
     Existing(Reservation),
     Refused(Refusal),
 }
 
-/// Reserves every line or none, in one write transaction. An order that already has a
-/// reservation gets it back unchanged (`false`: not created now). A refusal is recorded as a
-/// `stock.reservation-failed` event in a transaction of its own.
-pub fn reserve(order_id: &str, lines: &[ReservationLine]) -> Result<(Reservation, bool), Error> {
-    let lines = domain::validate_reservation(order_id, lines).map_err(Error::InvalidInput)?;
-    let conn = open()?;
-    let outcome = transaction(&conn, |conn| -> Result<Outcome, Error> {
-        if let Some(existing) = repo::get_reservation(conn, order_id)? {
-            return Ok(Outcome::Existing(existing));
-        }
-        let ids: Vec<&str> = lines.iter().map(|l| l.product_id.as_str()).collect();
-        let levels = repo::levels(conn, &ids, true)?;
-        let changes = match domain::plan_reservation(&lines, &levels) {
-            Ok(changes) => changes,
-            // Nothing was written: committing this transaction is the same as rolling it back.
-            Err(refusal) => return Ok(Outcome::Refused(refusal)),
-        };
-        save_changes(conn, &changes)?;
-        let reservation = Reservation {
-            order_id: order_id.to_owned(),
-            lines: lines.clone(),
-            status: ReservationStatus::Reserved,
-        };
-        repo::insert_reservation(conn, &reservation, &now_rfc3339())?;
-        emit(
+/// Reserves every line or none, inside the caller's write transaction, and records the answer
+/// as an event: `stock.reserved`, or `stock.reservation-failed` naming the short products. An
+/// order that already has a reservation gets it back unchanged and its event again (a repeated
+/// command is answered the same way); a released one — possibly a tombstone left by a release
+/// that overtook its reserve — refuses.
+pub fn reserve_in(
+    conn: &Connection,
+    cause: Cause<'_>,
+    order_id: &str,
+    lines: &[ReservationLine],
+) -> Result<Outcome, Error> {
+    let refuse = |refusal: Refusal| -> Result<Outcome, Error> {
+        emit_for(
             conn,
-            "stock.reserved",
+            cause,
+            "stock.reservation-failed",
             order_id,
-            &stock_reservation(&reservation),
+            &StockReservationFailed {
+                order_id: order_id.to_owned(),
+                reason: refusal.reason().to_owned(),
+                short: refusal.products().to_vec(),
+            },
         )?;
-        emit_low_stock(conn, &changes)?;
-        Ok(Outcome::Created(reservation))
+        Ok(Outcome::Refused(refusal))
+    };
+    if let Some(existing) = repo::get_reservation(conn, order_id)? {
+        if existing.status == ReservationStatus::Released {
+            return refuse(Refusal::Released);
+        }
+        if let Cause::Command(_) = cause {
+            emit_for(
+                conn,
+                cause,
+                "stock.reserved",
+                order_id,
+                &stock_reservation(&existing),
+            )?;
+        }
+        return Ok(Outcome::Existing(existing));
+    }
+    let lines = domain::validate_reservation(order_id, lines).map_err(Error::InvalidInput)?;
+    let ids: Vec<&str> = lines.iter().map(|l| l.product_id.as_str()).collect();
+    let levels = repo::levels(conn, &ids, true)?;
+    let changes = match domain::plan_reservation(&lines, &levels) {
+        Ok(changes) => changes,
+        Err(refusal) => return refuse(refusal),
+    };
+    save_changes(conn, &changes)?;
+    let reservation = Reservation {
+        order_id: order_id.to_owned(),
+        lines,
+        status: ReservationStatus::Reserved,
+    };
+    repo::insert_reservation(conn, &reservation, &now_rfc3339())?;
+    emit_for(
+        conn,
+        cause,
+        "stock.reserved",
+        order_id,
+        &stock_reservation(&reservation),
+    )?;
+    emit_low_stock(conn, &changes)?;
+    Ok(Outcome::Created(reservation))
+}
+
+/// `POST /reservations` and the exported `reserve`: [`reserve_in`] in a transaction of its own
+/// (`false`: the reservation existed already).
+pub fn reserve(order_id: &str, lines: &[ReservationLine]) -> Result<(Reservation, bool), Error> {
+    domain::validate_reservation(order_id, lines).map_err(Error::InvalidInput)?;
+    let conn = open()?;
+    let outcome = transaction(&conn, |conn| {
+        reserve_in(conn, Cause::Request, order_id, lines)
     })?;
+    publish(&conn);
     match outcome {
         Outcome::Existing(reservation) => Ok((reservation, false)),
-        Outcome::Created(reservation) => {
-            publish(&conn);
-            Ok((reservation, true))
-        }
-        Outcome::Refused(refusal) => {
-            transaction(&conn, |conn| {
-                emit(
-                    conn,
-                    "stock.reservation-failed",
-                    order_id,
-                    &StockReservationFailed {
-                        order_id: order_id.to_owned(),
-                        reason: refusal.reason().to_owned(),
-                        short: refusal.products().to_vec(),
-                    },
-                )
-            })?;
-            publish(&conn);
-            Err(match refusal {
-                Refusal::Unavailable(_) => Error::NotFound,
-                Refusal::Short(ids) => Error::InsufficientStock(ids),
-            })
+        Outcome::Created(reservation) => Ok((reservation, true)),
+        Outcome::Refused(Refusal::Short(ids)) => Err(Error::InsufficientStock(ids)),
+        Outcome::Refused(Refusal::Unavailable(_)) => Err(Error::NotFound),
+        Outcome::Refused(Refusal::Released) => {
+            Err(Error::Conflict(domain::conflict::ALREADY_RELEASED.into()))
         }
     }
 }
@@ -412,55 +460,106 @@ pub fn get_reservation(order_id: &str) -> Result<Reservation, Error> {
     repo::get_reservation(&conn, order_id)?.ok_or(Error::NotFound)
 }
 
-/// Reserved units back to available; idempotent; a committed reservation is a conflict.
+/// Releasing: reserved units become available again; idempotent.
 pub fn release(order_id: &str) -> Result<Reservation, Error> {
-    settle(order_id, domain::release_transition, "stock.released")
+    settle(order_id, Settlement::Release)
 }
 
 /// Reserved units leave on-hand stock; idempotent; a released reservation is a conflict.
 pub fn commit(order_id: &str) -> Result<Reservation, Error> {
-    settle(order_id, domain::commit_transition, "stock.committed")
+    settle(order_id, Settlement::Commit)
 }
 
-fn settle(
-    order_id: &str,
-    transition: fn(ReservationStatus) -> Result<Transition, &'static str>,
-    event_type: &str,
-) -> Result<Reservation, Error> {
+#[derive(Clone, Copy)]
+pub enum Settlement {
+    Release,
+    Commit,
+}
+
+fn settle(order_id: &str, settlement: Settlement) -> Result<Reservation, Error> {
     if !is_id(order_id) {
         return Err(Error::NotFound);
     }
     let conn = open()?;
-    let (reservation, changed) =
-        transaction(&conn, |conn| -> Result<(Reservation, bool), Error> {
-            let mut reservation = repo::get_reservation(conn, order_id)?.ok_or(Error::NotFound)?;
-            let to = match transition(reservation.status)
-                .map_err(|code| Error::Conflict(code.into()))?
-            {
-                Transition::Unchanged => return Ok((reservation, false)),
-                Transition::To(to) => to,
+    let reservation = transaction(&conn, |conn| {
+        settle_in(conn, Cause::Request, order_id, settlement)
+    })?;
+    publish(&conn);
+    Ok(reservation)
+}
+
+/// Moves an order's reservation to released or committed inside the caller's transaction and
+/// records the event. From the HTTP API an unknown order is not found and a repeat changes
+/// nothing; a saga command is answered every time, and releasing an order with no reservation
+/// leaves a released tombstone, so that a reserve command overtaken by its compensation can
+/// never take stock afterwards.
+pub fn settle_in(
+    conn: &Connection,
+    cause: Cause<'_>,
+    order_id: &str,
+    settlement: Settlement,
+) -> Result<Reservation, Error> {
+    let (transition, event_type): (fn(ReservationStatus) -> _, _) = match settlement {
+        Settlement::Release => (domain::release_transition, "stock.released"),
+        Settlement::Commit => (domain::commit_transition, "stock.committed"),
+    };
+    let existing = repo::get_reservation(conn, order_id)?;
+    let mut reservation = match (existing, settlement, cause) {
+        (Some(reservation), _, _) => reservation,
+        (None, Settlement::Release, Cause::Command(_)) => {
+            let tombstone = Reservation {
+                order_id: order_id.to_owned(),
+                lines: Vec::new(),
+                status: ReservationStatus::Released,
             };
-            let ids: Vec<&str> = reservation
-                .lines
-                .iter()
-                .map(|l| l.product_id.as_str())
-                .collect();
-            let levels = repo::levels(conn, &ids, false)?;
-            let changes =
-                domain::settle(&reservation.lines, &levels, to).map_err(|product_id| {
-                    Error::Internal(format!(
-                        "stock of {product_id} does not hold order {order_id}"
-                    ))
-                })?;
-            save_changes(conn, &changes)?;
-            repo::set_reservation_status(conn, order_id, to, &now_rfc3339())?;
-            reservation.status = to;
-            emit(conn, event_type, order_id, &stock_reservation(&reservation))?;
-            emit_low_stock(conn, &changes)?;
-            Ok((reservation, true))
-        })?;
-    if changed {
-        publish(&conn);
-    }
+            repo::insert_reservation(conn, &tombstone, &now_rfc3339())?;
+            emit_for(
+                conn,
+                cause,
+                event_type,
+                order_id,
+                &stock_reservation(&tombstone),
+            )?;
+            return Ok(tombstone);
+        }
+        (None, _, _) => return Err(Error::NotFound),
+    };
+    let to = match transition(reservation.status).map_err(|code| Error::Conflict(code.into()))? {
+        Transition::Unchanged => {
+            if let Cause::Command(_) = cause {
+                emit_for(
+                    conn,
+                    cause,
+                    event_type,
+                    order_id,
+                    &stock_reservation(&reservation),
+                )?;
+            }
+            return Ok(reservation);
+        }
+        Transition::To(to) => to,
+    };
+    let ids: Vec<&str> = reservation
+        .lines
+        .iter()
+        .map(|l| l.product_id.as_str())
+        .collect();
+    let levels = repo::levels(conn, &ids, false)?;
+    let changes = domain::settle(&reservation.lines, &levels, to).map_err(|product_id| {
+        Error::Internal(format!(
+            "stock of {product_id} does not hold order {order_id}"
+        ))
+    })?;
+    save_changes(conn, &changes)?;
+    repo::set_reservation_status(conn, order_id, to, &now_rfc3339())?;
+    reservation.status = to;
+    emit_for(
+        conn,
+        cause,
+        event_type,
+        order_id,
+        &stock_reservation(&reservation),
+    )?;
+    emit_low_stock(conn, &changes)?;
     Ok(reservation)
 }

@@ -24,6 +24,29 @@ pub fn envelope<T: Serialize>(
     })
 }
 
+/// The answer to `command`: same saga (correlation id), caused by the command, same trace.
+pub fn reply_to<T: Serialize>(
+    command: &Event,
+    event_type: &str,
+    source: &str,
+    subject: &str,
+    payload: &T,
+) -> Result<Event, serde_json::Error> {
+    let mut reply = envelope(event_type, source, subject, payload)?;
+    reply.correlation_id = command
+        .correlation_id
+        .clone()
+        .or_else(|| Some(command.subject.clone()));
+    reply.causation_id = Some(command.id.clone());
+    reply.trace = command.trace.clone();
+    Ok(reply)
+}
+
+/// The payload of `event`, as the record its type names.
+pub fn payload<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, serde_json::Error> {
+    serde_json::from_str(&event.data)
+}
+
 /// Carries the caller's `traceparent` onto an event, so consumers continue the same trace.
 pub fn with_trace(mut event: Event, traceparent: Option<&str>) -> Event {
     event.trace = traceparent.map(|tp| TraceContext {
@@ -37,6 +60,38 @@ pub fn with_trace(mut event: Event, traceparent: Option<&str>) -> Event {
 mod tests {
     use super::*;
     use crate::payloads::UserRegistered;
+
+    #[test]
+    fn a_reply_continues_the_commands_saga_and_trace() {
+        let order = crate::payloads::OrderCommand {
+            order_id: ids::new_id(),
+            reason: None,
+        };
+        let mut command =
+            envelope("stock.release", "orders", &order.order_id, &order).expect("json");
+        command.correlation_id = Some(order.order_id.clone());
+        let command = with_trace(
+            command,
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        );
+        let reply = reply_to(
+            &command,
+            "stock.released",
+            "catalog",
+            &order.order_id,
+            &order,
+        )
+        .expect("json");
+        assert_eq!(
+            reply.correlation_id.as_deref(),
+            Some(order.order_id.as_str())
+        );
+        assert_eq!(reply.causation_id.as_deref(), Some(command.id.as_str()));
+        assert_eq!(reply.trace, command.trace);
+        assert_ne!(reply.id, command.id);
+        let back: crate::payloads::OrderCommand = payload(&reply).expect("payload");
+        assert_eq!(back, order);
+    }
 
     #[test]
     fn envelope_round_trips_as_json() {

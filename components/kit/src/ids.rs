@@ -12,6 +12,17 @@ pub fn now_unix_seconds() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+pub fn now_unix_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Capped exponential backoff: `base_ms · 2^attempt`, at most `cap_ms`.
+pub fn backoff_ms(attempt: u32, base_ms: i64, cap_ms: i64) -> i64 {
+    base_ms
+        .saturating_mul(1_i64.checked_shl(attempt.min(62)).unwrap_or(i64::MAX))
+        .min(cap_ms)
+}
+
 /// Whether `text` is a UUID, as every id in a path or body must be.
 pub fn is_id(text: &str) -> bool {
     uuid::Uuid::parse_str(text).is_ok()
@@ -27,6 +38,13 @@ mod tests {
         assert!(is_id(&a) && is_id(&b));
         assert!(a < b, "{a} !< {b}");
         assert!(!is_id("42"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let delays: Vec<i64> = (0..6).map(|n| backoff_ms(n, 200, 5_000)).collect();
+        assert_eq!(delays, vec![200, 400, 800, 1_600, 3_200, 5_000]);
+        assert_eq!(backoff_ms(200, 200, 5_000), 5_000);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod json;
+pub mod messaging;
 pub mod outbox;
 
 /// Rust types of the `wasmshop:events` WIT package, shared by every component's bindings

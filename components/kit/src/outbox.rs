@@ -41,13 +41,76 @@ pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), Db
     Ok(())
 }
 
-/// Publishes unsent rows in order and marks each sent; stops at the first failure and leaves
-/// the rest for the next relay. Returns how many were published.
-pub fn publish_pending(
-    conn: &Connection,
-    redis_address: &str,
-    limit: u32,
-) -> Result<usize, DbError> {
+/// How events leave a context, from its `event_transport` variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// `PUBLISH` on the Redis server at this address (the Redis triggers consume).
+    Redis(String),
+    /// `POST` to each subscriber's private `/events` route by service chaining.
+    HttpPush,
+}
+
+impl Transport {
+    /// From the component's variables: `event_transport` (`redis` when absent) and, for Redis,
+    /// `redis_address`.
+    pub fn configured() -> Result<Self, DbError> {
+        let kind = spin_sdk::variables::get("event_transport").unwrap_or_else(|_| "redis".into());
+        match kind.as_str() {
+            "redis" | "" => spin_sdk::variables::get("redis_address")
+                .map(Transport::Redis)
+                .map_err(|e| DbError::Data(format!("no redis_address to publish events: {e}"))),
+            "http" => Ok(Transport::HttpPush),
+            other => Err(DbError::Data(format!(
+                "event_transport `{other}` is neither `redis` nor `http`"
+            ))),
+        }
+    }
+}
+
+/// Sends one outbox row; `Err` leaves it unsent.
+trait Sender {
+    fn send(&self, channel: &str, payload: &str) -> Result<(), String>;
+}
+
+struct RedisSender(spin_sdk::redis::Connection);
+
+impl Sender for RedisSender {
+    fn send(&self, channel: &str, payload: &str) -> Result<(), String> {
+        self.0
+            .publish(channel, payload.as_bytes())
+            .map_err(|e| format!("publishing to {channel}: {e:?}"))
+    }
+}
+
+struct HttpPushSender;
+
+impl Sender for HttpPushSender {
+    /// Every subscriber must take it; a row re-sent after a partial failure reaches some twice,
+    /// which their inboxes absorb.
+    fn send(&self, channel: &str, payload: &str) -> Result<(), String> {
+        for component in crate::messaging::subscribers(channel) {
+            let url = format!("http://{component}.spin.internal/events");
+            let request = spin_sdk::http::Request::builder()
+                .method(spin_sdk::http::Method::Post)
+                .uri(&url)
+                .header("content-type", "application/json")
+                .header("x-event-channel", channel)
+                .body(payload.as_bytes().to_vec())
+                .build();
+            let response: spin_sdk::http::Response =
+                spin_sdk::http::run(spin_sdk::http::send(request))
+                    .map_err(|e| format!("pushing to {url}: {e}"))?;
+            if !(200..300).contains(response.status()) {
+                return Err(format!("pushing to {url}: status {}", response.status()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Publishes unsent rows in order over the configured transport and marks each sent; stops at
+/// the first failure and leaves the rest for the next relay. Returns how many were published.
+pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> {
     let pending = conn.execute(
         "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL ORDER BY created_at, id LIMIT ?",
         &[Value::Integer(i64::from(limit))],
@@ -55,16 +118,17 @@ pub fn publish_pending(
     if pending.rows.is_empty() {
         return Ok(0);
     }
-    let redis = match spin_sdk::redis::Connection::open(redis_address) {
-        Ok(redis) => redis,
-        Err(e) => return Err(DbError::Data(format!("redis {redis_address}: {e:?}"))),
+    let sender: Box<dyn Sender> = match Transport::configured()? {
+        Transport::Redis(address) => match spin_sdk::redis::Connection::open(&address) {
+            Ok(redis) => Box::new(RedisSender(redis)),
+            Err(e) => return Err(DbError::Data(format!("redis {address}: {e:?}"))),
+        },
+        Transport::HttpPush => Box::new(HttpPushSender),
     };
     let mut published = 0;
     for row in db::rows(&pending) {
         let (id, channel, payload) = (row.text("id")?, row.text("channel")?, row.text("payload")?);
-        if let Err(e) = redis.publish(&channel, &payload.into_bytes()) {
-            return Err(DbError::Data(format!("publishing to {channel}: {e:?}")));
-        }
+        sender.send(&channel, &payload).map_err(DbError::Data)?;
         conn.execute(
             "UPDATE outbox SET sent_at = ? WHERE id = ?",
             &[db::text(crate::ids::now_rfc3339()), db::text(id)],
@@ -77,18 +141,11 @@ pub fn publish_pending(
 /// How many rows one relay after a commit publishes at most.
 pub const RELAY_BATCH: u32 = 100;
 
-/// The step after every committing use case: publishes what the outbox holds to the Redis
-/// server in the component's `redis_address` variable. A failure is logged for `source` and
-/// not returned: the commit stands and the rows stay unsent for the next relay.
+/// The step after every committing use case: publishes what the outbox holds. A failure is
+/// logged for `source` and not returned: the commit stands and the rows stay unsent for the
+/// recovery tick.
 pub fn relay_after_commit(conn: &Connection, source: &str) {
-    let address = match spin_sdk::variables::get("redis_address") {
-        Ok(address) => address,
-        Err(e) => {
-            eprintln!("{source}: no redis_address to publish events: {e}");
-            return;
-        }
-    };
-    if let Err(e) = publish_pending(conn, &address, RELAY_BATCH) {
+    if let Err(e) = publish_pending(conn, RELAY_BATCH) {
         eprintln!("{source}: events not published yet: {e}");
     }
 }

@@ -10,7 +10,28 @@ use wasmshop_kit::json::{json_response, parse_body};
 
 use crate::{Error, LoginRequest, ProfileUpdate, RegisterRequest, service};
 
+/// Users consumes no events; it shares the messaging routes for its own outbox's recovery.
+struct NoSubscriptions;
+
+impl wasmshop_kit::messaging::Consumer for NoSubscriptions {
+    fn apply(
+        &self,
+        _conn: &spin_sdk::sqlite3::Connection,
+        event: &wasmshop_kit::Event,
+    ) -> Result<(), wasmshop_kit::messaging::Failure> {
+        Err(wasmshop_kit::messaging::Failure::Permanent(format!(
+            "users consumes no events (got `{}`)",
+            event.event_type
+        )))
+    }
+}
+
 pub fn handle(req: Request) -> Response {
+    if let Some(response) =
+        wasmshop_kit::messaging::routes(&req, &crate::repo::open, &NoSubscriptions, "users")
+    {
+        return response;
+    }
     route(&req).unwrap_or_else(|error| {
         let unauthorized = error.status == 401;
         let mut response = error.into_response();

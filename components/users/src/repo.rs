@@ -30,13 +30,14 @@ CREATE TABLE login_attempts (
 );
 CREATE INDEX login_attempts_window ON login_attempts (window_start)";
 
-fn migrations() -> [Migration; 2] {
+fn migrations() -> [Migration; 3] {
     [
         Migration {
             version: 1,
             sql: SCHEMA_V1,
         },
         outbox::migration(2),
+        wasmshop_kit::messaging::migration(3),
     ]
 }
 

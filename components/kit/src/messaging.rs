@@ -1,0 +1,588 @@
+//! Reliable consumption of events and commands, the same whatever carried them.
+//!
+//! Redis pub/sub under Spin is at-most-once: a message whose handler fails is dropped and nothing
+//! redelivers it. So a consumer never lets a message fail: it is applied exactly once (its effect
+//! and its inbox row commit together, a duplicate id is acknowledged and ignored) or it is kept
+//! in `dead_letters` — to be re-driven by the recovery tick while the failure looks transient,
+//! or parked as `dead` for an operator to retry or discard through the admin routes.
+//!
+//! Two transports reach the same [`receive`]: the Redis trigger ([`on_redis_message`]) and an
+//! HTTP push to the consumer's private `POST /events` route ([`routes`]), for hosts without a
+//! Redis trigger. Which one producers use is the `event_transport` variable (see `outbox`).
+
+use serde_json::{Value, json};
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::sqlite3::Connection;
+
+use crate::Event;
+use crate::db::{self, DbError, Migration, transaction};
+use crate::error::ApiError;
+use crate::http::segments;
+use crate::identity::Identity;
+use crate::ids;
+use crate::json::json_response;
+
+/// Why a message could not be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Failure {
+    /// Will fail the same way every time: malformed, unknown type, broken invariant.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// May succeed later: a busy database, a peer that is down.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        Failure::Transient(e.to_string())
+    }
+}
+
+impl From<spin_sdk::sqlite3::Error> for Failure {
+    fn from(e: spin_sdk::sqlite3::Error) -> Self {
+        Failure::from(DbError::from(e))
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::Permanent(format!("payload: {e}"))
+    }
+}
+
+/// A context's handling of the events and commands it subscribes to.
+pub trait Consumer {
+    /// Applies one event inside the open write transaction `conn`: its effect, its inbox row
+    /// (written by this module) and the outbox rows it enqueues commit together.
+    fn apply(&self, conn: &Connection, event: &Event) -> Result<(), Failure>;
+
+    /// The context's own share of the recovery tick (orders: saga steps past their deadline).
+    fn tick(&self, _conn: &Connection) -> Result<Value, Failure> {
+        Ok(Value::Null)
+    }
+}
+
+/// How a received message ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Applied,
+    /// Its id was already in the inbox.
+    Duplicate,
+    /// Failed transiently; the recovery tick re-drives it.
+    Deferred {
+        attempts: u32,
+        error: String,
+    },
+    /// Failed for good (or too often); kept for an operator.
+    DeadLettered {
+        error: String,
+    },
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Deferred { .. } => "deferred",
+            Outcome::DeadLettered { .. } => "dead_lettered",
+        }
+    }
+}
+
+pub const MESSAGING_SQL: &str = "CREATE TABLE inbox (
+  event_id TEXT PRIMARY KEY,
+  event_type TEXT NOT NULL,
+  processed_at TEXT NOT NULL
+);
+CREATE TABLE dead_letters (
+  id TEXT PRIMARY KEY,
+  event_type TEXT,
+  payload TEXT NOT NULL,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  next_attempt_ms INTEGER,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX dead_letters_due ON dead_letters (status, next_attempt_ms)";
+
+/// Add to every consuming context's migrations (after the outbox's).
+pub fn migration(version: u32) -> Migration {
+    Migration {
+        version,
+        sql: MESSAGING_SQL,
+    }
+}
+
+/// Attempts (the first included) before a transiently failing message is declared dead.
+pub const MAX_ATTEMPTS: u32 = 6;
+const RETRY_BASE_MS: i64 = 500;
+const RETRY_CAP_MS: i64 = 30_000;
+
+/// Dead-letter states.
+pub mod status {
+    pub const RETRYING: &str = "retrying";
+    pub const DEAD: &str = "dead";
+    pub const RESOLVED: &str = "resolved";
+    pub const DISCARDED: &str = "discarded";
+}
+
+/// Which components consume each channel — the map the HTTP-push transport delivers by. It
+/// mirrors the `[[trigger.redis]]` entries of `spin.toml` (a test keeps the two equal).
+pub const SUBSCRIBERS: &[(&str, &[&str])] = &[
+    ("users.events", &["notifications"]),
+    ("catalog.commands", &["catalog"]),
+    ("catalog.events", &["orders"]),
+    ("payments.commands", &["payments"]),
+    ("payments.events", &["orders", "notifications"]),
+    ("shipping.commands", &["shipping"]),
+    ("shipping.events", &["orders", "notifications"]),
+    ("orders.events", &["notifications"]),
+];
+
+pub fn subscribers(channel: &str) -> &'static [&'static str] {
+    SUBSCRIBERS
+        .iter()
+        .find(|(name, _)| *name == channel)
+        .map(|(_, components)| *components)
+        .unwrap_or(&[])
+}
+
+/// The one entry of every transport. Never fails the message: what cannot be applied now is
+/// kept. `Err` only when even keeping it failed (the database is unusable).
+pub fn receive(
+    conn: &Connection,
+    payload: &[u8],
+    consumer: &dyn Consumer,
+    source: &str,
+) -> Result<Outcome, DbError> {
+    let event: Event = match serde_json::from_slice(payload) {
+        Ok(event) => event,
+        Err(e) => {
+            let error = format!("not an event envelope: {e}");
+            let text = String::from_utf8_lossy(payload).into_owned();
+            park(conn, &ids::new_id(), None, &text, &error, 1, status::DEAD)?;
+            eprintln!("{source}: dead letter: {error}");
+            return Ok(Outcome::DeadLettered { error });
+        }
+    };
+    let outcome = match apply_once(conn, &event, consumer) {
+        Ok(true) => Outcome::Applied,
+        Ok(false) => Outcome::Duplicate,
+        Err(failure) => {
+            let text = String::from_utf8_lossy(payload).into_owned();
+            // A redelivery of a message already kept continues its count.
+            let kept = conn.execute(
+                "SELECT attempts FROM dead_letters WHERE id = ?",
+                &[db::text(&event.id)],
+            )?;
+            let previous = db::rows(&kept)
+                .next()
+                .map(|row| row.int("attempts"))
+                .transpose()?
+                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+            let outcome = record_failure(
+                conn,
+                &event.id,
+                &event.event_type,
+                &text,
+                &failure,
+                previous,
+            )?;
+            eprintln!(
+                "{source}: {} {} {}: {failure}",
+                event.event_type,
+                event.id,
+                outcome.as_str()
+            );
+            outcome
+        }
+    };
+    if outcome == Outcome::Applied {
+        crate::outbox::relay_after_commit(conn, source);
+    }
+    Ok(outcome)
+}
+
+/// Applies `event` unless its id is in the inbox; `Ok(false)` for a duplicate.
+fn apply_once(conn: &Connection, event: &Event, consumer: &dyn Consumer) -> Result<bool, Failure> {
+    transaction(conn, |conn| -> Result<bool, Failure> {
+        let seen = conn.execute(
+            "SELECT 1 FROM inbox WHERE event_id = ?",
+            &[db::text(&event.id)],
+        )?;
+        if !seen.rows.is_empty() {
+            return Ok(false);
+        }
+        consumer.apply(conn, event)?;
+        conn.execute(
+            "INSERT INTO inbox (event_id, event_type, processed_at) VALUES (?, ?, ?)",
+            &[
+                db::text(&event.id),
+                db::text(&event.event_type),
+                db::text(ids::now_rfc3339()),
+            ],
+        )
+        .map_err(DbError::from)?;
+        Ok(true)
+    })
+}
+
+/// Keeps a failed message: retrying with backoff while transient and under the attempt cap,
+/// dead otherwise. `previous_attempts` is what its dead-letter row already counted.
+fn record_failure(
+    conn: &Connection,
+    id: &str,
+    event_type: &str,
+    payload: &str,
+    failure: &Failure,
+    previous_attempts: u32,
+) -> Result<Outcome, DbError> {
+    let attempts = previous_attempts + 1;
+    let (state, outcome) = match failure {
+        Failure::Transient(error) if attempts < MAX_ATTEMPTS => (
+            status::RETRYING,
+            Outcome::Deferred {
+                attempts,
+                error: error.clone(),
+            },
+        ),
+        other => (
+            status::DEAD,
+            Outcome::DeadLettered {
+                error: other.to_string(),
+            },
+        ),
+    };
+    park(
+        conn,
+        id,
+        Some(event_type),
+        payload,
+        &failure.to_string(),
+        attempts,
+        state,
+    )?;
+    Ok(outcome)
+}
+
+fn park(
+    conn: &Connection,
+    id: &str,
+    event_type: Option<&str>,
+    payload: &str,
+    error: &str,
+    attempts: u32,
+    state: &str,
+) -> Result<(), DbError> {
+    let now = ids::now_rfc3339();
+    let next_attempt = (state == status::RETRYING).then(|| {
+        ids::now_unix_millis()
+            + ids::backoff_ms(attempts.saturating_sub(1), RETRY_BASE_MS, RETRY_CAP_MS)
+    });
+    conn.execute(
+        "INSERT INTO dead_letters (id, event_type, payload, error, attempts, status, next_attempt_ms, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET error = excluded.error, attempts = excluded.attempts,
+           status = excluded.status, next_attempt_ms = excluded.next_attempt_ms, updated_at = excluded.updated_at",
+        &[
+            db::text(id),
+            db::opt_text(event_type),
+            db::text(payload),
+            db::text(error),
+            db::int(attempts),
+            db::text(state),
+            next_attempt.map_or(spin_sdk::sqlite3::Value::Null, spin_sdk::sqlite3::Value::Integer),
+            db::text(&now),
+            db::text(&now),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Re-drives one kept message now; its row ends `resolved` or with its failure recorded.
+fn redrive(
+    conn: &Connection,
+    id: &str,
+    consumer: &dyn Consumer,
+) -> Result<Option<Outcome>, DbError> {
+    let found = conn.execute(
+        "SELECT payload, attempts, event_type FROM dead_letters WHERE id = ?",
+        &[db::text(id)],
+    )?;
+    let Some(row) = db::rows(&found).next() else {
+        return Ok(None);
+    };
+    let payload = row.text("payload")?;
+    let attempts = u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX);
+    let event_type = row.opt_text("event_type")?.unwrap_or_default();
+    let outcome = match serde_json::from_str::<Event>(&payload) {
+        Err(e) => record_failure(
+            conn,
+            id,
+            &event_type,
+            &payload,
+            &Failure::Permanent(format!("not an event envelope: {e}")),
+            attempts,
+        )?,
+        Ok(event) => match apply_once(conn, &event, consumer) {
+            Ok(applied) => {
+                conn.execute(
+                    "UPDATE dead_letters SET status = ?, next_attempt_ms = NULL, updated_at = ? WHERE id = ?",
+                    &[db::text(status::RESOLVED), db::text(ids::now_rfc3339()), db::text(id)],
+                )?;
+                if applied {
+                    Outcome::Applied
+                } else {
+                    Outcome::Duplicate
+                }
+            }
+            Err(failure) => record_failure(conn, id, &event_type, &payload, &failure, attempts)?,
+        },
+    };
+    Ok(Some(outcome))
+}
+
+/// One pass of the recovery tick for a context: re-publish what its outbox still holds,
+/// re-drive kept messages whose retry is due, then the context's own [`Consumer::tick`].
+pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Result<Value, Failure> {
+    let republished = match crate::outbox::publish_pending(conn, RECOVERY_BATCH) {
+        Ok(count) => count,
+        Err(e) => {
+            eprintln!("{source}: recovery could not publish: {e}");
+            0
+        }
+    };
+    let due = conn.execute(
+        "SELECT id FROM dead_letters WHERE status = ? AND next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT ?",
+        &[
+            db::text(status::RETRYING),
+            db::int(ids::now_unix_millis()),
+            db::int(RECOVERY_BATCH),
+        ],
+    )?;
+    let mut redriven = 0;
+    let mut resolved = 0;
+    for row in db::rows(&due) {
+        redriven += 1;
+        if let Some(Outcome::Applied | Outcome::Duplicate) =
+            redrive(conn, &row.text("id")?, consumer)?
+        {
+            resolved += 1;
+        }
+    }
+    if resolved > 0 {
+        crate::outbox::relay_after_commit(conn, source);
+    }
+    let own = consumer.tick(conn)?;
+    if !own.is_null() {
+        crate::outbox::relay_after_commit(conn, source);
+    }
+    Ok(json!({
+        "republished": republished,
+        "redriven": redriven,
+        "resolved": resolved,
+        "context": own,
+    }))
+}
+
+const RECOVERY_BATCH: u32 = 500;
+
+/// The body of a `#[redis_component]`: a message is always acknowledged once kept.
+pub fn on_redis_message(
+    open: &dyn Fn() -> Result<Connection, DbError>,
+    payload: &[u8],
+    consumer: &dyn Consumer,
+    source: &str,
+) -> anyhow::Result<()> {
+    let conn = open().map_err(|e| anyhow::anyhow!("{source}: database: {e}"))?;
+    receive(&conn, payload, consumer, source)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{source}: could not keep a message: {e}"))
+}
+
+/// The routes every consuming context serves, before its own: `POST /events` (the HTTP-push
+/// transport), `POST /admin/recovery` (the recovery tick; private, so only chaining, the
+/// gateway's admin API or the runtime's tick reach it), and the dead-letter admin routes.
+/// `None` when the path is none of them.
+pub fn routes(
+    req: &Request,
+    open: &dyn Fn() -> Result<Connection, DbError>,
+    consumer: &dyn Consumer,
+    source: &str,
+) -> Option<Response> {
+    let method = req.method();
+    let path = segments(req.path());
+    let result = match path.as_slice() {
+        ["events"] => Some(match method {
+            Method::Post => push(req, open, consumer, source),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        }),
+        ["admin", "recovery"] => Some(match method {
+            Method::Post => open()
+                .map_err(ApiError::from)
+                .and_then(|conn| recover(&conn, consumer, source).map_err(failure_error))
+                .map(|report| json_response(200, &report)),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        }),
+        ["admin", "dead-letters"] => Some(match method {
+            Method::Get => Identity::require_admin(req)
+                .and_then(|_| list_dead_letters(req, open)),
+            _ => Err(ApiError::method_not_allowed(&["GET"])),
+        }),
+        ["admin", "dead-letters", id, "retry"] => Some(match method {
+            Method::Post => Identity::require_admin(req).and_then(|_| {
+                let conn = open()?;
+                match redrive(&conn, id, consumer)? {
+                    None => Err(ApiError::not_found("no such dead letter")),
+                    Some(outcome) => {
+                        if matches!(outcome, Outcome::Applied) {
+                            crate::outbox::relay_after_commit(&conn, source);
+                        }
+                        let letter = dead_letter(&conn, id)?
+                            .ok_or_else(|| ApiError::not_found("no such dead letter"))?;
+                        Ok(json_response(
+                            200,
+                            &json!({ "outcome": outcome.as_str(), "dead_letter": letter }),
+                        ))
+                    }
+                }
+            }),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        }),
+        ["admin", "dead-letters", id] => Some(match method {
+            Method::Get => Identity::require_admin(req).and_then(|_| {
+                dead_letter(&open()?, id)?
+                    .map(|letter| json_response(200, &letter))
+                    .ok_or_else(|| ApiError::not_found("no such dead letter"))
+            }),
+            Method::Delete => Identity::require_admin(req).and_then(|_| {
+                let conn = open()?;
+                conn.execute(
+                    "UPDATE dead_letters SET status = ?, next_attempt_ms = NULL, updated_at = ? WHERE id = ? AND status IN (?, ?)",
+                    &[
+                        db::text(status::DISCARDED),
+                        db::text(ids::now_rfc3339()),
+                        db::text(*id),
+                        db::text(status::RETRYING),
+                        db::text(status::DEAD),
+                    ],
+                )
+                .map_err(DbError::from)?;
+                dead_letter(&conn, id)?
+                    .map(|letter| json_response(200, &letter))
+                    .ok_or_else(|| ApiError::not_found("no such dead letter"))
+            }),
+            _ => Err(ApiError::method_not_allowed(&["GET", "DELETE"])),
+        }),
+        _ => None,
+    };
+    result.map(|result| result.unwrap_or_else(ApiError::into_response))
+}
+
+fn failure_error(failure: Failure) -> ApiError {
+    ApiError::new(503, "recovery_failed", failure.to_string())
+}
+
+fn push(
+    req: &Request,
+    open: &dyn Fn() -> Result<Connection, DbError>,
+    consumer: &dyn Consumer,
+    source: &str,
+) -> Result<Response, ApiError> {
+    let conn = open()?;
+    // 503 only when the message could not even be kept: the producer's outbox row then stays
+    // unsent and the push is repeated.
+    let outcome = receive(&conn, req.body(), consumer, source)
+        .map_err(|e| ApiError::new(503, "not_kept", e.to_string()))?;
+    Ok(json_response(202, &json!({ "outcome": outcome.as_str() })))
+}
+
+fn list_dead_letters(
+    req: &Request,
+    open: &dyn Fn() -> Result<Connection, DbError>,
+) -> Result<Response, ApiError> {
+    let query = crate::http::Query::parse(req.query());
+    let wanted = query.get("status");
+    if let Some(wanted) = wanted
+        && ![
+            status::RETRYING,
+            status::DEAD,
+            status::RESOLVED,
+            status::DISCARDED,
+        ]
+        .contains(&wanted)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`status` must be retrying, dead, resolved or discarded",
+        ));
+    }
+    let conn = open()?;
+    let result = conn
+        .execute(
+            "SELECT * FROM dead_letters WHERE (? IS NULL OR status = ?) ORDER BY created_at DESC LIMIT 200",
+            &[db::opt_text(wanted), db::opt_text(wanted)],
+        )
+        .map_err(DbError::from)?;
+    let items = db::rows(&result)
+        .map(|row| dead_letter_json(&row))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json_response(200, &json!({ "items": items })))
+}
+
+fn dead_letter(conn: &Connection, id: &str) -> Result<Option<Value>, DbError> {
+    let result = conn.execute("SELECT * FROM dead_letters WHERE id = ?", &[db::text(id)])?;
+    db::rows(&result)
+        .next()
+        .map(|row| dead_letter_json(&row))
+        .transpose()
+}
+
+fn dead_letter_json(row: &db::Row<'_>) -> Result<Value, DbError> {
+    Ok(json!({
+        "id": row.text("id")?,
+        "event_type": row.opt_text("event_type")?,
+        "payload": row.text("payload")?,
+        "error": row.text("error")?,
+        "attempts": row.int("attempts")?,
+        "status": row.text("status")?,
+        "next_attempt_ms": row.opt_int("next_attempt_ms")?,
+        "created_at": row.text("created_at")?,
+        "updated_at": row.text("updated_at")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_channel_has_its_consumers() {
+        assert_eq!(subscribers("payments.events"), &["orders", "notifications"]);
+        assert_eq!(subscribers("catalog.commands"), &["catalog"]);
+        assert!(subscribers("nobody.listens").is_empty());
+    }
+
+    #[test]
+    fn outcomes_have_stable_names() {
+        let names: Vec<&str> = [
+            Outcome::Applied,
+            Outcome::Duplicate,
+            Outcome::Deferred {
+                attempts: 1,
+                error: String::new(),
+            },
+            Outcome::DeadLettered {
+                error: String::new(),
+            },
+        ]
+        .iter()
+        .map(Outcome::as_str)
+        .collect();
+        assert_eq!(names, ["applied", "duplicate", "deferred", "dead_lettered"]);
+    }
+}

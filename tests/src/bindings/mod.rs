@@ -1,0 +1,5 @@
+//! Host-side bindings of the components' exported `api`s (one module per context's WIT world),
+//! generated async so tests call them on the harness's runtime.
+
+pub mod catalog;
+pub mod users;

@@ -1,0 +1,5 @@
+wasmtime::component::bindgen!({
+    path: ["../wit/events", "../wit/users"],
+    world: "wasmshop:users/users",
+    exports: { default: async },
+});
