@@ -39,7 +39,15 @@ if [ ! -s "$state_dir/jwt_secret" ]; then
   chmod 600 "$state_dir/jwt_secret"
 fi
 
+# The recovery tick of every context (re-send unsent events, re-drive dead letters, move stuck
+# sagas on), driven by the runtime itself; in production a CronJob calls the admin API instead.
+ticks=()
+for context in users catalog orders payments shipping notifications; do
+  ticks+=(--tick "http://$context.spin.internal/admin/recovery")
+done
+
 "$runtime" up --state-dir "$state_dir" \
   --variable "redis_address=redis://127.0.0.1:$redis_port" \
   --variable "jwt_secret=@$state_dir/jwt_secret" \
+  "${ticks[@]}" --tick-interval 2s \
   "$@"

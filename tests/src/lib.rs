@@ -16,6 +16,8 @@ use wasmtime::Store;
 
 /// Host-side bindings of the components' exported `api`s, for calling them directly.
 pub mod bindings;
+pub mod client;
+pub mod process;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 

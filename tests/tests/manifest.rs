@@ -60,3 +60,44 @@ fn every_component_owns_its_data_and_builds() {
         }
     }
 }
+
+/// The HTTP-push transport delivers by `wasmshop_kit::messaging::SUBSCRIBERS`; the Redis
+/// transport by the manifest's `[[trigger.redis]]`. Both must say the same, and a producer
+/// must be allowed to push to every consumer of what it publishes.
+#[test]
+fn push_subscribers_mirror_the_redis_triggers() {
+    use std::collections::BTreeSet;
+    let manifest = Manifest::from_file(&manifest_path()).expect("spin.toml loads");
+    let from_manifest: BTreeSet<(String, String)> = manifest
+        .redis_triggers
+        .iter()
+        .map(|t| (t.channel.clone(), t.component.clone()))
+        .collect();
+    let from_kit: BTreeSet<(String, String)> = wasmshop_kit::messaging::SUBSCRIBERS
+        .iter()
+        .flat_map(|(channel, components)| {
+            components
+                .iter()
+                .map(move |c| ((*channel).to_owned(), (*c).to_owned()))
+        })
+        .collect();
+    assert_eq!(from_manifest, from_kit);
+
+    for (channel, consumers) in wasmshop_kit::messaging::SUBSCRIBERS {
+        let producer = channel.split('.').next().expect("channel has a context");
+        // Commands are produced by the orchestrator, facts by the context that names them.
+        let producer = if channel.ends_with(".commands") {
+            "orders"
+        } else {
+            producer
+        };
+        let component = &manifest.components[producer];
+        for consumer in *consumers {
+            let host = format!("http://{consumer}.spin.internal");
+            assert!(
+                component.allowed_outbound_hosts.iter().any(|h| h == &host),
+                "{producer} publishes on {channel} but may not push to {host}"
+            );
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! A client of the public API as customers and admins use it: through the gateway, with a
+//! bearer token from `/auth/login`.
+
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone)]
+pub struct ApiClient {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+    pub user_id: Option<String>,
+}
+
+impl ApiClient {
+    pub fn anonymous(base_url: &str, http: &reqwest::Client) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            http: http.clone(),
+            token: None,
+            user_id: None,
+        }
+    }
+
+    /// Registers `email` (a new account) and logs in.
+    pub async fn register(
+        base_url: &str,
+        http: &reqwest::Client,
+        email: &str,
+    ) -> anyhow::Result<Self> {
+        let mut client = Self::anonymous(base_url, http);
+        let body = json!({ "email": email, "password": PASSWORD, "name": "Test Shopper" });
+        let (status, user) = client
+            .send("POST", "/api/v1/auth/register", Some(&body))
+            .await?;
+        anyhow::ensure!(status == 201, "register {email}: {status} {user}");
+        client.login(email).await?;
+        Ok(client)
+    }
+
+    pub async fn login(&mut self, email: &str) -> anyhow::Result<()> {
+        let body = json!({ "email": email, "password": PASSWORD });
+        let (status, token) = self.send("POST", "/api/v1/auth/login", Some(&body)).await?;
+        anyhow::ensure!(status == 200, "login {email}: {status} {token}");
+        self.token = token["access_token"].as_str().map(str::to_owned);
+        let (status, me) = self.send("GET", "/api/v1/users/me", None).await?;
+        anyhow::ensure!(status == 200, "me: {status} {me}");
+        self.user_id = me["id"].as_str().map(str::to_owned);
+        Ok(())
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> anyhow::Result<reqwest::RequestBuilder> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        Ok(request)
+    }
+
+    /// Status and JSON body (`null` when the body is not JSON).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.request(method, path)?;
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Ok(crate::json(request.send().await?).await)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.send("GET", path, None).await
+    }
+
+    /// `POST /api/v1/orders` with an idempotency key.
+    pub async fn checkout(&self, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .request("POST", "/api/v1/orders")?
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await?;
+        Ok(crate::json(response).await)
+    }
+
+    /// Polls the order until its status is terminal (or `timeout` passes): the order JSON.
+    pub async fn wait_terminal(
+        &self,
+        order_id: &str,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let (status, order) = self.get(&format!("/api/v1/orders/{order_id}")).await?;
+            if status == 200 && is_terminal(order["status"].as_str().unwrap_or("")) {
+                return Ok(order);
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("order {order_id} not terminal in {timeout:?}: {status} {order}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+}
+
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "confirmed" | "cancelled" | "failed")
+}
+
+/// A deliverable address in a supported country.
+pub fn address() -> Value {
+    json!({ "name": "Ada Lovelace", "line1": "1 Analytical Way", "line2": null,
+        "city": "Berlin", "postal_code": "10115", "country": "DE" })
+}

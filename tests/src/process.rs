@@ -1,0 +1,124 @@
+//! The runtime as its own process (`wasmshop-spin up`), for what in-process boots cannot show:
+//! a SIGKILL mid-workflow and a restart on the same state dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use local_infra::testing::free_port;
+
+/// Builds the `wasmshop-spin` binary once per test process (debug, as the tests are).
+pub fn runtime_binary() -> anyhow::Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = crate::workspace_root();
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "local-infra", "--bin", "wasmshop-spin"])
+                .current_dir(&root)
+                .status()
+                .map_err(|e| format!("cargo build: {e}"))?;
+            if !status.success() {
+                return Err(format!("cargo build of wasmshop-spin: {status}"));
+            }
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            Ok(target.join("debug/wasmshop-spin"))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// A `wasmshop-spin up` child serving a manifest; killed (SIGKILL) on drop.
+pub struct RuntimeProcess {
+    child: Option<Child>,
+    args: Vec<String>,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl RuntimeProcess {
+    /// Starts `up` on a free port with `args` (manifest, state dir, variables, ticks) and waits
+    /// until `/health` answers through the gateway.
+    pub async fn start(args: Vec<String>, log: &Path) -> anyhow::Result<Self> {
+        let mut process = Self {
+            child: None,
+            args,
+            port: free_port()?,
+            log: log.to_owned(),
+        };
+        process.spawn().await?;
+        Ok(process)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(runtime_binary()?)
+            .arg("up")
+            .args(&self.args)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("{}/health", self.base_url());
+        while Instant::now() < deadline {
+            if let Some(child) = &mut self.child
+                && let Some(status) = child.try_wait()?
+            {
+                anyhow::bail!(
+                    "wasmshop-spin exited with {status}; see {}",
+                    self.log.display()
+                );
+            }
+            if let Ok(response) = client.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!(
+            "wasmshop-spin not ready in 60 s; see {}",
+            self.log.display()
+        )
+    }
+
+    /// SIGKILL: no shutdown path runs, as when a node dies.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again with the same arguments and port (same state dir).
+    pub async fn restart(&mut self) -> anyhow::Result<Duration> {
+        self.kill();
+        let started = Instant::now();
+        self.spawn().await?;
+        Ok(started.elapsed())
+    }
+}
+
+impl Drop for RuntimeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
