@@ -73,6 +73,15 @@ fn build_once(manifest: &Manifest, ids: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How events travel between contexts in a booted app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventTransport {
+    /// Redis pub/sub and the manifest's Redis triggers (the default).
+    Redis,
+    /// Pushed to each consumer's private `/events` route; no Redis trigger at all.
+    HttpPush,
+}
+
 /// A running app (whole or one component), with its own Redis and state dir.
 pub struct Wasmshop {
     pub running: RunningApp,
@@ -106,6 +115,53 @@ impl Wasmshop {
             .redis_triggers
             .retain(|t| t.component == component_id);
         Self::boot_with(manifest, HashMap::new()).await
+    }
+
+    /// The whole app as a workflow test wants it: events over `transport`, the recovery tick of
+    /// every context driven by the runtime every 200 ms, rate limits out of the way, plus
+    /// `variables`.
+    pub async fn boot_shop(
+        transport: EventTransport,
+        variables: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut manifest = build_app()?;
+        let mut all: HashMap<String, String> = [
+            ("rate_limit_auth", "100000/60"),
+            ("rate_limit_read", "1000000/60"),
+            ("rate_limit_write", "1000000/60"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        if transport == EventTransport::HttpPush {
+            // As on a host with no Redis trigger: nothing subscribes, events are pushed.
+            manifest.redis_triggers.clear();
+            all.insert("event_transport".into(), "http".into());
+        }
+        all.extend(
+            variables
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let ticks: Vec<local_infra::ticker::Tick> = manifest
+            .http_triggers
+            .iter()
+            .filter(|t| t.component != "gateway")
+            .map(|t| local_infra::ticker::Tick {
+                component: t.component.clone(),
+                path: "/admin/recovery".into(),
+            })
+            .collect();
+        Self::boot_configured(manifest, all, |options| {
+            options.ticks = ticks;
+            options.tick_interval = std::time::Duration::from_millis(200);
+        })
+        .await
+    }
+
+    /// A client of the public API, not logged in.
+    pub fn api(&self) -> client::ApiClient {
+        client::ApiClient::anonymous(&self.base_url, &self.client)
     }
 
     /// Only `component_ids`, with their Redis triggers; `public` gets its private route made

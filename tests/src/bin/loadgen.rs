@@ -1,0 +1,433 @@
+//! wasmshop's load generator: simulated shoppers browsing, filling carts and checking out
+//! through the public gateway, or checkouts at a fixed offered rate; prints req/s and latency
+//! percentiles per route, errors, completed orders per second and order-to-confirmed latency.
+//!
+//! Without `--url` it boots the whole app in-process (its own Redis, fresh state, recovery tick
+//! on) from `spin.toml`; order completion is then timed from `orders.events` on Redis.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{Value, json};
+use wasmshop_tests::client::{ApiClient, address};
+use wasmshop_tests::{EventTransport, Wasmshop};
+
+#[derive(Parser, Debug)]
+#[command(about = "Drives wasmshop like its shoppers do and reports what it measured")]
+struct Args {
+    /// A running wasmshop (its gateway); without it the app is booted in-process
+    #[arg(long)]
+    url: Option<String>,
+    /// The running app's Redis, to time order completion from `orders.events`
+    #[arg(long)]
+    redis: Option<String>,
+    /// Simulated shoppers (mixed mode)
+    #[arg(long, default_value_t = 20)]
+    users: usize,
+    /// How long to drive traffic, in seconds
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Checkouts per second at a fixed offered rate instead of the shopper mix
+    #[arg(long)]
+    orders_per_sec: Option<f64>,
+    /// Closed loop of back-to-back checkouts by `--users` shoppers (maximum throughput)
+    #[arg(long)]
+    checkouts_only: bool,
+    /// `http` to push events through service chaining instead of Redis (in-process only)
+    #[arg(long, default_value = "redis")]
+    transport: String,
+    /// Where to write the figures as JSON
+    #[arg(long)]
+    json_out: Option<std::path::PathBuf>,
+}
+
+#[derive(Default)]
+struct Stats {
+    /// Latencies in µs per route name, errors per route name.
+    latencies: BTreeMap<&'static str, Vec<u64>>,
+    errors: BTreeMap<&'static str, u64>,
+    /// Order id → when its checkout was sent.
+    placed: HashMap<String, Instant>,
+    /// Order id → when it was seen terminal, and how it ended.
+    finished: HashMap<String, (Instant, String)>,
+}
+
+type Shared = Arc<Mutex<Stats>>;
+
+fn lock(stats: &Shared) -> std::sync::MutexGuard<'_, Stats> {
+    stats
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn timed(
+    stats: &Shared,
+    route: &'static str,
+    call: impl std::future::Future<Output = anyhow::Result<(u16, Value)>>,
+) -> Option<Value> {
+    let started = Instant::now();
+    let outcome = call.await;
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let mut stats = lock(stats);
+    stats.latencies.entry(route).or_default().push(micros);
+    match outcome {
+        Ok((status, body)) if (200..300).contains(&status) => Some(body),
+        _ => {
+            *stats.errors.entry(route).or_default() += 1;
+            None
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+struct Setup {
+    base_url: String,
+    http: reqwest::Client,
+    products: Vec<String>,
+    _shop: Option<Wasmshop>,
+    redis_url: Option<String>,
+}
+
+async fn setup(args: &Args) -> anyhow::Result<Setup> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()?;
+    let (base_url, shop, redis_url) = match &args.url {
+        Some(url) => (
+            url.trim_end_matches('/').to_owned(),
+            None,
+            args.redis.clone(),
+        ),
+        None => {
+            let transport = match args.transport.as_str() {
+                "http" => EventTransport::HttpPush,
+                _ => EventTransport::Redis,
+            };
+            let shop = Wasmshop::boot_shop(transport, &[("seed_demo_data", "false")]).await?;
+            let redis = shop.redis.url();
+            (shop.base_url.clone(), Some(shop), Some(redis))
+        }
+    };
+    let admin_email = "admin@wasmshop.local";
+    let admin = match ApiClient::register(&base_url, &http, admin_email).await {
+        Ok(admin) => admin,
+        Err(_) => {
+            let mut admin = ApiClient::anonymous(&base_url, &http);
+            admin.login(admin_email).await.context("admin login")?;
+            admin
+        }
+    };
+    let mut products = Vec::new();
+    for n in 0..20 {
+        let sku = format!(
+            "LOAD-{}-{n}",
+            &uuid::Uuid::now_v7().simple().to_string()[24..]
+        )
+        .to_uppercase();
+        let body = json!({ "sku": sku, "name": format!("Load item {n}"), "description": "load",
+            "price": { "amount": 500 + n * 100, "currency": "EUR" }, "category_id": null });
+        let (status, product) = admin.send("POST", "/api/v1/products", Some(&body)).await?;
+        anyhow::ensure!(status == 201, "create product: {status} {product}");
+        let id = product["id"].as_str().context("product id")?.to_owned();
+        let (status, stock) = admin
+            .send(
+                "PUT",
+                &format!("/api/v1/inventory/{id}"),
+                Some(&json!({ "on_hand": 1_000_000 })),
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "stock: {status} {stock}");
+        products.push(id);
+    }
+    Ok(Setup {
+        base_url,
+        http,
+        products,
+        _shop: shop,
+        redis_url,
+    })
+}
+
+/// Records when each order is seen terminal on `orders.events`.
+async fn watch_orders(redis_url: String, stats: Shared) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let client = redis::Client::open(redis_url)?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe("orders.events").await?;
+    let mut messages = pubsub.into_on_message();
+    while let Some(message) = messages.next().await {
+        let Ok(payload) = message.get_payload::<String>() else {
+            continue;
+        };
+        let Ok(event) = serde_json::from_str::<Value>(&payload) else {
+            continue;
+        };
+        let outcome = match event["event_type"].as_str() {
+            Some("order.confirmed") => "confirmed",
+            Some("order.cancelled") => "cancelled",
+            Some("order.failed") => "failed",
+            _ => continue,
+        };
+        if let Some(order_id) = event["subject"].as_str() {
+            lock(&stats)
+                .finished
+                .entry(order_id.to_owned())
+                .or_insert((Instant::now(), outcome.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+async fn place_order(client: &ApiClient, stats: &Shared, product: &str, from_cart: bool) {
+    let mut body = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
+    if !from_cart {
+        body["lines"] = json!([{ "product_id": product, "quantity": 1 }]);
+    }
+    let key = uuid::Uuid::now_v7().to_string();
+    let sent = Instant::now();
+    if let Some(order) = timed(stats, "POST /orders", client.checkout(&key, &body)).await
+        && let Some(id) = order["id"].as_str()
+    {
+        lock(stats).placed.insert(id.to_owned(), sent);
+    }
+}
+
+async fn shopper(
+    setup: Arc<Setup>,
+    stats: Shared,
+    n: usize,
+    until: Instant,
+    checkouts_only: bool,
+) -> anyhow::Result<()> {
+    let email = format!("shopper{n}-{}@load.example", uuid::Uuid::now_v7().simple());
+    let client = ApiClient::register(&setup.base_url, &setup.http, &email).await?;
+    let mut step: usize = n;
+    while Instant::now() < until {
+        step = step
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let product = &setup.products[(step >> 33) % setup.products.len()];
+        if checkouts_only {
+            place_order(&client, &stats, product, false).await;
+            continue;
+        }
+        match (step >> 40) % 20 {
+            0..=7 => {
+                let page = (step >> 50) % 3 + 1;
+                timed(
+                    &stats,
+                    "GET /products",
+                    client.get(&format!("/api/v1/products?page={page}&limit=10")),
+                )
+                .await;
+            }
+            8..=13 => {
+                timed(
+                    &stats,
+                    "GET /products/{id}",
+                    client.get(&format!("/api/v1/products/{product}")),
+                )
+                .await;
+            }
+            14..=16 => {
+                let body = json!({ "product_id": product, "quantity": 1 });
+                timed(
+                    &stats,
+                    "POST /cart/items",
+                    client.send("POST", "/api/v1/cart/items", Some(&body)),
+                )
+                .await;
+            }
+            17 | 18 => {
+                timed(&stats, "GET /cart", client.get("/api/v1/cart")).await;
+            }
+            _ => {
+                let body = json!({ "product_id": product, "quantity": 1 });
+                timed(
+                    &stats,
+                    "POST /cart/items",
+                    client.send("POST", "/api/v1/cart/items", Some(&body)),
+                )
+                .await;
+                place_order(&client, &stats, product, true).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checkouts at `rate` per second, each from its own task, by a pool of shoppers.
+async fn fixed_rate(
+    setup: Arc<Setup>,
+    stats: Shared,
+    rate: f64,
+    until: Instant,
+    users: usize,
+) -> anyhow::Result<()> {
+    let mut clients = Vec::new();
+    for n in 0..users.max(1) {
+        let email = format!("rate{n}-{}@load.example", uuid::Uuid::now_v7().simple());
+        clients.push(ApiClient::register(&setup.base_url, &setup.http, &email).await?);
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut n = 0usize;
+    while Instant::now() < until {
+        ticker.tick().await;
+        let client = clients[n % clients.len()].clone();
+        let product = setup.products[n % setup.products.len()].clone();
+        let stats = stats.clone();
+        tasks.spawn(async move { place_order(&client, &stats, &product, false).await });
+        n += 1;
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let setup = Arc::new(setup(&args).await?);
+    let stats: Shared = Arc::default();
+    if let Some(redis_url) = setup.redis_url.clone() {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            if let Err(e) = watch_orders(redis_url, stats).await {
+                eprintln!("watching orders.events: {e:#}");
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.duration);
+    match args.orders_per_sec {
+        Some(rate) if rate > 0.0 => {
+            fixed_rate(setup.clone(), stats.clone(), rate, until, args.users).await?
+        }
+        _ => {
+            let mut tasks = tokio::task::JoinSet::new();
+            for n in 0..args.users {
+                tasks.spawn(shopper(
+                    setup.clone(),
+                    stats.clone(),
+                    n,
+                    until,
+                    args.checkouts_only,
+                ));
+            }
+            while let Some(done) = tasks.join_next().await {
+                done??;
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Orders still in flight get a grace period to finish before the figures are taken.
+    let grace = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < grace {
+        let all_finished = {
+            let stats = lock(&stats);
+            stats.placed.keys().all(|id| stats.finished.contains_key(id))
+        };
+        if all_finished {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    report(&args, &lock(&stats), elapsed, setup.redis_url.is_some())
+}
+
+fn report(args: &Args, stats: &Stats, elapsed: f64, timed_orders: bool) -> anyhow::Result<()> {
+    let mut routes = serde_json::Map::new();
+    let mut total = 0usize;
+    println!(
+        "{:<22} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}",
+        "route", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
+    );
+    for (route, latencies) in &stats.latencies {
+        let mut sorted = latencies.clone();
+        sorted.sort_unstable();
+        total += sorted.len();
+        let errors = stats.errors.get(route).copied().unwrap_or(0);
+        let (p50, p95, p99) = (
+            percentile(&sorted, 50.0),
+            percentile(&sorted, 95.0),
+            percentile(&sorted, 99.0),
+        );
+        println!(
+            "{route:<22} {:>8} {:>9.1} {p50:>8.2} {p95:>8.2} {p99:>8.2} {errors:>7}",
+            sorted.len(),
+            sorted.len() as f64 / elapsed
+        );
+        routes.insert(
+            (*route).to_owned(),
+            json!({ "requests": sorted.len(), "rps": sorted.len() as f64 / elapsed,
+            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "errors": errors }),
+        );
+    }
+    println!(
+        "total: {total} requests in {elapsed:.1} s = {:.1} req/s",
+        total as f64 / elapsed
+    );
+    let mut order = json!(null);
+    if timed_orders {
+        let mut to_confirmed: Vec<u64> = Vec::new();
+        let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+        for (id, sent) in &stats.placed {
+            match stats.finished.get(id) {
+                Some((at, outcome)) => {
+                    *outcomes.entry(outcome.as_str()).or_default() += 1;
+                    if outcome == "confirmed" {
+                        to_confirmed.push(
+                            u64::try_from(at.saturating_duration_since(*sent).as_micros())
+                                .unwrap_or(u64::MAX),
+                        );
+                    }
+                }
+                None => *outcomes.entry("unfinished").or_default() += 1,
+            }
+        }
+        to_confirmed.sort_unstable();
+        let confirmed_per_sec = to_confirmed.len() as f64 / elapsed;
+        let (p50, p95, p99) = (
+            percentile(&to_confirmed, 50.0),
+            percentile(&to_confirmed, 95.0),
+            percentile(&to_confirmed, 99.0),
+        );
+        println!(
+            "orders: placed {}, outcomes {outcomes:?}",
+            stats.placed.len()
+        );
+        println!(
+            "completed orders/s: {confirmed_per_sec:.1}; order-to-confirmed p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms"
+        );
+        order = json!({ "placed": stats.placed.len(), "outcomes": outcomes, "confirmed_per_sec": confirmed_per_sec,
+            "to_confirmed_p50_ms": p50, "to_confirmed_p95_ms": p95, "to_confirmed_p99_ms": p99 });
+    }
+    if let Some(path) = &args.json_out {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let figures = json!({ "users": args.users, "duration_s": elapsed, "orders_per_sec_offered": args.orders_per_sec,
+            "checkouts_only": args.checkouts_only, "transport": args.transport,
+            "routes": routes, "total_rps": total as f64 / elapsed, "orders": order });
+        std::fs::write(path, serde_json::to_string_pretty(&figures)?)?;
+    }
+    Ok(())
+}
