@@ -97,6 +97,9 @@ impl ApiClient {
         timeout: std::time::Duration,
     ) -> anyhow::Result<Value> {
         let deadline = std::time::Instant::now() + timeout;
+        // Quick at first (most orders finish in milliseconds), then gentler, so hundreds of
+        // waiting clients do not become the load.
+        let mut pause = std::time::Duration::from_millis(10);
         loop {
             let (status, order) = self.get(&format!("/api/v1/orders/{order_id}")).await?;
             if status == 200 && is_terminal(order["status"].as_str().unwrap_or("")) {
@@ -105,7 +108,8 @@ impl ApiClient {
             if std::time::Instant::now() > deadline {
                 anyhow::bail!("order {order_id} not terminal in {timeout:?}: {status} {order}");
             }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 3 / 2).min(std::time::Duration::from_millis(500));
         }
     }
 }

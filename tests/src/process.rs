@@ -33,6 +33,7 @@ pub fn runtime_binary() -> anyhow::Result<PathBuf> {
 
 /// A `wasmshop-spin up` child serving a manifest; killed (SIGKILL) on drop.
 pub struct RuntimeProcess {
+    binary: PathBuf,
     child: Option<Child>,
     args: Vec<String>,
     pub port: u16,
@@ -43,7 +44,17 @@ impl RuntimeProcess {
     /// Starts `up` on a free port with `args` (manifest, state dir, variables, ticks) and waits
     /// until `/health` answers through the gateway.
     pub async fn start(args: Vec<String>, log: &Path) -> anyhow::Result<Self> {
+        Self::start_binary(runtime_binary()?, args, log).await
+    }
+
+    /// Like [`start`](Self::start) with a given `wasmshop-spin` (e.g. a release build).
+    pub async fn start_binary(
+        binary: PathBuf,
+        args: Vec<String>,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
         let mut process = Self {
+            binary,
             child: None,
             args,
             port: free_port()?,
@@ -62,7 +73,7 @@ impl RuntimeProcess {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(runtime_binary()?)
+        let child = Command::new(&self.binary)
             .arg("up")
             .args(&self.args)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
@@ -77,6 +88,7 @@ impl RuntimeProcess {
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
+        // The gateway component's answer (the runtime's own health check is elsewhere).
         let url = format!("{}/health", self.base_url());
         while Instant::now() < deadline {
             if let Some(child) = &mut self.child
@@ -92,7 +104,7 @@ impl RuntimeProcess {
             {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         anyhow::bail!(
             "wasmshop-spin not ready in 60 s; see {}",
