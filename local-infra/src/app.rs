@@ -41,6 +41,8 @@ pub struct RuntimeOptions {
     /// Requests the runtime sends by itself every `tick_interval` (the recovery tick).
     pub ticks: Vec<crate::ticker::Tick>,
     pub tick_interval: Duration,
+    /// Where to serve Prometheus `/metrics`; `None`: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl RuntimeOptions {
@@ -58,6 +60,7 @@ impl RuntimeOptions {
             sqlite_statements: Vec::new(),
             ticks: Vec::new(),
             tick_interval: Duration::from_secs(5),
+            metrics_listen: None,
         }
     }
 }
@@ -78,6 +81,8 @@ impl LoadedComponent {
 
 pub struct App {
     pub manifest: Manifest,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub sqlite: Arc<SqliteService>,
     pub engine: Engine,
     pub variables: AppVariables,
     components: BTreeMap<String, Arc<LoadedComponent>>,
@@ -198,6 +203,8 @@ impl App {
 
         Ok(Arc::new(App {
             manifest,
+            metrics: Arc::default(),
+            sqlite,
             engine,
             variables,
             components,

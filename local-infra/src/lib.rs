@@ -8,6 +8,7 @@ pub mod build;
 pub mod capabilities;
 pub mod engine;
 pub mod manifest;
+pub mod metrics;
 pub mod runtime_config;
 pub mod server;
 pub mod state;

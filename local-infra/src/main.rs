@@ -90,6 +90,9 @@ struct UpArgs {
     /// `--tick-interval`; may be repeated (wasmshop: the recovery tick). Not a Spin flag
     #[arg(long = "tick")]
     tick: Vec<String>,
+    /// Serve Prometheus metrics at `http://<addr>/metrics` (not a Spin flag; Spin exports OTLP)
+    #[arg(long = "metrics-listen")]
+    metrics_listen: Option<SocketAddr>,
     /// Interval of `--tick` requests, e.g. `2s` (default 5s)
     #[arg(long = "tick-interval", value_parser = parse_duration)]
     tick_interval: Option<Duration>,
@@ -180,6 +183,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if let Some(interval) = args.tick_interval {
         options.tick_interval = interval;
     }
+    options.metrics_listen = args.metrics_listen;
 
     let started = Instant::now();
     println!("Loading {}", manifest_file.display());
@@ -202,6 +206,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 fn print_routes(running: &RunningApp) {
+    if let Some(addr) = running.metrics_addr() {
+        println!("Metrics: http://{addr}/metrics");
+    }
     if let (Some(http), Some(addr)) = (&running.http, running.http_addr()) {
         println!("\nServing http://{addr}");
         println!("Available Routes:");

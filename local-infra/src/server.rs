@@ -21,6 +21,7 @@ pub struct RunningApp {
     pub http: Option<Arc<HttpTrigger>>,
     pub redis: Option<Arc<RedisTrigger>>,
     http_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -91,6 +92,18 @@ impl RunningApp {
             )));
         }
 
+        let mut metrics_addr = None;
+        if let Some(addr) = options.metrics_listen {
+            let listener = crate::metrics::bind(addr).await?;
+            metrics_addr = Some(listener.local_addr()?);
+            tasks.push(tokio::spawn(crate::metrics::serve(
+                app.metrics.clone(),
+                app.sqlite.clone(),
+                listener,
+                shutdown(),
+            )));
+        }
+
         let mut redis = None;
         if !app.manifest.redis_triggers.is_empty() {
             let trigger = RedisTrigger::new(app.clone())?;
@@ -103,6 +116,7 @@ impl RunningApp {
             http,
             redis,
             http_addr,
+            metrics_addr,
             stop,
             tasks,
         })
@@ -110,6 +124,11 @@ impl RunningApp {
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// Where `/metrics` is served, when asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub async fn shutdown(mut self) {

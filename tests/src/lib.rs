@@ -153,6 +153,7 @@ impl Wasmshop {
             })
             .collect();
         Self::boot_configured(manifest, all, |options| {
+            options.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
             options.ticks = ticks;
             options.tick_interval = std::time::Duration::from_millis(200);
         })

@@ -85,6 +85,23 @@ impl Database {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Rows of `(text, count)` from a two-column query; none when the query fails (a
+    /// database without the table asked about).
+    pub fn counts(&self, sql: &str) -> Vec<(String, i64)> {
+        let Ok(conn) = self.acquire() else {
+            return Vec::new();
+        };
+        let rows = conn.prepare(sql).and_then(|mut statement| {
+            statement
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+        });
+        self.release(conn);
+        rows.unwrap_or_default()
+    }
 }
 
 /// Every database of the app, by label.
@@ -116,6 +133,10 @@ impl SqliteService {
 
     pub fn database(&self, label: &str) -> Option<&Arc<Database>> {
         self.databases.get(label)
+    }
+
+    pub fn databases(&self) -> impl Iterator<Item = (&String, &Arc<Database>)> {
+        self.databases.iter()
     }
 
     /// Runs statements against the `default` database before the app starts (`--sqlite`).

@@ -209,13 +209,22 @@ impl HttpTrigger {
     {
         let request = with_spin_headers(request, pattern, &matched, &origin);
         let component_id = target.component.id.clone();
-        match self.run_guest(target, request).await {
+        let started = std::time::Instant::now();
+        let response = match self.run_guest(target, request).await {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(component = %component_id, "request failed: {e}");
+                self.app.metrics.trapped(&component_id);
                 text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
-        }
+        };
+        self.app.metrics.request_served(
+            &component_id,
+            pattern.as_str(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
     }
 
     async fn run_guest<B>(
@@ -241,7 +250,9 @@ impl HttpTrigger {
         let proxy = target.proxy.clone();
         let timeout = self.app.request_timeout();
         let component_id = target.component.id.clone();
+        let alive = self.app.metrics.instance_started(&component_id);
         let mut guest = Box::pin(async move {
+            let _alive = alive;
             let run = async {
                 let instance = proxy.instantiate_async(&mut store).await?;
                 instance

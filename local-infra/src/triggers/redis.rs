@@ -119,7 +119,11 @@ impl RedisTrigger {
                 let channel = channel.clone();
                 let payload = payload.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = deliver(&app, &component, &handler, payload).await {
+                    let outcome = deliver(&app, &component, &handler, payload).await;
+                    let label = if outcome.is_ok() { "ok" } else { "error" };
+                    app.metrics.message_handled(&channel, &component.id, label);
+                    if let Err(e) = outcome {
+                        app.metrics.trapped(&component.id);
                         tracing::error!(
                             %channel,
                             component = %component.id,
@@ -140,6 +144,7 @@ pub async fn deliver(
     handler: &RedisHandlerPre<InstanceState>,
     payload: Vec<u8>,
 ) -> anyhow::Result<()> {
+    let _alive = app.metrics.instance_started(&component.id);
     let mut store = app.new_store(component);
     let timeout = app.request_timeout();
     let run = async {

@@ -17,6 +17,11 @@ pub struct RoutePattern {
 }
 
 impl RoutePattern {
+    /// As written in the manifest (`/...`, `/api/:id`).
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
     pub fn parse(raw: &str) -> Self {
         let trimmed = raw.trim_start_matches('/');
         let mut parts: Vec<&str> = if trimmed.is_empty() {
