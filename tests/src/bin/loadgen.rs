@@ -343,7 +343,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     while Instant::now() < grace {
         let all_finished = {
             let stats = lock(&stats);
-            stats.placed.keys().all(|id| stats.finished.contains_key(id))
+            stats
+                .placed
+                .keys()
+                .all(|id| stats.finished.contains_key(id))
         };
         if all_finished {
             break;
