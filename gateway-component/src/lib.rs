@@ -33,8 +33,6 @@ use upstream::UpstreamError;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long `/ready` waits for each upstream's `/health`.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a forwarded request may take (below the runtime's 30 s request deadline).
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Client headers passed upstream; everything else (client `x-user-*` and `spin-*` included)
 /// is dropped. `authorization` goes only to users (its logout revokes the presented token).
@@ -42,6 +40,7 @@ const FORWARDED_HEADERS: &[&str] = &[
     "accept",
     "accept-language",
     "content-type",
+    "idempotency-key",
     "if-match",
     "if-none-match",
     "tracestate",
@@ -504,28 +503,41 @@ async fn forward(
         builder.build()
     };
 
-    let breaker = breaker::Breaker::open(route.upstream);
+    let timeout = route.class.timeout();
+    let slot_lifetime_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX) * 2;
+    let mut breaker = breaker::Breaker::open(route.upstream);
     let admission = breaker
-        .as_ref()
-        .map_or(Admission::Send, breaker::Breaker::admit);
-    if let Admission::Reject {
-        retry_after_seconds,
-    } = admission
-    {
-        let mut error = unavailable(format!(
-            "{} is failing; the circuit is open",
-            route.upstream
-        ));
-        error.code = "circuit_open";
-        error.retry_after = Some(retry_after_seconds);
-        return Err(error);
+        .as_mut()
+        .map_or(Admission::Send, |b| b.admit(slot_lifetime_ms));
+    match admission {
+        Admission::Reject {
+            retry_after_seconds,
+        } => {
+            let mut error = unavailable(format!(
+                "{} is failing; the circuit is open",
+                route.upstream
+            ));
+            error.code = "circuit_open";
+            error.retry_after = Some(retry_after_seconds);
+            return Err(error);
+        }
+        Admission::Full => {
+            let mut error = unavailable(format!(
+                "{} has too many requests in flight",
+                route.upstream
+            ));
+            error.code = "upstream_busy";
+            error.retry_after = Some(1);
+            return Err(error);
+        }
+        Admission::Send | Admission::Probe => {}
     }
 
     let started = Instant::now();
     let method = context.method.to_string();
     let mut attempt = 0;
     let result = loop {
-        let result = upstream::send(build(), UPSTREAM_TIMEOUT).await;
+        let result = upstream::send(build(), timeout).await;
         let failed = match &result {
             Ok(response) => resilience::retryable_status(*response.status()),
             Err(UpstreamError::Failed(_)) => true,
@@ -540,7 +552,7 @@ async fn forward(
     };
     outcome.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let success = matches!(&result, Ok(response) if *response.status() < 500);
-    if let Some(breaker) = &breaker {
+    if let Some(breaker) = &mut breaker {
         breaker.record(admission, success);
     }
     let upstream_response = result.map_err(|e| match e {

@@ -59,6 +59,28 @@ pub const BREAKER: BreakerConfig = BreakerConfig {
     probe_ms: 5_000,
 };
 
+impl BreakerConfig {
+    /// The defaults with the open period from the `breaker_open_ms` variable, when it is a
+    /// sane number of milliseconds (100 ms to 10 min).
+    pub fn with_open_ms(open_ms: Option<&str>) -> Self {
+        let open_ms = open_ms
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .filter(|ms| (100..=600_000).contains(ms))
+            .unwrap_or(BREAKER.open_ms);
+        Self { open_ms, ..BREAKER }
+    }
+}
+
+/// Requests in flight to one upstream at most, across all gateway instances (the bulkhead),
+/// unless the `upstream_max_in_flight` variable says otherwise; beyond it, 503 at once.
+pub const MAX_IN_FLIGHT: i64 = 128;
+
+pub fn max_in_flight(text: Option<&str>) -> i64 {
+    text.and_then(|t| t.trim().parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(MAX_IN_FLIGHT)
+}
+
 /// A breaker's stored state: `open_until_ms` = 0 when closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Snapshot {
@@ -99,6 +121,8 @@ pub enum Admission {
     Probe,
     /// Fail fast: 503 with `Retry-After`, without calling the upstream.
     Reject { retry_after_seconds: u32 },
+    /// The upstream already has its maximum of requests in flight: 503, try again shortly.
+    Full,
 }
 
 /// `got_probe_lock` is only asked for in the half-open state.
@@ -243,6 +267,25 @@ mod tests {
             admit(State::Closed, || panic!("no lock when closed")),
             Admission::Send
         );
+    }
+
+    #[test]
+    fn the_open_period_and_the_bulkhead_come_from_configuration() {
+        assert_eq!(BreakerConfig::with_open_ms(Some("1500")).open_ms, 1_500);
+        assert_eq!(
+            BreakerConfig::with_open_ms(Some("1500")).window_ms,
+            BREAKER.window_ms
+        );
+        for bad in [None, Some(""), Some("soon"), Some("5"), Some("999999999")] {
+            assert_eq!(
+                BreakerConfig::with_open_ms(bad).open_ms,
+                BREAKER.open_ms,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(max_in_flight(Some("8")), 8);
+        assert_eq!(max_in_flight(Some("0")), MAX_IN_FLIGHT);
+        assert_eq!(max_in_flight(None), MAX_IN_FLIGHT);
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub enum Class {
 }
 
 impl Class {
+    /// How long the upstream may take, retries included; below the runtime's 30 s deadline.
+    /// Writes get longest: checkout prices its lines through two more services.
+    pub fn timeout(self) -> std::time::Duration {
+        std::time::Duration::from_secs(match self {
+            Class::Auth => 10,
+            Class::Read => 5,
+            Class::Write => 20,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Auth => "auth",
@@ -66,14 +76,35 @@ const fn route(
 
 pub const USERS: &str = "users";
 pub const CATALOG: &str = "catalog";
+pub const ORDERS: &str = "orders";
+pub const PAYMENTS: &str = "payments";
+pub const SHIPPING: &str = "shipping";
+pub const NOTIFICATIONS: &str = "notifications";
 
 /// The upstreams `/ready` checks.
-pub const UPSTREAMS: &[&str] = &[USERS, CATALOG];
+pub const UPSTREAMS: &[&str] = &[USERS, CATALOG, ORDERS, PAYMENTS, SHIPPING, NOTIFICATIONS];
 
-/// The public API. Catalog's `/reservations` routes are internal (checkout) and deliberately
-/// absent.
+/// The table: the rows given, then for every context its operator routes under
+/// `/admin/<context>/...` (recovery tick, dead letters), all admin-only.
+macro_rules! route_table {
+    ([$($row:expr),* $(,)?], [$($upstream:ident $name:literal),* $(,)?]) => {
+        &[
+            $($row,)*
+            $(
+                route(concat!("/admin/", $name, "/recovery"), &["POST"], $upstream, "/admin/recovery", Auth::Admin, Class::Write),
+                route(concat!("/admin/", $name, "/dead-letters"), &["GET"], $upstream, "/admin/dead-letters", Auth::Admin, Class::Read),
+                route(concat!("/admin/", $name, "/dead-letters/{id}"), &["GET"], $upstream, "/admin/dead-letters/{id}", Auth::Admin, Class::Read),
+                route(concat!("/admin/", $name, "/dead-letters/{id}"), &["DELETE"], $upstream, "/admin/dead-letters/{id}", Auth::Admin, Class::Write),
+                route(concat!("/admin/", $name, "/dead-letters/{id}/retry"), &["POST"], $upstream, "/admin/dead-letters/{id}/retry", Auth::Admin, Class::Write),
+            )*
+        ]
+    };
+}
+
+/// The public API. Catalog's `/reservations` routes and every context's `/events` route are
+/// internal and deliberately absent.
 #[rustfmt::skip]
-pub const ROUTES: &[Route] = &[
+pub const ROUTES: &[Route] = route_table!([
     route("/auth/register", &["POST"], USERS, "/auth/register", Auth::Public, Class::Auth),
     route("/auth/login", &["POST"], USERS, "/auth/login", Auth::Public, Class::Auth),
     route("/auth/logout", &["POST"], USERS, "/auth/logout", Auth::Authenticated, Class::Write),
@@ -87,7 +118,29 @@ pub const ROUTES: &[Route] = &[
     route("/categories", &["POST"], CATALOG, "/categories", Auth::Admin, Class::Write),
     route("/inventory/{id}", &["GET"], CATALOG, "/inventory/{id}", Auth::Admin, Class::Read),
     route("/inventory/{id}", &["PUT"], CATALOG, "/inventory/{id}", Auth::Admin, Class::Write),
-];
+    route("/cart", &["GET"], ORDERS, "/cart", Auth::Authenticated, Class::Read),
+    route("/cart", &["DELETE"], ORDERS, "/cart", Auth::Authenticated, Class::Write),
+    route("/cart/items", &["POST"], ORDERS, "/cart/items", Auth::Authenticated, Class::Write),
+    route("/cart/items/{product_id}", &["PATCH", "DELETE"], ORDERS, "/cart/items/{product_id}", Auth::Authenticated, Class::Write),
+    route("/orders", &["GET"], ORDERS, "/orders", Auth::Authenticated, Class::Read),
+    route("/orders", &["POST"], ORDERS, "/orders", Auth::Authenticated, Class::Write),
+    route("/orders/{id}", &["GET"], ORDERS, "/orders/{id}", Auth::Authenticated, Class::Read),
+    route("/orders/{id}/cancel", &["POST"], ORDERS, "/orders/{id}/cancel", Auth::Authenticated, Class::Write),
+    route("/payments", &["GET"], PAYMENTS, "/payments", Auth::Authenticated, Class::Read),
+    route("/payments/{id}", &["GET"], PAYMENTS, "/payments/{id}", Auth::Authenticated, Class::Read),
+    route("/shipping/quotes", &["GET"], SHIPPING, "/quotes", Auth::Public, Class::Read),
+    route("/shipments", &["GET"], SHIPPING, "/shipments", Auth::Authenticated, Class::Read),
+    route("/shipments/{id}", &["GET"], SHIPPING, "/shipments/{id}", Auth::Authenticated, Class::Read),
+    route("/shipments/{id}/status", &["POST"], SHIPPING, "/shipments/{id}/status", Auth::Admin, Class::Write),
+    route("/shipments/{id}/cancel", &["POST"], SHIPPING, "/shipments/{id}/cancel", Auth::Admin, Class::Write),
+    route("/notifications", &["GET"], NOTIFICATIONS, "/notifications", Auth::Authenticated, Class::Read),
+    route("/notifications/{id}/read", &["POST"], NOTIFICATIONS, "/notifications/{id}/read", Auth::Authenticated, Class::Write),
+    route("/admin/payments/payments/{id}/refund", &["POST"], PAYMENTS, "/admin/payments/{id}/refund", Auth::Admin, Class::Write),
+    route("/admin/notifications/notifications", &["GET"], NOTIFICATIONS, "/admin/notifications", Auth::Admin, Class::Read),
+], [
+    USERS "users", CATALOG "catalog", ORDERS "orders", PAYMENTS "payments", SHIPPING "shipping",
+    NOTIFICATIONS "notifications",
+]);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Match<'a> {
@@ -211,6 +264,93 @@ mod tests {
     }
 
     #[test]
+    fn maps_the_shopping_contexts_and_their_operator_routes() {
+        let (route, path) = found("/api/v1/cart/items/p-1", "PATCH");
+        assert_eq!(
+            (route.upstream, route.auth, path.as_str()),
+            (ORDERS, Auth::Authenticated, "/cart/items/p-1")
+        );
+        assert_eq!(found("/api/v1/orders", "POST").0.class, Class::Write);
+        assert_eq!(
+            found("/api/v1/orders/o-1/cancel", "POST").1,
+            "/orders/o-1/cancel"
+        );
+        assert_eq!(found("/api/v1/payments/p-1", "GET").0.upstream, PAYMENTS);
+        let (route, path) = found("/api/v1/shipping/quotes", "GET");
+        assert_eq!(
+            (route.upstream, route.auth, path.as_str()),
+            (SHIPPING, Auth::Public, "/quotes")
+        );
+        assert_eq!(
+            found("/api/v1/shipments/s-1/status", "POST").0.auth,
+            Auth::Admin
+        );
+        assert_eq!(
+            found("/api/v1/shipments/s-1", "GET").0.auth,
+            Auth::Authenticated
+        );
+        assert_eq!(
+            found("/api/v1/notifications/n-1/read", "POST").0.upstream,
+            NOTIFICATIONS
+        );
+        for context in UPSTREAMS {
+            let (route, path) = found(&format!("/api/v1/admin/{context}/recovery"), "POST");
+            assert_eq!(
+                (route.upstream, route.auth, path.as_str()),
+                (*context, Auth::Admin, "/admin/recovery")
+            );
+            let (route, path) = found(
+                &format!("/api/v1/admin/{context}/dead-letters/d-1/retry"),
+                "POST",
+            );
+            assert_eq!((route.upstream, route.auth), (*context, Auth::Admin));
+            assert_eq!(path, "/admin/dead-letters/d-1/retry");
+            assert_eq!(
+                found(
+                    &format!("/api/v1/admin/{context}/dead-letters/d-1"),
+                    "DELETE"
+                )
+                .0
+                .class,
+                Class::Write
+            );
+            assert_eq!(
+                found(&format!("/api/v1/admin/{context}/dead-letters"), "GET")
+                    .0
+                    .class,
+                Class::Read
+            );
+        }
+        assert_eq!(
+            found("/api/v1/admin/payments/payments/p-1/refund", "POST").1,
+            "/admin/payments/p-1/refund"
+        );
+        assert_eq!(
+            match_route(ROUTES, "/api/v1/cart", "PUT"),
+            Match::MethodNotAllowed(vec!["GET", "DELETE"])
+        );
+        assert_eq!(
+            match_route(ROUTES, "/api/v1/admin/nobody/recovery", "POST"),
+            Match::NotFound
+        );
+        assert_eq!(
+            match_route(ROUTES, "/api/v1/events", "POST"),
+            Match::NotFound
+        );
+    }
+
+    #[test]
+    fn writes_may_take_longer_than_reads_but_never_the_runtime_deadline() {
+        assert!(Class::Read.timeout() < Class::Write.timeout());
+        for class in [Class::Auth, Class::Read, Class::Write] {
+            assert!(
+                class.timeout() < std::time::Duration::from_secs(30),
+                "{class:?}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_paths_and_hidden_routes_are_not_found() {
         for path in [
             "/",
@@ -254,6 +394,10 @@ mod tests {
             assert!(!route.methods.is_empty(), "{route:?}");
             assert!(UPSTREAMS.contains(&route.upstream), "{route:?}");
             assert!(!route.upstream_path.contains("reservations"), "{route:?}");
+            assert!(!route.upstream_path.starts_with("/events"), "{route:?}");
+            if route.pattern.starts_with("/admin/") {
+                assert_eq!(route.auth, Auth::Admin, "{route:?}");
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! free loopback port, stopped when dropped.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -104,4 +104,23 @@ impl Drop for RedisServer {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Builds a workspace package for `wasm32-wasip2` (release, into `<root>/target/wasm` so it
+/// does not contend with the native test build) and returns its component: how the test
+/// fixtures are made from source.
+pub fn build_wasm_package(workspace_root: &Path, package: &str) -> anyhow::Result<PathBuf> {
+    let target_dir = workspace_root.join("target/wasm");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", package, "--release", "--target", "wasm32-wasip2"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(workspace_root)
+        .status()?;
+    anyhow::ensure!(status.success(), "building the component {package} failed");
+    Ok(target_dir.join(format!(
+        "wasm32-wasip2/release/{}.wasm",
+        package.replace('-', "_")
+    )))
 }

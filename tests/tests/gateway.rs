@@ -675,3 +675,188 @@ async fn breaker_opens_on_a_failing_upstream_and_fails_fast() {
         json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
     assert_eq!(status, 201);
 }
+
+/// The app with `catalog` played by the spin-conformance fixture, which fails or answers on
+/// demand (`?op=trap`, `?op=noop`, `?op=sleep&ms=`), and `/metrics` served, so a test can count
+/// what reaches the upstream.
+async fn shop_with_puppet_catalog(variables: &[(&str, &str)]) -> Wasmshop {
+    use local_infra::manifest::ComponentSource;
+    let mut manifest = wasmshop_tests::build_app().expect("build");
+    let fixture = local_infra::testing::build_wasm_package(
+        &wasmshop_tests::workspace_root(),
+        "spin-conformance",
+    )
+    .expect("fixture");
+    let catalog = manifest.components.get_mut("catalog").expect("catalog");
+    catalog.source = ComponentSource::Local(fixture.display().to_string());
+    catalog.build = None;
+    manifest.redis_triggers.retain(|t| t.component != "catalog");
+    let variables = variables
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Wasmshop::boot_configured(manifest, variables, |options| {
+        options.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await
+    .expect("boot")
+}
+
+/// Requests the runtime has served to `component`, from its `/metrics`.
+async fn served_to(shop: &Wasmshop, component: &str) -> u64 {
+    let addr = shop.running.metrics_addr().expect("metrics are served");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let needle = format!("component=\"{component}\"");
+    text.lines()
+        .filter(|line| {
+            line.starts_with("wasmshop_runtime_http_requests_total{") && line.contains(&needle)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_breaker_spares_the_upstream_and_closes_after_it_recovers() {
+    let shop = shop_with_puppet_catalog(&[("breaker_open_ms", "1500")]).await;
+
+    // Five failures in the window open the circuit (a trap is a 500: not retried).
+    for _ in 0..5 {
+        let response = call(&shop, "GET", "/api/v1/products?op=trap", None, None).await;
+        assert_eq!(response.status(), 500);
+    }
+    let before = served_to(&shop, "catalog").await;
+    assert_eq!(before, 5, "each failure reached the upstream once");
+
+    // While open: fast 503s, and the upstream sees nothing.
+    for _ in 0..5 {
+        let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+        assert!(header(&response, "retry-after").is_some());
+        let (status, body) = json(response).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (503, &json!("circuit_open")),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        served_to(&shop, "catalog").await,
+        before,
+        "no call while open"
+    );
+
+    // After the open period one probe goes through; it succeeds and the circuit closes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(
+            Instant::now() < deadline,
+            "the circuit never let a probe through"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+        assert_eq!(response.status(), 200);
+    }
+    let mut redis = shop.redis.connection().expect("redis");
+    let open_until: Option<String> = redis::cmd("GET")
+        .arg("breaker:catalog:open_until")
+        .query(&mut redis)
+        .expect("GET");
+    assert_eq!(open_until, None, "closed: the state is cleared");
+    assert_eq!(served_to(&shop, "catalog").await, before + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bulkhead_caps_requests_in_flight_per_upstream() {
+    let shop = shop_with_puppet_catalog(&[("upstream_max_in_flight", "1")]).await;
+    let slow = {
+        let client = shop.client.clone();
+        let url = shop.url("/api/v1/products?op=sleep&ms=1500");
+        tokio::spawn(async move { client.get(url).send().await.expect("slow").status() })
+    };
+    // Wait until the slow request holds the only slot.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut redis = shop.redis.connection().expect("redis");
+    loop {
+        let in_flight: u64 = redis::cmd("ZCARD")
+            .arg("bulkhead:catalog")
+            .query(&mut redis)
+            .expect("ZCARD");
+        if in_flight == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slow request never took its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+    assert_eq!(header(&response, "retry-after").as_deref(), Some("1"));
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("upstream_busy")),
+        "{body}"
+    );
+    // Other upstreams have their own bulkheads.
+    let (status, _) = json(call(&shop, "GET", "/api/v1/users/me", None, None).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(slow.await.expect("join"), 200);
+    let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+    assert_eq!(response.status(), 200, "the slot was given back");
+}
+
+/// Redis down: public reads still served (fail open), writes and anything needing a token
+/// refused with a JSON 503 (fail closed: a revoked token could not be recognised); back to
+/// normal when Redis returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
+    let mut shop = Wasmshop::boot().await.expect("boot");
+    let (_, token) = account(&shop, "outage@example.com").await;
+    shop.redis.stop();
+
+    let (status, body) =
+        json(call(&shop, "GET", "/api/v1/products?limit=1", None, None).await).await;
+    assert_eq!(status, 200, "reads fail open: {body}");
+    let body = json!({ "email": "late@example.com", "password": PASSWORD, "name": "Late" });
+    let (status, error) =
+        json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (503, &json!("service_unavailable")),
+        "{error}"
+    );
+    let (status, error) =
+        json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (503, &json!("service_unavailable")),
+        "{error}"
+    );
+
+    shop.redis.restart().expect("redis restarts");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _) =
+            json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    assert_eq!(status, 200);
+}

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -34,30 +33,8 @@ pub fn hello_wasm() -> &'static Path {
 }
 
 fn build_fixture(package: &str) -> PathBuf {
-    let root = workspace_root();
-    let target_dir = root.join("target/wasm");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-p",
-            package,
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(&root)
-        .status()
-        .expect("running cargo to build a fixture");
-    assert!(
-        status.success(),
-        "building the fixture component {package} failed"
-    );
-    let wasm = target_dir.join(format!(
-        "wasm32-wasip2/release/{}.wasm",
-        package.replace('-', "_")
-    ));
+    let wasm = local_infra::testing::build_wasm_package(&workspace_root(), package)
+        .expect("building a fixture component");
     // Compile once into the shared cache so parallel tests do not all run Cranelift.
     let engine = local_infra::engine::build_engine(&EngineOptions::default()).expect("engine");
     CompileCache::load(Some(&CompileCache::new(cache_dir())), &engine, &wasm)
