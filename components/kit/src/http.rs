@@ -39,6 +39,49 @@ impl Query {
     }
 }
 
+/// `page` (from 1) and `limit` (1..=100, default 20) of a list route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl Page {
+    pub const MAX_LIMIT: u32 = 100;
+
+    pub fn from_query(query: &Query) -> Result<Self, ApiError> {
+        let page = query.number::<u32>("page")?.unwrap_or(1);
+        let limit = query.number::<u32>("limit")?.unwrap_or(20);
+        let mut errors = Vec::new();
+        if page == 0 {
+            errors.push(crate::FieldError {
+                field: "page".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            errors.push(crate::FieldError {
+                field: "limit".into(),
+                message: format!("must be 1 to {}", Self::MAX_LIMIT),
+            });
+        }
+        if errors.is_empty() {
+            Ok(Self { page, limit })
+        } else {
+            Err(ApiError::invalid_input(&errors))
+        }
+    }
+
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.limit)
+    }
+
+    /// `{items, total, page, limit}`.
+    pub fn wrap<T: serde::Serialize>(&self, items: &[T], total: i64) -> serde_json::Value {
+        serde_json::json!({ "items": items, "total": total, "page": self.page, "limit": self.limit })
+    }
+}
+
 /// Path segments without empty ones: `/products/42/` → `["products", "42"]`.
 pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
@@ -59,5 +102,16 @@ mod tests {
         );
         assert_eq!(q.get("empty"), None);
         assert_eq!(segments("/products/42/"), vec!["products", "42"]);
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        let page = Page::from_query(&Query::parse("page=3&limit=10")).expect("valid");
+        assert_eq!((page.page, page.limit, page.offset()), (3, 10, 20));
+        assert_eq!(Page::from_query(&Query::parse("")), Ok(Page { page: 1, limit: 20 }));
+        for bad in ["page=0", "limit=0", "limit=101"] {
+            assert_eq!(Page::from_query(&Query::parse(bad)).expect_err(bad).status, 422, "{bad}");
+        }
+        assert_eq!(Page::from_query(&Query::parse("page=x")).expect_err("nan").status, 400);
     }
 }

@@ -1,0 +1,101 @@
+//! The replies and facts orders consumes (`catalog.events`, `payments.events`,
+//! `shipping.events`): each moves its saga through `service::advance`, in the messaging
+//! transaction. Facts that are no saga reply (product changes, low stock) are acknowledged and
+//! ignored; a shipment's later progress is noted on the order's timeline.
+
+use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::Event;
+use wasmshop_kit::events::payload;
+use wasmshop_kit::messaging::{Consumer, Failure};
+use wasmshop_kit::payloads::{
+    PaymentChanged, PaymentFailed, ShipmentChanged, ShipmentFailed, StockReservation,
+    StockReservationFailed,
+};
+
+use crate::domain::saga::Input;
+use crate::repo;
+use crate::service;
+
+pub struct SagaReplies;
+
+fn reply(event: &Event) -> Input {
+    Input::Reply {
+        event_type: event.event_type.clone(),
+        retryable: false,
+        code: None,
+        reason: None,
+    }
+}
+
+impl Consumer for SagaReplies {
+    fn apply(&self, conn: &Connection, event: &Event) -> Result<(), Failure> {
+        let input = match event.event_type.as_str() {
+            "stock.reserved" | "stock.released" | "stock.committed" => {
+                payload::<StockReservation>(event)?;
+                reply(event)
+            }
+            "stock.reservation-failed" => {
+                let failed: StockReservationFailed = payload(event)?;
+                Input::Reply {
+                    event_type: event.event_type.clone(),
+                    retryable: false,
+                    code: Some(failed.reason.clone()),
+                    reason: Some(if failed.short.is_empty() {
+                        failed.reason
+                    } else {
+                        format!("{} ({})", failed.reason, failed.short.join(", "))
+                    }),
+                }
+            }
+            "payment.authorized" | "payment.captured" | "payment.voided" | "payment.refunded" => {
+                payload::<PaymentChanged>(event)?;
+                reply(event)
+            }
+            "payment.failed" => {
+                let failed: PaymentFailed = payload(event)?;
+                Input::Reply {
+                    event_type: event.event_type.clone(),
+                    retryable: failed.retryable,
+                    code: Some(failed.code),
+                    reason: Some(failed.reason),
+                }
+            }
+            "shipment.created" | "shipment.cancelled" => {
+                payload::<ShipmentChanged>(event)?;
+                reply(event)
+            }
+            "shipment.failed" => {
+                let failed: ShipmentFailed = payload(event)?;
+                Input::Reply {
+                    event_type: event.event_type.clone(),
+                    retryable: false,
+                    code: None,
+                    reason: Some(failed.reason),
+                }
+            }
+            "shipment.status-changed" => {
+                let changed: ShipmentChanged = payload(event)?;
+                if repo::order(conn, &changed.order_id)?.is_some() {
+                    repo::add_note(
+                        conn,
+                        &changed.order_id,
+                        &format!("shipment_{}", changed.status),
+                        &format!(
+                            "shipment {} is {}",
+                            changed.tracking_number,
+                            changed.status.replace('_', " ")
+                        ),
+                    )?;
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        let saga_id = event.correlation_id.as_deref().unwrap_or(&event.subject);
+        service::advance(conn, saga_id, &input, Some(event)).map(drop)
+    }
+
+    fn tick(&self, conn: &Connection) -> Result<serde_json::Value, Failure> {
+        service::tick(conn)
+    }
+}

@@ -1,0 +1,569 @@
+//! Orders' use cases: the cart, checkout, reads, cancel — and the saga adapter that applies
+//! `domain::saga`'s decisions: saga row, order status and timeline, and the commands and
+//! events it emits, all in one transaction.
+
+use serde::Serialize;
+use serde_json::json;
+use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::db::{DbError, transaction};
+use wasmshop_kit::error::ApiError;
+use wasmshop_kit::http::Page;
+use wasmshop_kit::identity::Identity;
+use wasmshop_kit::ids::{is_id, new_id, now_unix_millis};
+use wasmshop_kit::messaging::Failure;
+use wasmshop_kit::payloads::{
+    AuthorizePayment, CreateShipment, OrderChanged, OrderCommand, ReserveStock, StockLine,
+};
+use wasmshop_kit::{Event, FieldError, Money, events, outbox};
+
+use crate::domain::saga::{self, Command, Input, Refusal, Saga, Step, Undo};
+use crate::domain::{self, CheckoutRequest, LineInput, OrderStatus, PricedLine};
+use crate::repo::{self, NewOrder, Order};
+use crate::upstream;
+
+pub const SOURCE: &str = "orders";
+pub const CHANNEL: &str = "orders.events";
+
+fn db_error(e: DbError) -> ApiError {
+    eprintln!("orders: {e}");
+    ApiError::internal("database error")
+}
+
+fn open() -> Result<Connection, ApiError> {
+    repo::open().map_err(db_error)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cart
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct CartLine {
+    pub product_id: String,
+    pub name: Option<String>,
+    pub quantity: u32,
+    pub unit_price: Option<Money>,
+    pub line_total: Option<Money>,
+    /// False when the catalog no longer sells the product (checkout would refuse it).
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Cart {
+    pub lines: Vec<CartLine>,
+    pub items: u32,
+    pub subtotal: Option<Money>,
+}
+
+/// The cart with today's prices from the catalog.
+pub fn cart(identity: &Identity) -> Result<Cart, ApiError> {
+    let lines = repo::cart(&open()?, &identity.user_id).map_err(db_error)?;
+    let mut priced = Vec::new();
+    let mut subtotal: Option<Money> = None;
+    let mut mixed = false;
+    for (product_id, quantity) in lines {
+        let product = upstream::product(&product_id)?;
+        let line_total = product.as_ref().map(|p| Money {
+            amount: p.price.amount * i64::from(quantity),
+            currency: p.price.currency.clone(),
+        });
+        if let Some(total) = &line_total {
+            match &mut subtotal {
+                None => subtotal = Some(total.clone()),
+                Some(sum) if sum.currency == total.currency => sum.amount += total.amount,
+                Some(_) => mixed = true,
+            }
+        }
+        priced.push(CartLine {
+            product_id,
+            name: product.as_ref().map(|p| p.name.clone()),
+            quantity,
+            unit_price: product.as_ref().map(|p| p.price.clone()),
+            line_total,
+            available: product.is_some(),
+        });
+    }
+    Ok(Cart {
+        items: priced.iter().map(|l| l.quantity).sum(),
+        lines: priced,
+        subtotal: if mixed { None } else { subtotal },
+    })
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::invalid_input(&[FieldError {
+        field: field.into(),
+        message: message.into(),
+    }])
+}
+
+fn require_product(product_id: &str) -> Result<upstream::CatalogProduct, ApiError> {
+    if !is_id(product_id) {
+        return Err(invalid("product_id", "must be a product id"));
+    }
+    upstream::product(product_id)?.ok_or_else(|| invalid("product_id", "no such product for sale"))
+}
+
+pub fn add_to_cart(identity: &Identity, line: &LineInput) -> Result<Cart, ApiError> {
+    require_product(&line.product_id)?;
+    let conn = open()?;
+    transaction(&conn, |conn| -> Result<(), ApiError> {
+        let existing = repo::cart(conn, &identity.user_id)?
+            .into_iter()
+            .find(|(p, _)| *p == line.product_id)
+            .map_or(0, |(_, q)| q);
+        let quantity = domain::merged_quantity(existing, line.quantity)
+            .map_err(|e| ApiError::invalid_input(&e))?;
+        repo::set_cart_line(conn, &identity.user_id, &line.product_id, quantity)?;
+        Ok(())
+    })?;
+    cart(identity)
+}
+
+pub fn set_quantity(
+    identity: &Identity,
+    product_id: &str,
+    quantity: u32,
+) -> Result<Cart, ApiError> {
+    domain::validate_quantity(quantity, "quantity").map_err(|e| ApiError::invalid_input(&e))?;
+    let conn = open()?;
+    transaction(&conn, |conn| -> Result<(), ApiError> {
+        let present = repo::cart(conn, &identity.user_id)?
+            .iter()
+            .any(|(p, _)| p == product_id);
+        if !present {
+            return Err(ApiError::not_found("the product is not in the cart"));
+        }
+        repo::set_cart_line(conn, &identity.user_id, product_id, quantity)?;
+        Ok(())
+    })?;
+    cart(identity)
+}
+
+pub fn remove_from_cart(identity: &Identity, product_id: &str) -> Result<Cart, ApiError> {
+    let conn = open()?;
+    if !repo::remove_cart_line(&conn, &identity.user_id, product_id).map_err(db_error)? {
+        return Err(ApiError::not_found("the product is not in the cart"));
+    }
+    cart(identity)
+}
+
+pub fn clear_cart(identity: &Identity) -> Result<Cart, ApiError> {
+    repo::clear_cart(&open()?, &identity.user_id).map_err(db_error)?;
+    cart(identity)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkout
+// ---------------------------------------------------------------------------------------------
+
+/// Places an order (202: the saga takes it from there). The same key with the same request
+/// gives the same order; with another request, 422.
+pub fn checkout(
+    identity: &Identity,
+    key: &str,
+    request: &CheckoutRequest,
+    traceparent: Option<&str>,
+) -> Result<(String, String), ApiError> {
+    let explicit = domain::validate_checkout(request).map_err(|e| ApiError::invalid_input(&e))?;
+    let canonical = domain::canonical(request);
+    let conn = open()?;
+    if let Some(found) = replay(&conn, identity, key, &canonical)? {
+        return Ok(found);
+    }
+    let from_cart = explicit.is_none();
+    let wanted: Vec<LineInput> = match explicit {
+        Some(lines) => lines,
+        None => repo::cart(&conn, &identity.user_id)
+            .map_err(db_error)?
+            .into_iter()
+            .map(|(product_id, quantity)| LineInput {
+                product_id,
+                quantity,
+            })
+            .collect(),
+    };
+    if wanted.is_empty() {
+        return Err(ApiError::new(
+            422,
+            "empty_cart",
+            "the cart is empty and no lines were given",
+        ));
+    }
+    let mut lines: Vec<PricedLine> = Vec::new();
+    let mut currency: Option<String> = None;
+    for (i, line) in wanted.iter().enumerate() {
+        let product = upstream::product(&line.product_id)?.ok_or_else(|| {
+            invalid(
+                &format!("lines[{i}].product_id"),
+                "no such product for sale",
+            )
+        })?;
+        match &currency {
+            None => currency = Some(product.price.currency.clone()),
+            Some(c) if *c != product.price.currency => {
+                return Err(invalid(
+                    "lines",
+                    "all products of an order must be priced in one currency",
+                ));
+            }
+            Some(_) => {}
+        }
+        lines.push(domain::price(
+            &product.id,
+            &product.name,
+            product.price.amount,
+            line.quantity,
+            product.weight_grams,
+        ));
+    }
+    let currency = currency.unwrap_or_else(|| "EUR".into());
+    let weight: u32 = lines
+        .iter()
+        .map(|l| l.weight_grams.saturating_mul(l.quantity))
+        .sum();
+    let shipping = upstream::shipping_quote(&request.shipping_address.country, weight)?;
+    if shipping.currency != currency {
+        return Err(invalid(
+            "shipping_address.country",
+            "shipping to this country is priced in another currency",
+        ));
+    }
+    let totals = domain::totals(&lines, shipping.amount);
+    let id = new_id();
+    let created = transaction(
+        &conn,
+        |conn| -> Result<Option<(String, String)>, ApiError> {
+            // Another request with the same key may have committed meanwhile.
+            if let Some(found) = replay(conn, identity, key, &canonical)? {
+                return Ok(Some(found));
+            }
+            repo::insert_order(
+                conn,
+                &NewOrder {
+                    id: &id,
+                    user_id: &identity.user_id,
+                    currency: &currency,
+                    totals: &totals,
+                    lines: &lines,
+                    address: &request.shipping_address,
+                    payment_token: request.payment_token.trim(),
+                    traceparent,
+                },
+            )?;
+            repo::remember(conn, &identity.user_id, key, &canonical, &id)?;
+            if from_cart {
+                repo::clear_cart(conn, &identity.user_id)?;
+            }
+            let saga = Saga::start(now_unix_millis());
+            repo::save_saga(conn, &id, &saga)?;
+            let order =
+                repo::order(conn, &id)?.ok_or_else(|| ApiError::internal("order vanished"))?;
+            announce(conn, &order, "order.created", None).map_err(failure_error)?;
+            send(conn, &order, Command::Do(Step::ReserveStock), None).map_err(failure_error)?;
+            Ok(None)
+        },
+    )?;
+    if let Some(found) = created {
+        return Ok(found);
+    }
+    outbox::relay_after_commit(&conn, SOURCE);
+    Ok((id, OrderStatus::Pending.as_str().to_owned()))
+}
+
+fn replay(
+    conn: &Connection,
+    identity: &Identity,
+    key: &str,
+    canonical: &str,
+) -> Result<Option<(String, String)>, ApiError> {
+    let Some((request, order_id)) =
+        repo::idempotency(conn, &identity.user_id, key).map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    if request != canonical {
+        return Err(ApiError::new(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let order = repo::order(conn, &order_id)
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::internal("order vanished"))?;
+    Ok(Some((order.id, order.status)))
+}
+
+fn failure_error(failure: Failure) -> ApiError {
+    ApiError::internal(failure.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads and cancel
+// ---------------------------------------------------------------------------------------------
+
+pub fn get(identity: &Identity, id: &str) -> Result<Order, ApiError> {
+    repo::order(&open()?, id)
+        .map_err(db_error)?
+        .filter(|o| identity.is_admin() || o.user_id == identity.user_id)
+        .ok_or_else(|| ApiError::not_found("no such order"))
+}
+
+pub fn list(
+    identity: &Identity,
+    everyone: bool,
+    page: Page,
+) -> Result<serde_json::Value, ApiError> {
+    let owner = (!(everyone && identity.is_admin())).then_some(identity.user_id.as_str());
+    let (items, total) =
+        repo::orders(&open()?, owner, page.limit, page.offset()).map_err(db_error)?;
+    Ok(page.wrap(&items, total))
+}
+
+pub fn cancel(identity: &Identity, id: &str) -> Result<Order, ApiError> {
+    let order = get(identity, id)?;
+    let conn = open()?;
+    let outcome = transaction(&conn, |conn| -> Result<Advance, ApiError> {
+        advance(conn, &order.id, &Input::CustomerCancel, None).map_err(failure_error)
+    })?;
+    match outcome {
+        Advance::Moved => {
+            outbox::relay_after_commit(&conn, SOURCE);
+            get(identity, id)
+        }
+        Advance::NotCancellable | Advance::Ignored => Err(ApiError::conflict(
+            "order_not_cancellable",
+            format!("a {} order can no longer be cancelled", order.status),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The saga adapter
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Advance {
+    Moved,
+    Ignored,
+    NotCancellable,
+}
+
+/// Applies `input` to the saga of `order_id` inside the caller's transaction.
+pub fn advance(
+    conn: &Connection,
+    order_id: &str,
+    input: &Input,
+    cause: Option<&Event>,
+) -> Result<Advance, Failure> {
+    let (Some(saga), Some(order)) = (repo::saga(conn, order_id)?, repo::order(conn, order_id)?)
+    else {
+        return Ok(Advance::Ignored);
+    };
+    let decision = match saga::decide(&saga, input, now_unix_millis()) {
+        Ok(decision) => decision,
+        Err(Refusal::Ignored) => return Ok(Advance::Ignored),
+        Err(Refusal::NotCancellable) => return Ok(Advance::NotCancellable),
+    };
+    repo::save_saga(conn, order_id, &decision.saga)?;
+    if let Some((status, note)) = &decision.status {
+        let current = order.status()?;
+        if !current.can_become(*status) {
+            return Err(Failure::Permanent(format!(
+                "saga of {order_id} would move the order from {} to {}",
+                current.as_str(),
+                status.as_str()
+            )));
+        }
+        let reason =
+            matches!(status, OrderStatus::Cancelled | OrderStatus::Failed).then_some(note.as_str());
+        repo::set_status(conn, order_id, *status, note, reason)?;
+        let event_type = match status {
+            OrderStatus::Confirmed => Some("order.confirmed"),
+            OrderStatus::Cancelled => Some("order.cancelled"),
+            OrderStatus::Failed => Some("order.failed"),
+            _ => None,
+        };
+        if let Some(event_type) = event_type {
+            let order = repo::order(conn, order_id)?
+                .ok_or_else(|| Failure::Transient("order vanished".into()))?;
+            announce(conn, &order, event_type, cause)?;
+        }
+    }
+    if let Some(command) = decision.send {
+        send(conn, &order, command, cause)?;
+    }
+    Ok(Advance::Moved)
+}
+
+fn stamp(mut event: Event, order: &Order, cause: Option<&Event>) -> Event {
+    event.correlation_id = Some(order.id.clone());
+    event.causation_id = cause.map(|c| c.id.clone());
+    event.trace = cause.and_then(|c| c.trace.clone());
+    match &event.trace {
+        Some(_) => event,
+        None => events::with_trace(event, order.traceparent.as_deref()),
+    }
+}
+
+fn announce(
+    conn: &Connection,
+    order: &Order,
+    event_type: &str,
+    cause: Option<&Event>,
+) -> Result<(), Failure> {
+    let payload = OrderChanged {
+        order_id: order.id.clone(),
+        user_id: order.user_id.clone(),
+        status: order.status.clone(),
+        total: order.total.clone(),
+        reason: order.cancel_reason.clone(),
+    };
+    let event = stamp(
+        events::envelope(event_type, SOURCE, &order.id, &payload)?,
+        order,
+        cause,
+    );
+    outbox::enqueue(conn, CHANNEL, &event)?;
+    Ok(())
+}
+
+fn command<T: Serialize>(
+    conn: &Connection,
+    order: &Order,
+    cause: Option<&Event>,
+    channel: &str,
+    event_type: &str,
+    payload: &T,
+) -> Result<(), Failure> {
+    let event = stamp(
+        events::envelope(event_type, SOURCE, &order.id, payload)?,
+        order,
+        cause,
+    );
+    outbox::enqueue(conn, channel, &event)?;
+    Ok(())
+}
+
+fn send(
+    conn: &Connection,
+    order: &Order,
+    to_send: Command,
+    cause: Option<&Event>,
+) -> Result<(), Failure> {
+    let by_order = OrderCommand {
+        order_id: order.id.clone(),
+        reason: order.cancel_reason.clone(),
+    };
+    match to_send {
+        Command::Do(Step::ReserveStock) => command(
+            conn,
+            order,
+            cause,
+            "catalog.commands",
+            "stock.reserve",
+            &ReserveStock {
+                order_id: order.id.clone(),
+                lines: order
+                    .lines
+                    .iter()
+                    .map(|l| StockLine {
+                        product_id: l.product_id.clone(),
+                        quantity: u32::try_from(l.quantity).unwrap_or(0),
+                    })
+                    .collect(),
+            },
+        ),
+        Command::Do(Step::AuthorizePayment) => command(
+            conn,
+            order,
+            cause,
+            "payments.commands",
+            "payment.authorize",
+            &AuthorizePayment {
+                order_id: order.id.clone(),
+                user_id: order.user_id.clone(),
+                amount: order.total.clone(),
+                payment_token: order.payment_token.clone(),
+            },
+        ),
+        Command::Do(Step::CreateShipment) => command(
+            conn,
+            order,
+            cause,
+            "shipping.commands",
+            "shipment.create",
+            &CreateShipment {
+                order_id: order.id.clone(),
+                user_id: order.user_id.clone(),
+                address: order.shipping_address.clone(),
+                weight_grams: order.weight_grams.max(1),
+                items: order.items,
+            },
+        ),
+        Command::Do(Step::CapturePayment) => command(
+            conn,
+            order,
+            cause,
+            "payments.commands",
+            "payment.capture",
+            &by_order,
+        ),
+        Command::Do(Step::CommitStock) => command(
+            conn,
+            order,
+            cause,
+            "catalog.commands",
+            "stock.commit",
+            &by_order,
+        ),
+        Command::Undo(Undo::CancelShipment) => command(
+            conn,
+            order,
+            cause,
+            "shipping.commands",
+            "shipment.cancel",
+            &by_order,
+        ),
+        Command::Undo(Undo::VoidPayment) => command(
+            conn,
+            order,
+            cause,
+            "payments.commands",
+            "payment.void",
+            &by_order,
+        ),
+        Command::Undo(Undo::RefundPayment) => command(
+            conn,
+            order,
+            cause,
+            "payments.commands",
+            "payment.refund",
+            &by_order,
+        ),
+        Command::Undo(Undo::ReleaseStock) => command(
+            conn,
+            order,
+            cause,
+            "catalog.commands",
+            "stock.release",
+            &by_order,
+        ),
+    }
+}
+
+/// The recovery tick's share: every saga whose step is due moves on (resend, retry, give up).
+pub fn tick(conn: &Connection) -> Result<serde_json::Value, Failure> {
+    let due = repo::due_sagas(conn, now_unix_millis(), 200)?;
+    let mut moved = 0;
+    for order_id in &due {
+        let outcome = transaction(conn, |conn| advance(conn, order_id, &Input::Tick, None));
+        match outcome {
+            Ok(Advance::Moved) => moved += 1,
+            Ok(_) => {}
+            Err(e) => eprintln!("orders: tick of saga {order_id}: {e}"),
+        }
+    }
+    Ok(json!({ "due": due.len(), "moved": moved }))
+}

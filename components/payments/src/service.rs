@@ -1,0 +1,346 @@
+//! Payments' use cases. Saga commands run inside the messaging transaction and answer with an
+//! event on `payments.events` in that same transaction; a repeated command (same order) is
+//! answered with its first result and moves no money twice.
+
+use serde::Serialize;
+use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::db::{DbError, transaction};
+use wasmshop_kit::error::ApiError;
+use wasmshop_kit::http::Page;
+use wasmshop_kit::identity::Identity;
+use wasmshop_kit::ids::new_id;
+use wasmshop_kit::messaging::Failure;
+use wasmshop_kit::payloads::{AuthorizePayment, OrderCommand, PaymentChanged, PaymentFailed};
+use wasmshop_kit::{Event, Money, events, outbox};
+
+use crate::domain::{self, Status, Step, Verdict};
+use crate::repo::{self, NewPayment, Payment};
+
+pub const CHANNEL: &str = "payments.events";
+pub const SOURCE: &str = "payments";
+
+/// The test-only fault switch: `payments_fault = "error"` makes the provider fail every
+/// authorization and capture transiently (voids and refunds stay possible, so compensations
+/// can finish).
+pub fn provider_down() -> bool {
+    spin_sdk::variables::get("payments_fault").is_ok_and(|v| v == "error")
+}
+
+fn reply<T: Serialize>(
+    conn: &Connection,
+    command: &Event,
+    event_type: &str,
+    order_id: &str,
+    payload: &T,
+) -> Result<(), Failure> {
+    let event = events::reply_to(command, event_type, SOURCE, order_id, payload)?;
+    outbox::enqueue(conn, CHANNEL, &event)?;
+    Ok(())
+}
+
+fn changed(payment: &Payment, status: Status) -> PaymentChanged {
+    PaymentChanged {
+        payment_id: payment.id.clone(),
+        order_id: payment.order_id.clone(),
+        user_id: payment.user_id.clone(),
+        amount: payment.amount.clone(),
+        status: status.as_str().to_owned(),
+    }
+}
+
+fn failed(
+    conn: &Connection,
+    command: &Event,
+    order_id: &str,
+    user_id: &str,
+    code: &str,
+    retryable: bool,
+) -> Result<(), Failure> {
+    let reason = match code {
+        "card_declined" => "the card was declined",
+        "insufficient_funds" => "insufficient funds",
+        "amount_limit_exceeded" => "the amount exceeds the per-transaction limit",
+        "invalid_token" => "the payment token is not valid",
+        "invalid_amount" => "the amount must be positive",
+        "order_voided" => "the order's payment was voided",
+        "provider_error" => "the payment provider is unavailable",
+        _ => "the payment is not in a state that allows this",
+    };
+    reply(
+        conn,
+        command,
+        "payment.failed",
+        order_id,
+        &PaymentFailed {
+            order_id: order_id.to_owned(),
+            user_id: user_id.to_owned(),
+            code: code.to_owned(),
+            reason: reason.to_owned(),
+            retryable,
+        },
+    )
+}
+
+/// The event that answers a payment already in `status` (a repeated command's first result).
+fn answer_existing(conn: &Connection, command: &Event, payment: &Payment) -> Result<(), Failure> {
+    let status = payment.status()?;
+    match status {
+        Status::Declined => failed(
+            conn,
+            command,
+            &payment.order_id,
+            &payment.user_id,
+            payment.failure_code.as_deref().unwrap_or("card_declined"),
+            false,
+        ),
+        Status::Voided => failed(
+            conn,
+            command,
+            &payment.order_id,
+            &payment.user_id,
+            "order_voided",
+            false,
+        ),
+        Status::Authorized | Status::Captured | Status::Refunded => reply(
+            conn,
+            command,
+            "payment.authorized",
+            &payment.order_id,
+            &changed(payment, Status::Authorized),
+        ),
+    }
+}
+
+pub fn authorize(
+    conn: &Connection,
+    command: &Event,
+    request: &AuthorizePayment,
+) -> Result<(), Failure> {
+    if let Some(existing) = repo::by_order(conn, &request.order_id)? {
+        return answer_existing(conn, command, &existing);
+    }
+    let attempt = repo::next_attempt(conn, &request.order_id)?;
+    let verdict = if provider_down() {
+        Verdict::ProviderError
+    } else {
+        domain::authorize(&request.payment_token, request.amount.amount, attempt)
+    };
+    let (status, code) = match verdict {
+        Verdict::ProviderError => {
+            // Not final: nothing is stored but the attempt count; a repeat tries again.
+            return failed(
+                conn,
+                command,
+                &request.order_id,
+                &request.user_id,
+                "provider_error",
+                true,
+            );
+        }
+        Verdict::Approved => (Status::Authorized, None),
+        Verdict::Declined(code) => (Status::Declined, Some(code)),
+    };
+    let id = new_id();
+    repo::insert(
+        conn,
+        &NewPayment {
+            id: &id,
+            order_id: &request.order_id,
+            user_id: &request.user_id,
+            amount: &request.amount,
+            token_kind: domain::token_kind(&request.payment_token),
+            status,
+            failure_code: code,
+        },
+    )?;
+    repo::record(conn, &id, "authorize", code.unwrap_or("approved"))?;
+    let payment =
+        repo::by_id(conn, &id)?.ok_or_else(|| Failure::Transient("payment vanished".into()))?;
+    answer_existing(conn, command, &payment)
+}
+
+/// Capture, void or refund of an order's payment.
+#[derive(Debug, Clone, Copy)]
+pub enum Settle {
+    Capture,
+    Void,
+    Refund,
+}
+
+impl Settle {
+    fn name(self) -> &'static str {
+        match self {
+            Settle::Capture => "capture",
+            Settle::Void => "void",
+            Settle::Refund => "refund",
+        }
+    }
+
+    fn rule(self) -> fn(Status) -> Result<Step, &'static str> {
+        match self {
+            Settle::Capture => domain::capture,
+            Settle::Void => domain::void,
+            Settle::Refund => domain::refund,
+        }
+    }
+
+    fn done(self) -> (Status, &'static str) {
+        match self {
+            Settle::Capture => (Status::Captured, "payment.captured"),
+            Settle::Void => (Status::Voided, "payment.voided"),
+            Settle::Refund => (Status::Refunded, "payment.refunded"),
+        }
+    }
+}
+
+pub fn settle(
+    conn: &Connection,
+    command: &Event,
+    request: &OrderCommand,
+    settle: Settle,
+) -> Result<(), Failure> {
+    let (target, event_type) = settle.done();
+    let Some(payment) = repo::by_order(conn, &request.order_id)? else {
+        if let Settle::Void = settle {
+            // A void that overtook its authorize: remember it, so the late authorize is refused.
+            let id = new_id();
+            let nothing = Money {
+                amount: 0,
+                currency: "EUR".into(),
+            };
+            repo::insert(
+                conn,
+                &NewPayment {
+                    id: &id,
+                    order_id: &request.order_id,
+                    user_id: "",
+                    amount: &nothing,
+                    token_kind: "none",
+                    status: Status::Voided,
+                    failure_code: Some("voided_before_authorization"),
+                },
+            )?;
+            repo::record(conn, &id, "void", "before authorization")?;
+            let payment = repo::by_id(conn, &id)?
+                .ok_or_else(|| Failure::Transient("payment vanished".into()))?;
+            return reply(
+                conn,
+                command,
+                event_type,
+                &request.order_id,
+                &changed(&payment, target),
+            );
+        }
+        return failed(
+            conn,
+            command,
+            &request.order_id,
+            "",
+            domain::INVALID_STATE,
+            false,
+        );
+    };
+    if matches!(settle, Settle::Capture) && provider_down() {
+        return failed(
+            conn,
+            command,
+            &payment.order_id,
+            &payment.user_id,
+            "provider_error",
+            true,
+        );
+    }
+    match settle.rule()(payment.status()?) {
+        Ok(Step::To(status)) => {
+            repo::set_status(conn, &payment.id, status)?;
+            repo::record(conn, &payment.id, settle.name(), "done")?;
+        }
+        Ok(Step::Again | Step::Nothing) => {}
+        Err(code) => {
+            repo::record(conn, &payment.id, settle.name(), code)?;
+            return failed(
+                conn,
+                command,
+                &payment.order_id,
+                &payment.user_id,
+                code,
+                false,
+            );
+        }
+    }
+    reply(
+        conn,
+        command,
+        event_type,
+        &payment.order_id,
+        &changed(&payment, target),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP use cases
+// ---------------------------------------------------------------------------------------------
+
+fn db_error(e: DbError) -> ApiError {
+    eprintln!("payments: {e}");
+    ApiError::internal("database error")
+}
+
+/// Owners see their payments; admins see all; anyone else gets 404 (existence is not revealed).
+pub fn get(identity: &Identity, id: &str) -> Result<Payment, ApiError> {
+    let conn = repo::open().map_err(db_error)?;
+    repo::by_id(&conn, id)
+        .map_err(db_error)?
+        .filter(|p| identity.is_admin() || p.user_id == identity.user_id)
+        .ok_or_else(|| ApiError::not_found("no such payment"))
+}
+
+pub fn list(
+    identity: &Identity,
+    order_id: Option<&str>,
+    page: Page,
+) -> Result<serde_json::Value, ApiError> {
+    let conn = repo::open().map_err(db_error)?;
+    let owner = (!identity.is_admin()).then_some(identity.user_id.as_str());
+    let (items, total) =
+        repo::list(&conn, owner, order_id, page.limit, page.offset()).map_err(db_error)?;
+    Ok(page.wrap(&items, total))
+}
+
+/// An operator's refund of a captured payment, announced like the saga's.
+pub fn admin_refund(id: &str) -> Result<Payment, ApiError> {
+    let conn = repo::open().map_err(db_error)?;
+    let payment = transaction(&conn, |conn| -> Result<Payment, ApiError> {
+        let payment = repo::by_id(conn, id)
+            .map_err(db_error)?
+            .ok_or_else(|| ApiError::not_found("no such payment"))?;
+        match domain::refund(payment.status().map_err(db_error)?) {
+            Ok(Step::To(status)) => {
+                repo::set_status(conn, &payment.id, status).map_err(db_error)?;
+                repo::record(conn, &payment.id, "refund", "done by an operator")
+                    .map_err(db_error)?;
+                let mut event = events::envelope(
+                    "payment.refunded",
+                    SOURCE,
+                    &payment.order_id,
+                    &changed(&payment, Status::Refunded),
+                )
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+                event.correlation_id = Some(payment.order_id.clone());
+                outbox::enqueue(conn, CHANNEL, &event).map_err(db_error)?;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                return Err(ApiError::conflict(
+                    "not_captured",
+                    format!("a {} payment cannot be refunded", payment.status),
+                ));
+            }
+        }
+        repo::by_id(conn, id)
+            .map_err(db_error)?
+            .ok_or_else(|| ApiError::not_found("no such payment"))
+    })?;
+    outbox::relay_after_commit(&conn, SOURCE);
+    Ok(payment)
+}
