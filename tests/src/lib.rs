@@ -17,6 +17,7 @@ use wasmtime::Store;
 /// Host-side bindings of the components' exported `api`s, for calling them directly.
 pub mod bindings;
 pub mod client;
+pub mod invariants;
 pub mod process;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";

@@ -1,0 +1,296 @@
+//! The whole workflow as customers, an admin and an operator live it — only through the public
+//! gateway — and the concurrency run: many checkouts competing for a few units.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasmshop_tests::client::{ApiClient, address};
+use wasmshop_tests::{EventTransport, Wasmshop, invariants};
+
+const ADMIN_EMAIL: &str = "admin@wasmshop.local";
+
+async fn shop() -> (Wasmshop, ApiClient) {
+    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+        .await
+        .expect("the app boots");
+    let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
+        .await
+        .expect("admin");
+    (shop, admin)
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_shops_from_registration_to_delivery() {
+    let (shop, admin) = shop().await;
+    let anonymous = shop.api();
+
+    // Browse and search the seeded catalog without an account.
+    let (status, page) = anonymous
+        .get("/api/v1/products?limit=5&sort=price-asc")
+        .await
+        .expect("browse");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(5), "{page}");
+    let (status, found) = anonymous
+        .get("/api/v1/products?q=rust")
+        .await
+        .expect("search");
+    assert_eq!(status, 200, "{found}");
+    let book = found["items"][0].clone();
+    let book_id = book["id"]
+        .as_str()
+        .expect("a product matches `rust`")
+        .to_owned();
+    let (status, quote) = anonymous
+        .get("/api/v1/shipping/quotes?country=DE&weight_grams=1000")
+        .await
+        .expect("quote");
+    assert_eq!(status, 200, "{quote}");
+
+    // Register, log in, fill the cart.
+    let customer = ApiClient::register(&shop.base_url, &shop.client, "grace@example.com")
+        .await
+        .expect("customer");
+    let other_product = page["items"][0]["id"].as_str().expect("id").to_owned();
+    for (product, quantity) in [(&book_id, 1), (&other_product, 2), (&book_id, 1)] {
+        let body = json!({ "product_id": product, "quantity": quantity });
+        let (status, cart) = customer
+            .send("POST", "/api/v1/cart/items", Some(&body))
+            .await
+            .expect("add");
+        assert!(status == 200 || status == 201, "{status} {cart}");
+    }
+    let (status, cart) = customer.get("/api/v1/cart").await.expect("cart");
+    assert_eq!(status, 200, "{cart}");
+    let lines = cart["lines"].as_array().cloned().unwrap_or_default();
+    assert_eq!(lines.len(), 2, "merged lines: {cart}");
+
+    // Check out with an idempotency key; the same request again is the same order.
+    let body = json!({ "shipping_address": address(), "payment_token": "tok_visa" });
+    let (status, placed) = customer.checkout("grace-1", &body).await.expect("checkout");
+    assert_eq!(status, 202, "{placed}");
+    let order_id = placed["id"].as_str().expect("id").to_owned();
+    let (status, again) = customer.checkout("grace-1", &body).await.expect("replay");
+    assert_eq!((status, &again["id"]), (202, &placed["id"]), "{again}");
+    let (status, cart) = customer.get("/api/v1/cart").await.expect("cart");
+    assert_eq!(status, 200);
+    assert_eq!(
+        cart["lines"].as_array().map(Vec::len),
+        Some(0),
+        "checkout empties the cart: {cart}"
+    );
+
+    let order = customer
+        .wait_terminal(&order_id, Duration::from_secs(20))
+        .await
+        .expect("terminal");
+    assert_eq!(order["status"], "confirmed", "{order}");
+    let total = order["total"]["amount"].as_i64().expect("total");
+    assert_eq!(
+        total,
+        order["subtotal"]["amount"].as_i64().expect("subtotal")
+            + order["shipping"]["amount"].as_i64().expect("shipping"),
+        "{order}"
+    );
+
+    // Payment captured for the total; a shipment with a tracking number; notifications.
+    let (status, payments) = customer
+        .get(&format!("/api/v1/payments?order_id={order_id}"))
+        .await
+        .expect("payments");
+    assert_eq!(status, 200, "{payments}");
+    assert_eq!(payments["items"][0]["status"], "captured", "{payments}");
+    assert_eq!(
+        payments["items"][0]["captured_amount"].as_i64(),
+        Some(total),
+        "{payments}"
+    );
+    let (status, shipments) = customer
+        .get(&format!("/api/v1/shipments?order_id={order_id}"))
+        .await
+        .expect("shipments");
+    assert_eq!(status, 200, "{shipments}");
+    let shipment = shipments["items"][0].clone();
+    let shipment_id = shipment["id"].as_str().expect("shipment").to_owned();
+    assert!(
+        shipment["tracking_number"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{shipment}"
+    );
+
+    // The admin moves the shipment to delivered; the customer hears of each step.
+    for status_name in ["picked", "in_transit", "delivered"] {
+        let (status, moved) = admin
+            .send(
+                "POST",
+                &format!("/api/v1/shipments/{shipment_id}/status"),
+                Some(&json!({ "status": status_name })),
+            )
+            .await
+            .expect("advance");
+        assert_eq!(status, 200, "{moved}");
+    }
+    let (status, _) = customer
+        .send(
+            "POST",
+            &format!("/api/v1/shipments/{shipment_id}/status"),
+            Some(&json!({ "status": "delivered" })),
+        )
+        .await
+        .expect("customer may not");
+    assert_eq!(status, 403);
+    let templates: Vec<String> =
+        eventually("welcome, confirmation and three shipment notes", || async {
+            let (status, page) = customer.get("/api/v1/notifications?limit=50").await.ok()?;
+            assert_eq!(status, 200, "{page}");
+            let templates: Vec<String> = page["items"]
+                .as_array()?
+                .iter()
+                .filter_map(|n| n["template"].as_str().map(str::to_owned))
+                .collect();
+            (templates.iter().filter(|t| *t == "shipment_status").count() == 3).then_some(templates)
+        })
+        .await;
+    assert!(templates.iter().any(|t| t == "welcome"), "{templates:?}");
+    assert_eq!(
+        templates.iter().filter(|t| *t == "order_confirmed").count(),
+        1,
+        "{templates:?}"
+    );
+
+    // Another customer sees none of it.
+    let stranger = ApiClient::register(&shop.base_url, &shop.client, "eve@example.com")
+        .await
+        .expect("stranger");
+    for path in [
+        format!("/api/v1/orders/{order_id}"),
+        format!("/api/v1/shipments/{shipment_id}"),
+    ] {
+        let (status, body) = stranger.get(&path).await.expect("stranger");
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+
+    // Log out: the token is refused from then on.
+    let (status, _) = customer
+        .send("POST", "/api/v1/auth/logout", None)
+        .await
+        .expect("logout");
+    assert_eq!(status, 204);
+    let (status, body) = customer.get("/api/v1/orders").await.expect("after logout");
+    assert_eq!(status, 401, "{body}");
+
+    invariants::check(shop.state_dir())
+        .await
+        .unwrap_or_else(|v| panic!("invariants violated:\n{v}"));
+}
+
+/// Checkouts racing for fewer units than asked: exactly as many confirm as there are units,
+/// the rest cancel uncharged, stock never goes negative, every order ends within the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checkouts_never_oversell() {
+    const UNITS: u32 = 50;
+    const CHECKOUTS: usize = 200;
+    let (shop, admin) = shop().await;
+    let sku = "RACE-1";
+    let body = json!({ "sku": sku, "name": "Scarce gadget", "description": "",
+        "price": { "amount": 4_999, "currency": "EUR" }, "category_id": null });
+    let (status, product) = admin
+        .send("POST", "/api/v1/products", Some(&body))
+        .await
+        .expect("product");
+    assert_eq!(status, 201, "{product}");
+    let product = product["id"].as_str().expect("id").to_owned();
+    let (status, _) = admin
+        .send(
+            "PUT",
+            &format!("/api/v1/inventory/{product}"),
+            Some(&json!({ "on_hand": UNITS, "low_stock_threshold": 0 })),
+        )
+        .await
+        .expect("stock");
+    assert_eq!(status, 200);
+
+    let mut customers = Vec::new();
+    for n in 0..20 {
+        customers.push(
+            ApiClient::register(
+                &shop.base_url,
+                &shop.client,
+                &format!("racer{n}@example.com"),
+            )
+            .await
+            .expect("customer"),
+        );
+    }
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..CHECKOUTS {
+        let customer = customers[n % customers.len()].clone();
+        let product = product.clone();
+        tasks.spawn(async move {
+            let body = json!({ "shipping_address": address(), "payment_token": "tok_visa",
+                "lines": [{ "product_id": product, "quantity": 1 }] });
+            let (status, order) = customer
+                .checkout(&format!("race-{n}"), &body)
+                .await
+                .expect("checkout");
+            assert_eq!(status, 202, "{order}");
+            let id = order["id"].as_str().expect("id").to_owned();
+            customer
+                .wait_terminal(&id, Duration::from_secs(90))
+                .await
+                .expect("terminal")
+        });
+    }
+    let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+    while let Some(order) = tasks.join_next().await {
+        let order: Value = order.expect("task");
+        *outcomes
+            .entry(order["status"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    let elapsed = started.elapsed();
+    eprintln!("{CHECKOUTS} checkouts for {UNITS} units: {outcomes:?} in {elapsed:?}");
+    assert_eq!(
+        outcomes.get("confirmed"),
+        Some(&(UNITS as usize)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.get("cancelled"),
+        Some(&(CHECKOUTS - UNITS as usize)),
+        "{outcomes:?}"
+    );
+    let (status, stock) = admin
+        .get(&format!("/api/v1/inventory/{product}"))
+        .await
+        .expect("stock");
+    assert_eq!(status, 200);
+    assert_eq!(
+        (stock["on_hand"].as_u64(), stock["reserved"].as_u64()),
+        (Some(0), Some(0)),
+        "{stock}"
+    );
+    invariants::check(shop.state_dir())
+        .await
+        .unwrap_or_else(|v| panic!("invariants violated:\n{v}"));
+}
