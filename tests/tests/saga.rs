@@ -504,8 +504,8 @@ async fn poison_messages_are_dead_lettered_and_shown_to_admins() {
             .shop
             .publish("payments.events", &poison)
             .expect("publish"),
-        2,
-        "orders and notifications listen"
+        1,
+        "one subscribed connection fans the channel out to orders and notifications"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let letter = loop {
