@@ -113,7 +113,14 @@ pub fn build_wasm_package(workspace_root: &Path, package: &str) -> anyhow::Resul
     let target_dir = workspace_root.join("target/wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "-p", package, "--release", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "-p",
+            package,
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(workspace_root)

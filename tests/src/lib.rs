@@ -210,7 +210,12 @@ impl Wasmshop {
         configure: impl FnOnce(&mut RuntimeOptions),
     ) -> anyhow::Result<Self> {
         let redis = RedisServer::start()?;
-        let state = tempfile::tempdir()?;
+        let mut state = tempfile::tempdir()?;
+        // For a post-mortem: the state dir (databases, component logs) survives the test.
+        if std::env::var_os("WASMSHOP_KEEP_STATE").is_some() {
+            state.disable_cleanup(true);
+            eprintln!("state dir kept: {}", state.path().display());
+        }
         let mut options = RuntimeOptions::new(state.path().to_owned());
         // Compiled components are shared between test processes; the key includes the bytes.
         options.cache_dir = Some(workspace_root().join("target/wasm/cwasm-cache"));

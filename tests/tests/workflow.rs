@@ -249,10 +249,20 @@ async fn concurrent_checkouts_never_oversell() {
         tasks.spawn(async move {
             let body = json!({ "shipping_address": address(), "payment_token": "tok_visa",
                 "lines": [{ "product_id": product, "quantity": 1 }] });
-            let (status, order) = customer
-                .checkout(&format!("race-{n}"), &body)
-                .await
-                .expect("checkout");
+            // As a well-behaved client would: a shed request (bulkhead full) is sent again
+            // after a while with the same key, which idempotency makes safe.
+            let mut attempts = 0;
+            let (status, order) = loop {
+                let (status, order) = customer
+                    .checkout(&format!("race-{n}"), &body)
+                    .await
+                    .expect("checkout");
+                attempts += 1;
+                if status != 503 || order["error"]["code"] != "upstream_busy" || attempts == 20 {
+                    break (status, order);
+                }
+                tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+            };
             assert_eq!(status, 202, "{order}");
             let id = order["id"].as_str().expect("id").to_owned();
             customer

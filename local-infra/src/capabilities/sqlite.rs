@@ -53,10 +53,12 @@ impl Database {
             .map_err(|e| anyhow::anyhow!("sqlite database {}: {e}", self.path.display()))?;
         // WAL lets readers proceed while one instance writes; the busy timeout makes concurrent
         // writers wait for the lock instead of failing at once.
+        // The busy timeout first: under load a new connection's own `journal_mode` pragma
+        // must wait for the lock like everything else instead of failing at once.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 10000;",
+             PRAGMA synchronous = NORMAL;",
         )?;
         Ok(conn)
     }
