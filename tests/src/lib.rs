@@ -236,6 +236,7 @@ impl Wasmshop {
             |_, _| {},
         )
         .await?;
+        wait_for_subscriptions(&running, &redis).await?;
         let addr = running
             .http_addr()
             .ok_or_else(|| anyhow::anyhow!("no HTTP trigger"))?;
@@ -294,6 +295,37 @@ impl Wasmshop {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok((store, catalog))
+    }
+}
+
+/// Returns once every Redis trigger of the app has subscribed: until then a published message
+/// would reach nobody (pub/sub keeps nothing).
+async fn wait_for_subscriptions(running: &RunningApp, redis: &RedisServer) -> anyhow::Result<()> {
+    let channels: Vec<String> = running
+        .app
+        .manifest
+        .redis_triggers
+        .iter()
+        .map(|t| t.channel.clone())
+        .collect();
+    if channels.is_empty() {
+        return Ok(());
+    }
+    let mut connection = redis.connection()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let counts: Vec<(String, u32)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channels)
+            .query(&mut connection)?;
+        if counts.iter().all(|(_, n)| *n > 0) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the Redis triggers did not subscribe: {counts:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

@@ -1,0 +1,423 @@
+//! The `orders` component with the catalog and shipping it asks for prices and quotes (no
+//! payments: sagas stop at the payment step here; `saga.rs` runs them whole): carts, checkout
+//! with idempotency keys, ownership, cancel, and the bad-input list.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wasmshop_tests::{Wasmshop, json};
+
+const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
+const BOB: &str = "0190d7a0-0000-7000-8000-000000000b0b";
+
+async fn shop() -> Wasmshop {
+    Wasmshop::boot_components(&["orders", "catalog", "shipping"], "orders", &[])
+        .await
+        .expect("boot")
+}
+
+async fn call(
+    shop: &Wasmshop,
+    method: &str,
+    path: &str,
+    who: Option<&str>,
+    body: Option<&str>,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut request = shop
+        .client
+        .request(method.parse().expect("method"), shop.url(path));
+    if let Some(id) = who {
+        request = request
+            .header("x-user-id", id)
+            .header("x-user-role", "customer");
+    }
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    json(request.send().await.expect("request")).await
+}
+
+/// Two products of the catalog's demo seed (the headphones and the speaker).
+fn products() -> (String, String) {
+    (
+        "01a20f32-c33d-7008-946d-1d48dfc3c251".into(),
+        "01a20f32-c33e-76aa-89de-060a7d680969".into(),
+    )
+}
+
+fn address(country: &str) -> Value {
+    json!({ "name": "Ada", "line1": "1 Way", "line2": null, "city": "Berlin", "postal_code": "10115", "country": country })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carts_merge_lines_and_price_them_from_the_catalog() {
+    let shop = shop().await;
+    let (a, b) = products();
+    let add = |product: &str, quantity: i64| {
+        json!({ "product_id": product, "quantity": quantity }).to_string()
+    };
+    let (status, cart) = call(
+        &shop,
+        "POST",
+        "/cart/items",
+        Some(ALICE),
+        Some(&add(&a, 2)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{cart}");
+    let (_, cart) = call(
+        &shop,
+        "POST",
+        "/cart/items",
+        Some(ALICE),
+        Some(&add(&a, 3)),
+        None,
+    )
+    .await;
+    let (_, cart2) = call(
+        &shop,
+        "POST",
+        "/cart/items",
+        Some(ALICE),
+        Some(&add(&b, 1)),
+        None,
+    )
+    .await;
+    assert_eq!(cart["lines"][0]["quantity"], 5, "merged: {cart}");
+    assert_eq!(cart2["lines"].as_array().map(Vec::len), Some(2), "{cart2}");
+    let unit = cart2["lines"][0]["unit_price"]["amount"]
+        .as_i64()
+        .expect("price");
+    let total: i64 = cart2["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l["line_total"]["amount"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(cart2["subtotal"]["amount"].as_i64(), Some(total));
+    assert_eq!(
+        cart2["lines"][0]["line_total"]["amount"].as_i64(),
+        Some(unit * 5)
+    );
+
+    let (status, body) = call(
+        &shop,
+        "POST",
+        "/cart/items",
+        Some(ALICE),
+        Some(&add(&a, 95)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("invalid_input")),
+        "at most 99: {body}"
+    );
+    let (status, _) = call(
+        &shop,
+        "PATCH",
+        &format!("/cart/items/{a}"),
+        Some(ALICE),
+        Some(r#"{"quantity":7}"#),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &shop,
+        "PATCH",
+        &format!("/cart/items/{a}"),
+        Some(ALICE),
+        Some(r#"{"quantity":0}"#),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, cart) = call(
+        &shop,
+        "DELETE",
+        &format!("/cart/items/{b}"),
+        Some(ALICE),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, cart["lines"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (status, _) = call(
+        &shop,
+        "DELETE",
+        &format!("/cart/items/{b}"),
+        Some(ALICE),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, bobs) = call(&shop, "GET", "/cart", Some(BOB), None, None).await;
+    assert_eq!(
+        bobs["lines"].as_array().map(Vec::len),
+        Some(0),
+        "carts are per user: {bobs}"
+    );
+    let (status, cart) = call(&shop, "DELETE", "/cart", Some(ALICE), None, None).await;
+    assert_eq!((status, cart["items"].as_i64()), (200, Some(0)));
+
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for (body, expected) in [
+        (add(&unknown, 1), 422),
+        (add("not-an-id", 1), 422),
+        (add(&a, 0), 422),
+        (add(&a, 100), 422),
+        ("{not json".to_owned(), 400),
+        (
+            json!({ "product_id": a, "quantity": 1, "colour": "red" }).to_string(),
+            400,
+        ),
+        (
+            json!({ "product_id": a, "quantity": "one" }).to_string(),
+            400,
+        ),
+        (json!({ "product_id": a }).to_string(), 400),
+    ] {
+        let (status, error) =
+            call(&shop, "POST", "/cart/items", Some(ALICE), Some(&body), None).await;
+        assert_eq!(status, expected, "{body}: {error}");
+        assert!(error["error"]["code"].is_string(), "{error}");
+    }
+    let (status, _) = call(&shop, "GET", "/cart", None, None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = call(&shop, "PUT", "/cart", Some(ALICE), None, None).await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_is_idempotent_owned_and_cancellable_until_shipment() {
+    let shop = shop().await;
+    let (a, _) = products();
+    let body = json!({ "shipping_address": address("DE"), "payment_token": "tok_visa",
+        "lines": [{ "product_id": a, "quantity": 2 }] })
+    .to_string();
+
+    let (status, error) = call(&shop, "POST", "/orders", Some(ALICE), Some(&body), None).await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (400, &json!("idempotency_key_required"))
+    );
+    let empty =
+        json!({ "shipping_address": address("DE"), "payment_token": "tok_visa" }).to_string();
+    let (status, error) = call(
+        &shop,
+        "POST",
+        "/orders",
+        Some(ALICE),
+        Some(&empty),
+        Some("k-empty"),
+    )
+    .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (422, &json!("empty_cart"))
+    );
+    let nowhere = json!({ "shipping_address": address("ZZ"), "payment_token": "tok_visa",
+        "lines": [{ "product_id": a, "quantity": 1 }] })
+    .to_string();
+    let (status, error) = call(
+        &shop,
+        "POST",
+        "/orders",
+        Some(ALICE),
+        Some(&nowhere),
+        Some("k-zz"),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(
+        error["error"]["details"]["fields"][0]["field"], "shipping_address.country",
+        "{error}"
+    );
+    let sloppy = json!({ "shipping_address": address("Germany"), "payment_token": "",
+        "lines": [{ "product_id": a, "quantity": 0 }] })
+    .to_string();
+    let (status, error) = call(
+        &shop,
+        "POST",
+        "/orders",
+        Some(ALICE),
+        Some(&sloppy),
+        Some("k-bad"),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(
+        error["error"]["details"]["fields"].as_array().map(Vec::len),
+        Some(3),
+        "{error}"
+    );
+
+    let (status, placed) = call(
+        &shop,
+        "POST",
+        "/orders",
+        Some(ALICE),
+        Some(&body),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!(status, 202, "{placed}");
+    let id = placed["id"].as_str().expect("id").to_owned();
+    let (status, again) = call(
+        &shop,
+        "POST",
+        "/orders",
+        Some(ALICE),
+        Some(&body),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!(
+        (status, &again["id"]),
+        (202, &placed["id"]),
+        "same key, same body: same order"
+    );
+    let other = body.replace("\"quantity\":2", "\"quantity\":3");
+    let (status, error) = call(
+        &shop,
+        "POST",
+        "/orders",
+        Some(ALICE),
+        Some(&other),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (422, &json!("idempotency_key_reused"))
+    );
+    let (status, _) = call(
+        &shop,
+        "POST",
+        "/orders",
+        Some(BOB),
+        Some(&body),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!(status, 202, "keys are per user");
+
+    let (status, order) = call(
+        &shop,
+        "GET",
+        &format!("/orders/{id}"),
+        Some(ALICE),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(
+        order["total"]["amount"].as_i64(),
+        Some(order["subtotal"]["amount"].as_i64().unwrap_or(0) + 490),
+        "DE, two units of 500 g: {order}"
+    );
+    assert!(order.get("payment_token").is_none());
+    let (status, _) = call(
+        &shop,
+        "GET",
+        &format!("/orders/{id}"),
+        Some(BOB),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "another's order is invisible");
+    let (_, mine) = call(&shop, "GET", "/orders", Some(ALICE), None, None).await;
+    assert_eq!(mine["total"], 1, "{mine}");
+
+    // With no payments context running the saga waits at the payment step; the customer
+    // cancels, the saga compensates (and waits for payments' answer), a second cancel is 409.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, order) = call(
+            &shop,
+            "GET",
+            &format!("/orders/{id}"),
+            Some(ALICE),
+            None,
+            None,
+        )
+        .await;
+        if order["status"] == "awaiting_payment" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reserved: {order}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, cancelled) = call(
+        &shop,
+        "POST",
+        &format!("/orders/{id}/cancel"),
+        Some(ALICE),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &cancelled["status"]),
+        (202, &json!("compensating")),
+        "{cancelled}"
+    );
+    let (status, error) = call(
+        &shop,
+        "POST",
+        &format!("/orders/{id}/cancel"),
+        Some(ALICE),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (409, &json!("order_not_cancellable"))
+    );
+    let (status, _) = call(
+        &shop,
+        "POST",
+        &format!("/orders/{id}/cancel"),
+        Some(BOB),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, order) = call(
+        &shop,
+        "GET",
+        &format!("/orders/{id}"),
+        Some(ALICE),
+        None,
+        None,
+    )
+    .await;
+    let timeline: Vec<&str> = order["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|t| t["status"].as_str())
+        .collect();
+    assert_eq!(
+        timeline,
+        ["pending", "awaiting_payment", "compensating"],
+        "{order}"
+    );
+}

@@ -1,0 +1,375 @@
+//! The `payments` component alone from the real `spin.toml`: saga commands over Redis and HTTP
+//! push, answered once per order however often they come; reads by owners; the fault switch.
+
+use serde_json::{Value, json};
+use wasmshop_tests::{Wasmshop, envelope, json};
+
+const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
+const BOB: &str = "0190d7a0-0000-7000-8000-000000000b0b";
+const ADMIN: &str = "0190d7a0-0000-7000-8000-0000000ad111";
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+async fn call(
+    shop: &Wasmshop,
+    method: &str,
+    path: &str,
+    who: Option<(&str, &str)>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut request = shop
+        .client
+        .request(method.parse().expect("method"), shop.url(path));
+    if let Some((id, role)) = who {
+        request = request.header("x-user-id", id).header("x-user-role", role);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    json(request.send().await.expect("request")).await
+}
+
+fn authorize(order_id: &str, token: &str, amount: i64) -> Value {
+    envelope(
+        "payment.authorize",
+        "orders",
+        order_id,
+        Some(order_id),
+        &json!({ "order_id": order_id, "user_id": ALICE, "amount": { "amount": amount, "currency": "EUR" },
+            "payment_token": token }),
+    )
+}
+
+fn command(event_type: &str, order_id: &str) -> Value {
+    envelope(
+        event_type,
+        "orders",
+        order_id,
+        Some(order_id),
+        &json!({ "order_id": order_id, "reason": null }),
+    )
+}
+
+/// Publishes each command after the previous one was answered (the Redis trigger handles
+/// messages concurrently, so only this fixes their order) and returns the replies.
+async fn exchange(shop: &Wasmshop, commands: &[Value]) -> Vec<Value> {
+    let mut replies = Vec::new();
+    for command in commands {
+        let reply = shop.subscribe("payments.events", 1).expect("subscribe");
+        assert_eq!(
+            shop.publish("payments.commands", command).expect("publish"),
+            1
+        );
+        let reply = reply.received().await.pop().expect("a reply");
+        assert_eq!(reply["causation_id"], command["id"], "{reply}");
+        assert_eq!(
+            reply["correlation_id"], command["correlation_id"],
+            "{reply}"
+        );
+        replies.push(reply);
+    }
+    replies
+}
+
+fn data(reply: &Value) -> Value {
+    serde_json::from_str(reply["data"].as_str().expect("data")).expect("payload")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_move_money_once_per_order() {
+    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let order = new_id();
+    let replies = exchange(
+        &shop,
+        &[
+            authorize(&order, "tok_visa", 2_500),
+            authorize(&order, "tok_visa", 2_500),
+            command("payment.capture", &order),
+            command("payment.capture", &order),
+            command("payment.void", &order),
+            command("payment.refund", &order),
+            command("payment.refund", &order),
+        ],
+    )
+    .await;
+    let types: Vec<&str> = replies
+        .iter()
+        .filter_map(|r| r["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "payment.authorized",
+            "payment.authorized",
+            "payment.captured",
+            "payment.captured",
+            "payment.failed",
+            "payment.refunded",
+            "payment.refunded"
+        ]
+    );
+    assert_eq!(
+        data(&replies[4])["code"],
+        "invalid_state",
+        "a captured payment is refunded, not voided"
+    );
+    let (status, page) = call(
+        &shop,
+        "GET",
+        &format!("/payments?order_id={order}"),
+        Some((ALICE, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let payment = &page["items"][0];
+    assert_eq!(
+        (
+            payment["status"].as_str(),
+            payment["captured_amount"].as_i64(),
+            payment["refunded_amount"].as_i64()
+        ),
+        (Some("refunded"), Some(2_500), Some(2_500)),
+        "{payment}"
+    );
+    let operations: Vec<&str> = payment["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|o| o["operation"].as_str())
+        .collect();
+    assert_eq!(
+        operations,
+        ["authorize", "capture", "void", "refund"],
+        "one effect each: {payment}"
+    );
+    assert!(
+        payment.get("payment_token").is_none(),
+        "the token never comes back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_tokens_and_limits_answer_deterministically() {
+    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let cases = [
+        ("tok_declined", 1_000, "card_declined", false),
+        ("tok_insufficient_funds", 1_000, "insufficient_funds", false),
+        ("tok_bogus", 1_000, "invalid_token", false),
+        ("tok_visa", 500_001, "amount_limit_exceeded", false),
+        ("tok_flaky", 1_000, "provider_error", true),
+    ];
+    for (token, amount, code, retryable) in cases {
+        let order = new_id();
+        let reply = &exchange(&shop, &[authorize(&order, token, amount)]).await[0];
+        assert_eq!(reply["event_type"], "payment.failed", "{token}");
+        let failure = data(reply);
+        assert_eq!(
+            (failure["code"].as_str(), failure["retryable"].as_bool()),
+            (Some(code), Some(retryable)),
+            "{token}"
+        );
+    }
+    // tok_flaky: two provider errors, then approved; a decline is replayed, never retried.
+    let order = new_id();
+    let replies = exchange(
+        &shop,
+        &[
+            authorize(&order, "tok_flaky", 900),
+            authorize(&order, "tok_flaky", 900),
+            authorize(&order, "tok_flaky", 900),
+            authorize(&order, "tok_flaky", 900),
+        ],
+    )
+    .await;
+    let types: Vec<&str> = replies
+        .iter()
+        .filter_map(|r| r["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "payment.failed",
+            "payment.failed",
+            "payment.authorized",
+            "payment.authorized"
+        ]
+    );
+
+    // A void that overtakes its authorize leaves a tombstone: the late authorize is refused.
+    let order = new_id();
+    let replies = exchange(
+        &shop,
+        &[
+            command("payment.void", &order),
+            authorize(&order, "tok_visa", 700),
+        ],
+    )
+    .await;
+    assert_eq!(replies[0]["event_type"], "payment.voided");
+    assert_eq!(data(&replies[1])["code"], "order_voided");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_owned_and_refunds_are_for_admins() {
+    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let order = new_id();
+    exchange(
+        &shop,
+        &[
+            authorize(&order, "tok_visa", 1_200),
+            command("payment.capture", &order),
+        ],
+    )
+    .await;
+    let (_, page) = call(&shop, "GET", "/payments", Some((ALICE, "customer")), None).await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(page["total"], 1);
+
+    let (status, _) = call(
+        &shop,
+        "GET",
+        &format!("/payments/{id}"),
+        Some((ALICE, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &shop,
+        "GET",
+        &format!("/payments/{id}"),
+        Some((BOB, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("not_found")),
+        "another's payment is invisible"
+    );
+    let (_, page) = call(&shop, "GET", "/payments", Some((BOB, "customer")), None).await;
+    assert_eq!(page["total"], 0);
+    let (_, page) = call(&shop, "GET", "/payments", Some((ADMIN, "admin")), None).await;
+    assert_eq!(page["total"], 1, "admins see all");
+    let (status, _) = call(&shop, "GET", "/payments", None, None).await;
+    assert_eq!(status, 401);
+    let (status, body) = call(
+        &shop,
+        "GET",
+        "/payments?limit=0",
+        Some((ALICE, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("invalid_input")),
+        "{body}"
+    );
+    let (status, _) = call(
+        &shop,
+        "GET",
+        "/payments?page=x",
+        Some((ALICE, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &shop,
+        "DELETE",
+        &format!("/payments/{id}"),
+        Some((ALICE, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 405);
+
+    let refund = format!("/admin/payments/{id}/refund");
+    let (status, _) = call(&shop, "POST", &refund, Some((ALICE, "customer")), None).await;
+    assert_eq!(status, 403);
+    let events = shop.subscribe("payments.events", 1).expect("subscribe");
+    let (status, payment) = call(&shop, "POST", &refund, Some((ADMIN, "admin")), None).await;
+    assert_eq!(
+        (status, &payment["status"]),
+        (200, &json!("refunded")),
+        "{payment}"
+    );
+    assert_eq!(events.received().await[0]["event_type"], "payment.refunded");
+    let (status, payment) = call(&shop, "POST", &refund, Some((ADMIN, "admin")), None).await;
+    assert_eq!(
+        (status, &payment["refunded_amount"]),
+        (200, &json!(1_200)),
+        "refunding twice refunds once"
+    );
+    let (status, _) = call(
+        &shop,
+        "POST",
+        &format!("/admin/payments/{}/refund", new_id()),
+        Some((ADMIN, "admin")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_switch_fails_the_provider_transiently() {
+    let shop = Wasmshop::boot_components(&["payments"], "payments", &[("payments_fault", "error")])
+        .await
+        .expect("boot");
+    let order = new_id();
+    let replies = exchange(
+        &shop,
+        &[
+            authorize(&order, "tok_visa", 1_000),
+            command("payment.void", &order),
+        ],
+    )
+    .await;
+    let failure = data(&replies[0]);
+    assert_eq!(
+        (failure["code"].as_str(), failure["retryable"].as_bool()),
+        (Some("provider_error"), Some(true))
+    );
+    assert_eq!(
+        replies[1]["event_type"], "payment.voided",
+        "compensations still work"
+    );
+    let (status, body) = call(&shop, "GET", "/payments", Some((ALICE, "customer")), None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("provider_unavailable"))
+    );
+    let (status, _) = call(&shop, "GET", "/health", None, None).await;
+    assert_eq!(status, 200);
+
+    // Over HTTP push too, and a command it does not know is a dead letter.
+    let push = |body: Value| {
+        let client = shop.client.clone();
+        let url = shop.url("/events");
+        async move { json(client.post(url).json(&body).send().await.expect("push")).await }
+    };
+    let (status, outcome) = push(command("payment.teleport", &order)).await;
+    assert_eq!(
+        (status, &outcome["outcome"]),
+        (202, &json!("dead_lettered"))
+    );
+    let (status, letters) = call(
+        &shop,
+        "GET",
+        "/admin/dead-letters",
+        Some((ADMIN, "admin")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        letters["items"].as_array().map(Vec::len),
+        Some(1),
+        "{letters}"
+    );
+}

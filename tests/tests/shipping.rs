@@ -1,0 +1,287 @@
+//! The `shipping` component alone from the real `spin.toml`: quotes, shipments created and
+//! cancelled by saga commands (once per order), the status machine for operators, ownership.
+
+use serde_json::{Value, json};
+use wasmshop_tests::{Wasmshop, envelope, json};
+
+const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
+const BOB: &str = "0190d7a0-0000-7000-8000-000000000b0b";
+const ADMIN: &str = "0190d7a0-0000-7000-8000-0000000ad111";
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+async fn call(
+    shop: &Wasmshop,
+    method: &str,
+    path: &str,
+    who: Option<(&str, &str)>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut request = shop
+        .client
+        .request(method.parse().expect("method"), shop.url(path));
+    if let Some((id, role)) = who {
+        request = request.header("x-user-id", id).header("x-user-role", role);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    json(request.send().await.expect("request")).await
+}
+
+fn create(order_id: &str, postal_code: &str) -> Value {
+    envelope(
+        "shipment.create",
+        "orders",
+        order_id,
+        Some(order_id),
+        &json!({ "order_id": order_id, "user_id": ALICE, "weight_grams": 1_200, "items": 2,
+            "address": { "name": "Ada", "line1": "1 Way", "line2": null, "city": "Berlin",
+                "postal_code": postal_code, "country": "DE" } }),
+    )
+}
+
+fn cancel(order_id: &str) -> Value {
+    envelope(
+        "shipment.cancel",
+        "orders",
+        order_id,
+        Some(order_id),
+        &json!({ "order_id": order_id, "reason": null }),
+    )
+}
+
+/// Publishes each command after the previous one was answered (the Redis trigger handles
+/// messages concurrently) and returns the reply types.
+async fn exchange(shop: &Wasmshop, commands: &[Value]) -> Vec<String> {
+    let mut types = Vec::new();
+    for command in commands {
+        let reply = shop.subscribe("shipping.events", 1).expect("subscribe");
+        shop.publish("shipping.commands", command).expect("publish");
+        let reply = reply.received().await.pop().expect("a reply");
+        assert_eq!(reply["causation_id"], command["id"], "{reply}");
+        types.push(reply["event_type"].as_str().unwrap_or("?").to_owned());
+    }
+    types
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotes_follow_the_rate_table() {
+    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let (status, quote) = call(
+        &shop,
+        "GET",
+        "/quotes?country=DE&weight_grams=2500",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{quote}");
+    assert_eq!(
+        quote["amount"],
+        json!({ "amount": 690, "currency": "EUR" }),
+        "{quote}"
+    );
+    for (query, field) in [
+        ("country=ZZ&weight_grams=100", "country"),
+        ("country=DE&weight_grams=0", "weight_grams"),
+        ("country=DE&weight_grams=30001", "weight_grams"),
+        ("weight_grams=100", "country"),
+    ] {
+        let (status, body) = call(&shop, "GET", &format!("/quotes?{query}"), None, None).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert_eq!(
+            body["error"]["details"]["fields"][0]["field"], field,
+            "{query}: {body}"
+        );
+    }
+    let (status, _) = call(
+        &shop,
+        "GET",
+        "/quotes?country=DE&weight_grams=heavy",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(&shop, "POST", "/quotes", None, None).await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipments_are_created_once_and_cancelled_before_pickup() {
+    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let order = new_id();
+    assert_eq!(
+        exchange(&shop, &[create(&order, "10115"), create(&order, "10115")]).await,
+        ["shipment.created", "shipment.created"]
+    );
+    let (_, page) = call(
+        &shop,
+        "GET",
+        &format!("/shipments?order_id={order}"),
+        Some((ALICE, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(page["total"], 1, "one shipment for two commands: {page}");
+    let shipment = page["items"][0].clone();
+    let tracking = shipment["tracking_number"].as_str().expect("tracking");
+    assert!(
+        tracking.starts_with("WS") && tracking.len() == 14,
+        "{tracking}"
+    );
+    assert_eq!(
+        exchange(&shop, &[cancel(&order), cancel(&order)]).await,
+        ["shipment.cancelled", "shipment.cancelled"]
+    );
+
+    // Undeliverable test address; cancel overtaking its create; cancel after pickup.
+    assert_eq!(
+        exchange(&shop, &[create(&new_id(), "00000")]).await,
+        ["shipment.failed"]
+    );
+    let late = new_id();
+    assert_eq!(
+        exchange(&shop, &[cancel(&late), create(&late, "10115")]).await,
+        ["shipment.cancelled", "shipment.failed"]
+    );
+    let picked = new_id();
+    exchange(&shop, &[create(&picked, "10115")]).await;
+    let (_, page) = call(
+        &shop,
+        "GET",
+        &format!("/shipments?order_id={picked}"),
+        Some((ADMIN, "admin")),
+        None,
+    )
+    .await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let (status, _) = call(
+        &shop,
+        "POST",
+        &format!("/shipments/{id}/status"),
+        Some((ADMIN, "admin")),
+        Some(&json!({ "status": "picked" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        exchange(&shop, &[cancel(&picked)]).await,
+        ["shipment.failed"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_move_shipments_forward_and_owners_read_them() {
+    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let order = new_id();
+    exchange(&shop, &[create(&order, "10115")]).await;
+    let (_, page) = call(&shop, "GET", "/shipments", Some((ALICE, "customer")), None).await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let status_path = format!("/shipments/{id}/status");
+
+    let (status, _) = call(
+        &shop,
+        "POST",
+        &status_path,
+        Some((ALICE, "customer")),
+        Some(&json!({ "status": "picked" })),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = call(
+        &shop,
+        "POST",
+        &status_path,
+        Some((ADMIN, "admin")),
+        Some(&json!({ "status": "delivered" })),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("illegal_transition")),
+        "{body}"
+    );
+    let events = shop.subscribe("shipping.events", 3).expect("subscribe");
+    for next in ["picked", "in_transit", "delivered"] {
+        let (status, shipment) = call(
+            &shop,
+            "POST",
+            &status_path,
+            Some((ADMIN, "admin")),
+            Some(&json!({ "status": next })),
+        )
+        .await;
+        assert_eq!(
+            (status, &shipment["status"]),
+            (200, &json!(next)),
+            "{shipment}"
+        );
+    }
+    let events = events.received().await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event_type"] == "shipment.status-changed"),
+        "{events:?}"
+    );
+    let (status, _) = call(
+        &shop,
+        "POST",
+        &format!("/shipments/{id}/cancel"),
+        Some((ADMIN, "admin")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "no cancel after pickup");
+
+    let (status, shipment) = call(
+        &shop,
+        "GET",
+        &format!("/shipments/{id}"),
+        Some((ALICE, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let history: Vec<&str> = shipment["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["status"].as_str())
+        .collect();
+    assert_eq!(history, ["created", "picked", "in_transit", "delivered"]);
+    let (status, _) = call(
+        &shop,
+        "GET",
+        &format!("/shipments/{id}"),
+        Some((BOB, "customer")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "another's shipment is invisible");
+    let (status, _) = call(&shop, "GET", "/shipments", None, None).await;
+    assert_eq!(status, 401);
+
+    for (body, expected) in [
+        ("{not json", 400),
+        (r#"{"status":"picked","extra":1}"#, 400),
+        (r#"{"status":7}"#, 400),
+        (r#"{"status":"lost"}"#, 422),
+    ] {
+        let response = shop
+            .client
+            .post(shop.url(&status_path))
+            .header("x-user-id", ADMIN)
+            .header("x-user-role", "admin")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status().as_u16(), expected, "{body}");
+    }
+}
