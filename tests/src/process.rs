@@ -35,7 +35,8 @@ pub fn runtime_binary() -> anyhow::Result<PathBuf> {
 pub struct RuntimeProcess {
     binary: PathBuf,
     child: Option<Child>,
-    args: Vec<String>,
+    /// What `up` gets besides `--listen`; change it between a kill and a restart.
+    pub args: Vec<String>,
     pub port: u16,
     log: PathBuf,
 }

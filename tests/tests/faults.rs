@@ -1,0 +1,166 @@
+//! Fault runs on the runtime as its own process: a service that fails while traffic flows —
+//! the gateway's breaker opens, orders compensate — and, once it recovers, new orders confirm.
+//! (Redis restarts and SIGKILL mid-saga are in `saga.rs`.)
+
+use std::time::Duration;
+
+use serde_json::json;
+use wasmshop_tests::client::{ApiClient, address};
+use wasmshop_tests::process::RuntimeProcess;
+use wasmshop_tests::{TEST_JWT_SECRET, invariants, manifest_path};
+
+fn up_args(state: &std::path::Path, redis: &str, payments_fault: &str) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--from".into(),
+        manifest_path().display().to_string(),
+        "--state-dir".into(),
+        state.display().to_string(),
+        "--tick-interval".into(),
+        "200ms".into(),
+    ];
+    for (name, value) in [
+        ("redis_address", redis.to_owned()),
+        ("jwt_secret", TEST_JWT_SECRET.to_owned()),
+        ("seed_demo_data", "false".to_owned()),
+        ("rate_limit_auth", "100000/60".to_owned()),
+        ("rate_limit_read", "100000/60".to_owned()),
+        ("rate_limit_write", "100000/60".to_owned()),
+        ("breaker_open_ms", "2000".to_owned()),
+        ("payments_fault", payments_fault.to_owned()),
+    ] {
+        args.push("--variable".into());
+        args.push(format!("{name}={value}"));
+    }
+    for context in [
+        "users",
+        "catalog",
+        "orders",
+        "payments",
+        "shipping",
+        "notifications",
+    ] {
+        args.push("--tick".into());
+        args.push(format!("http://{context}.spin.internal/admin/recovery"));
+    }
+    args
+}
+
+async fn place(customer: &ApiClient, product: &str) -> String {
+    let body = json!({ "shipping_address": address(), "payment_token": "tok_visa",
+        "lines": [{ "product_id": product, "quantity": 1 }] });
+    let (status, order) = customer
+        .checkout(&uuid::Uuid::now_v7().to_string(), &body)
+        .await
+        .expect("checkout");
+    assert_eq!(status, 202, "{order}");
+    order["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_payment_service_trips_the_breaker_then_orders_confirm_after_recovery() {
+    wasmshop_tests::build_app().expect("build");
+    let redis = local_infra::testing::RedisServer::start().expect("redis");
+    let state = tempfile::tempdir().expect("state");
+    let log = state.path().join("runtime.log");
+    let mut runtime = RuntimeProcess::start(up_args(state.path(), &redis.url(), "error"), &log)
+        .await
+        .expect("runtime");
+    let http = reqwest::Client::new();
+    let admin = ApiClient::register(&runtime.base_url(), &http, "admin@wasmshop.local")
+        .await
+        .expect("admin");
+    let customer = ApiClient::register(&runtime.base_url(), &http, "unlucky@example.com")
+        .await
+        .expect("customer");
+    let body = json!({ "sku": "FAULT-1", "name": "Patience", "description": "",
+        "price": { "amount": 2_000, "currency": "EUR" }, "category_id": null });
+    let (status, product) = admin
+        .send("POST", "/api/v1/products", Some(&body))
+        .await
+        .expect("product");
+    assert_eq!(status, 201, "{product}");
+    let product = product["id"].as_str().expect("id").to_owned();
+    let (status, _) = admin
+        .send(
+            "PUT",
+            &format!("/api/v1/inventory/{product}"),
+            Some(&json!({ "on_hand": 20, "low_stock_threshold": 0 })),
+        )
+        .await
+        .expect("stock");
+    assert_eq!(status, 200);
+
+    // Traffic while payments fails: its reads fail until the breaker opens and fails fast.
+    let doomed: Vec<String> =
+        futures_util::future::join_all((0..3).map(|_| place(&customer, &product))).await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        let (status, body) = customer.get("/api/v1/payments").await.expect("payments");
+        assert_eq!(status, 503, "{body}");
+        codes.push(body["error"]["code"].as_str().unwrap_or("").to_owned());
+    }
+    assert_eq!(codes[0], "provider_unavailable", "{codes:?}");
+    assert_eq!(
+        codes.last().map(String::as_str),
+        Some("circuit_open"),
+        "{codes:?}"
+    );
+
+    // The sagas retry the authorization, run out of attempts and compensate: nothing charged.
+    for id in &doomed {
+        let order = customer
+            .wait_terminal(id, Duration::from_secs(60))
+            .await
+            .expect("terminal");
+        assert_eq!(order["status"], "failed", "{order}");
+        assert!(
+            order["cancel_reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("payment"),
+            "{order}"
+        );
+    }
+
+    // Payments recovers (restarted without the fault, same state): new orders confirm, and
+    // once the open period passes the breaker lets reads through again.
+    runtime.kill();
+    runtime.args = up_args(state.path(), &redis.url(), "");
+    runtime.restart().await.expect("restart");
+    let recovered = place(&customer, &product).await;
+    let order = customer
+        .wait_terminal(&recovered, Duration::from_secs(30))
+        .await
+        .expect("terminal");
+    assert_eq!(order["status"], "confirmed", "{order}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = customer.get("/api/v1/payments").await.expect("payments");
+        if status == 200 {
+            assert_eq!(
+                body["total"], 1,
+                "only the recovered order was charged: {body}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the breaker never closed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, stock) = admin
+        .get(&format!("/api/v1/inventory/{product}"))
+        .await
+        .expect("stock");
+    assert_eq!(status, 200);
+    assert_eq!(
+        (stock["on_hand"].as_u64(), stock["reserved"].as_u64()),
+        (Some(19), Some(0)),
+        "{stock}"
+    );
+    runtime.kill();
+    invariants::check(state.path())
+        .await
+        .unwrap_or_else(|violations| panic!("invariants violated:\n{violations}"));
+}
