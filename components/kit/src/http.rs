@@ -108,10 +108,22 @@ mod tests {
     fn pages_are_bounded() {
         let page = Page::from_query(&Query::parse("page=3&limit=10")).expect("valid");
         assert_eq!((page.page, page.limit, page.offset()), (3, 10, 20));
-        assert_eq!(Page::from_query(&Query::parse("")), Ok(Page { page: 1, limit: 20 }));
+        assert_eq!(
+            Page::from_query(&Query::parse("")),
+            Ok(Page { page: 1, limit: 20 })
+        );
         for bad in ["page=0", "limit=0", "limit=101"] {
-            assert_eq!(Page::from_query(&Query::parse(bad)).expect_err(bad).status, 422, "{bad}");
+            assert_eq!(
+                Page::from_query(&Query::parse(bad)).expect_err(bad).status,
+                422,
+                "{bad}"
+            );
         }
-        assert_eq!(Page::from_query(&Query::parse("page=x")).expect_err("nan").status, 400);
+        assert_eq!(
+            Page::from_query(&Query::parse("page=x"))
+                .expect_err("nan")
+                .status,
+            400
+        );
     }
 }

@@ -25,6 +25,15 @@ pub fn migration(version: u32) -> Migration {
     }
 }
 
+/// Ids this instance enqueued and has not relayed yet. Spin runs one instance per request or
+/// message, so this is exactly "what this use case wrote": the relay after commit sends those
+/// rows and no others. Relaying every pending row instead would make each instance re-send the
+/// others' in-flight rows, and under load the duplicates would swamp the consumers.
+static ENQUEUED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Rows younger than this are left to the relay of the instance that wrote them.
+const RECOVERY_GRACE_MS: i64 = 2_000;
+
 /// Records `event` for `channel`; call inside the state change's transaction.
 pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), DbError> {
     let payload = serde_json::to_string(event).map_err(|e| DbError::Data(e.to_string()))?;
@@ -38,6 +47,9 @@ pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), Db
             db::text(&event.time),
         ],
     )?;
+    if let Ok(mut enqueued) = ENQUEUED.lock() {
+        enqueued.push(event.id.clone());
+    }
     Ok(())
 }
 
@@ -109,12 +121,8 @@ impl Sender for HttpPushSender {
 }
 
 /// Publishes unsent rows in order over the configured transport and marks each sent; stops at
-/// the first failure and leaves the rest for the next relay. Returns how many were published.
-pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> {
-    let pending = conn.execute(
-        "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL ORDER BY created_at, id LIMIT ?",
-        &[Value::Integer(i64::from(limit))],
-    )?;
+/// the first failure and leaves the rest for later. Returns how many were published.
+fn publish(conn: &Connection, pending: &spin_sdk::sqlite3::QueryResult) -> Result<usize, DbError> {
     if pending.rows.is_empty() {
         return Ok(0);
     }
@@ -126,7 +134,7 @@ pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> 
         Transport::HttpPush => Box::new(HttpPushSender),
     };
     let mut published = 0;
-    for row in db::rows(&pending) {
+    for row in db::rows(pending) {
         let (id, channel, payload) = (row.text("id")?, row.text("channel")?, row.text("payload")?);
         sender.send(&channel, &payload).map_err(DbError::Data)?;
         conn.execute(
@@ -138,14 +146,40 @@ pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> 
     Ok(published)
 }
 
-/// How many rows one relay after a commit publishes at most.
-pub const RELAY_BATCH: u32 = 100;
+/// The recovery tick's relay: rows still unsent a while after they were written (their
+/// writer's relay failed or never ran), oldest first.
+pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> {
+    let cutoff = chrono::Utc::now() - chrono::Duration::milliseconds(RECOVERY_GRACE_MS);
+    let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let pending = conn.execute(
+        "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL AND created_at <= ? ORDER BY created_at, id LIMIT ?",
+        &[db::text(cutoff), Value::Integer(i64::from(limit))],
+    )?;
+    publish(conn, &pending)
+}
 
-/// The step after every committing use case: publishes what the outbox holds. A failure is
-/// logged for `source` and not returned: the commit stands and the rows stay unsent for the
-/// recovery tick.
+/// The step after every committing use case: publishes the rows this instance enqueued (those
+/// of rolled-back transactions are simply not there). A failure is logged for `source` and not
+/// returned: the commit stands and the rows stay unsent for the recovery tick.
 pub fn relay_after_commit(conn: &Connection, source: &str) {
-    if let Err(e) = publish_pending(conn, RELAY_BATCH) {
+    let ids = ENQUEUED
+        .lock()
+        .map(|mut ids| std::mem::take(&mut *ids))
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return;
+    }
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let pending = conn.execute(
+        &format!(
+            "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL AND id IN ({placeholders}) ORDER BY created_at, id"
+        ),
+        &ids.into_iter().map(db::text).collect::<Vec<_>>(),
+    );
+    if let Err(e) = pending
+        .map_err(DbError::from)
+        .and_then(|rows| publish(conn, &rows))
+    {
         eprintln!("{source}: events not published yet: {e}");
     }
 }

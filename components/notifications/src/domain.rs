@@ -1,5 +1,5 @@
-//! Notifications' rules, pure: which event becomes which notification, how it reads, and on
-//! which channels it goes out.
+//! Notifications' rules, pure: which event becomes which notification, how it reads, on which
+//! channels it goes out, and when a failed webhook is tried again.
 //!
 //! | template | on | channels |
 //! | --- | --- | --- |
@@ -10,15 +10,26 @@
 //! | `payment_failed` | `payment.failed` when not retryable | email, sms |
 //! | `shipment_status` | `shipment.status-changed` | push, email |
 //!
-//! Channels are simulated: each delivery is recorded with its status. With a webhook URL
-//! configured, every notification is also POSTed there (channel `webhook`), retried with
-//! backoff (1 s · 2ⁿ, at most 60 s) up to [`WEBHOOK_MAX_ATTEMPTS`] attempts, then `abandoned`.
+//! Channels are simulated: each delivery is recorded `delivered`, except email to a user whose
+//! address is unknown (`skipped`, `no_contact`). With a webhook URL configured, every
+//! notification is also POSTed there (channel `webhook`), retried with backoff (1 s · 2ⁿ, at most
+//! 60 s) up to [`WEBHOOK_MAX_ATTEMPTS`] attempts, then `abandoned`.
 
+use serde::de::DeserializeOwned;
 use wasmshop_kit::Money;
+use wasmshop_kit::ids::backoff_ms;
+use wasmshop_kit::payloads::{
+    OrderChanged, PaymentFailed, ShipmentChanged, UserProfileUpdated, UserRegistered,
+};
+
+use crate::bindings::wasmshop::notifications::types::{Channel, DeliveryStatus};
 
 pub const WEBHOOK_MAX_ATTEMPTS: u32 = 8;
 pub const WEBHOOK_BASE_MS: i64 = 1_000;
 pub const WEBHOOK_CAP_MS: i64 = 60_000;
+
+/// `last_error` of an email delivery skipped for want of an address.
+pub const NO_CONTACT: &str = "no_contact";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Template {
@@ -28,25 +39,6 @@ pub enum Template {
     OrderFailed,
     PaymentFailed,
     ShipmentStatus,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Email,
-    Sms,
-    Push,
-    Webhook,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Push => "push",
-            Channel::Webhook => "webhook",
-        }
-    }
 }
 
 impl Template {
@@ -61,6 +53,7 @@ impl Template {
         }
     }
 
+    /// The simulated channels, in delivery order.
     pub fn channels(self) -> &'static [Channel] {
         match self {
             Template::Welcome | Template::OrderCancelled | Template::OrderFailed => {
@@ -73,112 +66,297 @@ impl Template {
     }
 }
 
-/// `EUR 12.34`.
+/// How a simulated channel's delivery ends: email needs an address; the others reach the
+/// user's devices and phone, which the simulation always knows.
+pub fn simulated_delivery(
+    channel: Channel,
+    has_email: bool,
+) -> (DeliveryStatus, Option<&'static str>) {
+    match channel {
+        Channel::Email if !has_email => (DeliveryStatus::Skipped, Some(NO_CONTACT)),
+        _ => (DeliveryStatus::Delivered, None),
+    }
+}
+
+/// A rendered notification, before it has an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub template: Template,
+    pub user_id: String,
+    /// The user (welcome) or the order it is about.
+    pub subject_id: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// What an event asks of notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// `user.registered`: keep the contact, then welcome them.
+    Register {
+        user_id: String,
+        email: String,
+        name: String,
+        welcome: Draft,
+    },
+    /// `user.profile-updated`: the contact's new name.
+    Rename {
+        user_id: String,
+        name: String,
+    },
+    Notify(Draft),
+    /// An event of a channel notifications reads that tells the customer nothing.
+    Ignore,
+}
+
+/// Why an event cannot be applied, ever.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("`{0}` is not an event of users, orders, payments or shipping")]
+    Foreign(String),
+    #[error("`{event_type}` payload: {error}")]
+    Payload { event_type: String, error: String },
+}
+
+/// Commands of the families whose facts notifications reads: they travel on `*.commands`, so
+/// one reaching notifications was misrouted.
+const COMMANDS: &[&str] = &[
+    "payment.authorize",
+    "payment.capture",
+    "payment.void",
+    "payment.refund",
+    "shipment.create",
+    "shipment.cancel",
+];
+
+/// `payment.failed` codes that are no news to the customer: the order was already given up
+/// (they hear of that through `order_cancelled` / `order_failed`).
+const SILENT_PAYMENT_CODES: &[&str] = &["order_voided"];
+
+fn payload<T: DeserializeOwned>(event_type: &str, data: &str) -> Result<T, Rejection> {
+    serde_json::from_str(data).map_err(|e| Rejection::Payload {
+        event_type: event_type.to_owned(),
+        error: e.to_string(),
+    })
+}
+
+/// Decides what an event of `event_type` with payload `data` (the envelope's JSON) does.
+///
+/// Any other fact of the four channels read (`user.*`, `order.*`, `payment.*`, `shipment.*`,
+/// including ones added later) is ignored; a command or another context's event is rejected,
+/// as it cannot be on those channels at all.
+pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
+    let draft = |template, user_id: &str, subject_id: &str, (subject, body)| Draft {
+        template,
+        user_id: user_id.to_owned(),
+        subject_id: subject_id.to_owned(),
+        subject,
+        body,
+    };
+    match event_type {
+        "user.registered" => {
+            let user: UserRegistered = payload(event_type, data)?;
+            let welcome = draft(
+                Template::Welcome,
+                &user.user_id,
+                &user.user_id,
+                render_welcome(&user.name),
+            );
+            Ok(Decision::Register {
+                user_id: user.user_id,
+                email: user.email,
+                name: user.name,
+                welcome,
+            })
+        }
+        "user.profile-updated" => {
+            let user: UserProfileUpdated = payload(event_type, data)?;
+            Ok(Decision::Rename {
+                user_id: user.user_id,
+                name: user.name,
+            })
+        }
+        "order.confirmed" | "order.cancelled" | "order.failed" => {
+            let order: OrderChanged = payload(event_type, data)?;
+            let template = match event_type {
+                "order.confirmed" => Template::OrderConfirmed,
+                "order.cancelled" => Template::OrderCancelled,
+                _ => Template::OrderFailed,
+            };
+            let text = render_order(
+                template,
+                &order.order_id,
+                &order.total,
+                order.reason.as_deref(),
+            );
+            Ok(Decision::Notify(draft(
+                template,
+                &order.user_id,
+                &order.order_id,
+                text,
+            )))
+        }
+        "payment.failed" => {
+            let failed: PaymentFailed = payload(event_type, data)?;
+            // Transient provider errors are the saga's to retry; the customer hears of final
+            // ones only. A failure of nobody's payment has nobody to tell.
+            if failed.retryable
+                || failed.user_id.is_empty()
+                || SILENT_PAYMENT_CODES.contains(&failed.code.as_str())
+            {
+                return Ok(Decision::Ignore);
+            }
+            let text = render_payment_failed(&failed.order_id, &failed.reason);
+            Ok(Decision::Notify(draft(
+                Template::PaymentFailed,
+                &failed.user_id,
+                &failed.order_id,
+                text,
+            )))
+        }
+        "shipment.status-changed" => {
+            let shipment: ShipmentChanged = payload(event_type, data)?;
+            let text = render_shipment(
+                &shipment.order_id,
+                &shipment.tracking_number,
+                &shipment.status,
+            );
+            Ok(Decision::Notify(draft(
+                Template::ShipmentStatus,
+                &shipment.user_id,
+                &shipment.order_id,
+                text,
+            )))
+        }
+        other if COMMANDS.contains(&other) => Err(Rejection::Foreign(other.to_owned())),
+        other => match other.split_once('.') {
+            Some(("user" | "order" | "payment" | "shipment", name)) if !name.is_empty() => {
+                Ok(Decision::Ignore)
+            }
+            _ => Err(Rejection::Foreign(other.to_owned())),
+        },
+    }
+}
+
+/// Digits after the decimal point of a currency's major unit (ISO 4217 exponent).
+fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "UGX" | "XAF" | "XOF" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// `EUR 12.34` (`JPY 1234`).
 pub fn money(amount: &Money) -> String {
     let sign = if amount.amount < 0 { "-" } else { "" };
-    let cents = amount.amount.unsigned_abs();
+    let minor = amount.amount.unsigned_abs();
+    let digits = minor_digits(&amount.currency);
+    if digits == 0 {
+        return format!("{} {sign}{minor}", amount.currency);
+    }
+    let scale = 10_u64.pow(digits);
     format!(
-        "{} {sign}{}.{:02}",
+        "{} {sign}{}.{:0width$}",
         amount.currency,
-        cents / 100,
-        cents % 100
+        minor / scale,
+        minor % scale,
+        width = digits as usize
     )
 }
 
+/// The tail of an id: UUIDv7s share their leading (time) digits for a minute, so the random
+/// tail is what tells two orders apart in a subject line.
 fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
+    let start = id.len().saturating_sub(8);
+    id.get(start..).unwrap_or(id)
 }
 
-/// What the event says that a notification shows.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Facts<'a> {
-    Welcome {
-        name: &'a str,
-    },
-    Order {
-        order_id: &'a str,
-        total: &'a Money,
-        reason: Option<&'a str>,
-    },
-    PaymentFailed {
-        order_id: &'a str,
-        reason: &'a str,
-    },
-    Shipment {
-        order_id: &'a str,
-        tracking_number: &'a str,
-        status: &'a str,
-    },
+fn readable(status: &str) -> String {
+    status.replace(['_', '-'], " ")
 }
 
-/// Subject and body.
-pub fn render(template: Template, facts: &Facts<'_>) -> (String, String) {
-    match (template, facts) {
-        (Template::Welcome, Facts::Welcome { name }) => (
-            "Welcome to wasmshop".into(),
-            format!("Hello {name}, your account is ready. Happy shopping!"),
-        ),
-        (
-            Template::OrderConfirmed,
-            Facts::Order {
-                order_id, total, ..
-            },
-        ) => (
-            format!("Order {} confirmed", short(order_id)),
+pub fn render_welcome(name: &str) -> (String, String) {
+    (
+        "Welcome to wasmshop".into(),
+        format!("Hello {name}, your account is ready. Happy shopping!"),
+    )
+}
+
+/// `template` is one of the order templates.
+pub fn render_order(
+    template: Template,
+    order_id: &str,
+    total: &Money,
+    reason: Option<&str>,
+) -> (String, String) {
+    let short = short(order_id);
+    let total = money(total);
+    match template {
+        Template::OrderCancelled => (
+            format!("Order {short} cancelled"),
             format!(
-                "We have your order {order_id} and charged {}. It ships soon.",
-                money(total)
-            ),
-        ),
-        (
-            Template::OrderCancelled,
-            Facts::Order {
-                order_id, reason, ..
-            },
-        ) => (
-            format!("Order {} cancelled", short(order_id)),
-            format!(
-                "Your order {order_id} was cancelled: {}. You have not been charged.",
+                "Your order {order_id} ({total}) was cancelled: {}. You have not been charged.",
                 reason.unwrap_or("no reason given")
             ),
         ),
-        (
-            Template::OrderFailed,
-            Facts::Order {
-                order_id, reason, ..
-            },
-        ) => (
-            format!("Order {} could not be completed", short(order_id)),
+        Template::OrderFailed => (
+            format!("Order {short} could not be completed"),
             format!(
-                "We could not complete your order {order_id}: {}. You have not been charged.",
+                "We could not complete your order {order_id} ({total}): {}. You have not been charged.",
                 reason.unwrap_or("an internal error")
             ),
         ),
-        (Template::PaymentFailed, Facts::PaymentFailed { order_id, reason }) => (
-            format!("Payment for order {} failed", short(order_id)),
-            format!("The payment for your order {order_id} failed: {reason}."),
+        _ => (
+            format!("Order {short} confirmed"),
+            format!("We have your order {order_id} and charged {total}. It ships soon."),
         ),
-        (
-            Template::ShipmentStatus,
-            Facts::Shipment {
-                order_id,
-                tracking_number,
-                status,
-            },
-        ) => (
-            format!("Your parcel is {}", status.replace('_', " ")),
-            format!(
-                "The parcel of order {order_id} (tracking {tracking_number}) is {}.",
-                status.replace('_', " ")
-            ),
+    }
+}
+
+pub fn render_payment_failed(order_id: &str, reason: &str) -> (String, String) {
+    (
+        format!("Payment for order {} failed", short(order_id)),
+        format!(
+            "The payment for your order {order_id} failed: {reason}. Please try another payment method."
         ),
-        (template, facts) => (template.as_str().replace('_', " "), format!("{facts:?}")),
+    )
+}
+
+pub fn render_shipment(order_id: &str, tracking_number: &str, status: &str) -> (String, String) {
+    let status = readable(status);
+    (
+        format!("Your parcel is {status}"),
+        format!("The parcel of order {order_id} (tracking {tracking_number}) is {status}."),
+    )
+}
+
+/// What follows a failed webhook attempt, `attempts` counting every attempt made so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    RetryInMs(i64),
+    Abandon,
+}
+
+pub fn after_webhook_failure(attempts: u32) -> AfterFailure {
+    if attempts >= WEBHOOK_MAX_ATTEMPTS {
+        AfterFailure::Abandon
+    } else {
+        AfterFailure::RetryInMs(backoff_ms(
+            attempts.saturating_sub(1),
+            WEBHOOK_BASE_MS,
+            WEBHOOK_CAP_MS,
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    const ORDER: &str = "0190d7a0-0000-7000-8000-00000000c0de";
+    const USER: &str = "0190d7a0-0000-7000-8000-00000000a11c";
 
     fn eur(amount: i64) -> Money {
         Money {
@@ -187,89 +365,263 @@ mod tests {
         }
     }
 
+    fn order(status: &str, reason: Option<&str>) -> String {
+        json!({ "order_id": ORDER, "user_id": USER, "status": status,
+            "total": { "amount": 6_989, "currency": "EUR" }, "reason": reason })
+        .to_string()
+    }
+
+    fn notified(event_type: &str, data: &str) -> Draft {
+        match decide(event_type, data) {
+            Ok(Decision::Notify(draft)) => draft,
+            other => panic!("{event_type}: {other:?}"),
+        }
+    }
+
     #[test]
     fn amounts_read_like_money() {
         assert_eq!(money(&eur(1_234)), "EUR 12.34");
         assert_eq!(money(&eur(5)), "EUR 0.05");
         assert_eq!(money(&eur(-250)), "EUR -2.50");
+        assert_eq!(money(&eur(0)), "EUR 0.00");
+        let yen = Money {
+            amount: 1_234,
+            currency: "JPY".into(),
+        };
+        assert_eq!(money(&yen), "JPY 1234");
+        let dinar = Money {
+            amount: 1_234,
+            currency: "KWD".into(),
+        };
+        assert_eq!(money(&dinar), "KWD 1.234");
     }
 
     #[test]
-    fn every_template_renders_its_facts() {
-        let total = eur(6_989);
-        let order = "0190d7a0-0000-7000-8000-000000000001";
-        let (subject, body) = render(Template::Welcome, &Facts::Welcome { name: "Ada" });
-        assert_eq!(subject, "Welcome to wasmshop");
-        assert!(body.contains("Ada"));
-        let (subject, body) = render(
-            Template::OrderConfirmed,
-            &Facts::Order {
-                order_id: order,
-                total: &total,
-                reason: None,
-            },
+    fn registration_keeps_the_contact_and_welcomes() {
+        let data = json!({ "user_id": USER, "email": "ada@example.com", "name": "Ada" });
+        let Ok(Decision::Register {
+            user_id,
+            email,
+            name,
+            welcome,
+        }) = decide("user.registered", &data.to_string())
+        else {
+            panic!("not a registration");
+        };
+        assert_eq!(
+            (user_id.as_str(), email.as_str(), name.as_str()),
+            (USER, "ada@example.com", "Ada")
         );
-        assert_eq!(subject, "Order 0190d7a0 confirmed");
-        assert!(body.contains("EUR 69.89") && body.contains(order));
-        let (_, body) = render(
-            Template::OrderCancelled,
-            &Facts::Order {
-                order_id: order,
-                total: &total,
-                reason: Some("payment declined: card_declined"),
-            },
+        assert_eq!(welcome.template, Template::Welcome);
+        assert_eq!(
+            (welcome.user_id.as_str(), welcome.subject_id.as_str()),
+            (USER, USER)
         );
-        assert!(body.contains("payment declined: card_declined"), "{body}");
-        let (subject, _) = render(
-            Template::OrderFailed,
-            &Facts::Order {
-                order_id: order,
-                total: &total,
-                reason: None,
-            },
+        assert_eq!(welcome.subject, "Welcome to wasmshop");
+        assert_eq!(
+            welcome.body,
+            "Hello Ada, your account is ready. Happy shopping!"
         );
-        assert!(subject.contains("could not be completed"));
-        let (_, body) = render(
-            Template::PaymentFailed,
-            &Facts::PaymentFailed {
-                order_id: order,
-                reason: "insufficient funds",
-            },
+        let data = json!({ "user_id": USER, "name": "Ada L." });
+        assert_eq!(
+            decide("user.profile-updated", &data.to_string()),
+            Ok(Decision::Rename {
+                user_id: USER.into(),
+                name: "Ada L.".into()
+            })
         );
-        assert!(body.contains("insufficient funds"));
-        let (subject, body) = render(
-            Template::ShipmentStatus,
-            &Facts::Shipment {
-                order_id: order,
-                tracking_number: "WS0000000000AB",
-                status: "in_transit",
-            },
+    }
+
+    #[test]
+    fn order_templates_render_total_and_reason() {
+        let confirmed = notified("order.confirmed", &order("confirmed", None));
+        assert_eq!(confirmed.template, Template::OrderConfirmed);
+        assert_eq!(
+            (confirmed.user_id.as_str(), confirmed.subject_id.as_str()),
+            (USER, ORDER)
         );
-        assert_eq!(subject, "Your parcel is in transit");
-        assert!(body.contains("WS0000000000AB"));
+        assert_eq!(confirmed.subject, "Order 0000c0de confirmed");
+        assert_eq!(
+            confirmed.body,
+            format!("We have your order {ORDER} and charged EUR 69.89. It ships soon.")
+        );
+
+        let cancelled = notified(
+            "order.cancelled",
+            &order("cancelled", Some("payment declined: card_declined")),
+        );
+        assert_eq!(cancelled.template, Template::OrderCancelled);
+        assert_eq!(cancelled.subject, "Order 0000c0de cancelled");
+        assert_eq!(
+            cancelled.body,
+            format!(
+                "Your order {ORDER} (EUR 69.89) was cancelled: payment declined: card_declined. You have not been charged."
+            )
+        );
+        let unexplained = notified("order.cancelled", &order("cancelled", None));
+        assert!(
+            unexplained.body.contains("no reason given"),
+            "{unexplained:?}"
+        );
+
+        let failed = notified(
+            "order.failed",
+            &order("failed", Some("payment step out of attempts")),
+        );
+        assert_eq!(failed.template, Template::OrderFailed);
+        assert_eq!(failed.subject, "Order 0000c0de could not be completed");
+        assert!(
+            failed.body.contains("payment step out of attempts")
+                && failed.body.contains("EUR 69.89"),
+            "{failed:?}"
+        );
+    }
+
+    #[test]
+    fn only_final_payment_failures_reach_the_customer() {
+        let failure = |code: &str, retryable: bool, user: &str| {
+            json!({ "order_id": ORDER, "user_id": user, "code": code,
+                "reason": "the card was declined", "retryable": retryable })
+            .to_string()
+        };
+        let declined = notified("payment.failed", &failure("card_declined", false, USER));
+        assert_eq!(declined.template, Template::PaymentFailed);
+        assert_eq!(declined.subject, "Payment for order 0000c0de failed");
+        assert!(
+            declined.body.contains("the card was declined"),
+            "{declined:?}"
+        );
+        for (code, retryable, user) in [
+            ("provider_error", true, USER),
+            ("order_voided", false, USER),
+            ("card_declined", false, ""),
+        ] {
+            assert_eq!(
+                decide("payment.failed", &failure(code, retryable, user)),
+                Ok(Decision::Ignore),
+                "{code} {retryable} {user:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn shipment_status_reads_plainly() {
+        let data = json!({ "shipment_id": "s", "order_id": ORDER, "user_id": USER,
+            "tracking_number": "WS0000000000AB", "status": "in_transit", "previous_status": "picked" });
+        let shipped = notified("shipment.status-changed", &data.to_string());
+        assert_eq!(shipped.template, Template::ShipmentStatus);
+        assert_eq!(shipped.subject, "Your parcel is in transit");
+        assert_eq!(
+            shipped.body,
+            format!("The parcel of order {ORDER} (tracking WS0000000000AB) is in transit.")
+        );
+    }
+
+    #[test]
+    fn other_facts_are_ignored_and_foreign_messages_rejected() {
+        for ignored in [
+            "order.created",
+            "payment.authorized",
+            "payment.captured",
+            "payment.voided",
+            "payment.refunded",
+            "shipment.created",
+            "shipment.cancelled",
+            "shipment.failed",
+            "user.logged-in",
+        ] {
+            // Not parsed: an ignored event's payload is not notifications' to judge.
+            assert_eq!(decide(ignored, "{}"), Ok(Decision::Ignore), "{ignored}");
+        }
+        for foreign in [
+            "stock.low",
+            "payment.authorize",
+            "shipment.cancel",
+            "order",
+            "user.",
+            "",
+        ] {
+            assert_eq!(
+                decide(foreign, "{}"),
+                Err(Rejection::Foreign(foreign.into())),
+                "{foreign}"
+            );
+        }
+        for (event_type, data) in [
+            ("order.confirmed", "{}"),
+            ("user.registered", "not json"),
+            ("payment.failed", r#"{"order_id": 1}"#),
+            ("shipment.status-changed", "[]"),
+        ] {
+            assert!(
+                matches!(decide(event_type, data), Err(Rejection::Payload { .. })),
+                "{event_type}"
+            );
+        }
     }
 
     #[test]
     fn channels_per_template() {
-        assert_eq!(Template::Welcome.channels(), [Channel::Email]);
+        let table: Vec<(&str, &[Channel])> = [
+            Template::Welcome,
+            Template::OrderConfirmed,
+            Template::OrderCancelled,
+            Template::OrderFailed,
+            Template::PaymentFailed,
+            Template::ShipmentStatus,
+        ]
+        .into_iter()
+        .map(|t| (t.as_str(), t.channels()))
+        .collect();
         assert_eq!(
-            Template::OrderConfirmed.channels(),
-            [Channel::Email, Channel::Push]
+            table,
+            [
+                ("welcome", &[Channel::Email][..]),
+                ("order_confirmed", &[Channel::Email, Channel::Push][..]),
+                ("order_cancelled", &[Channel::Email][..]),
+                ("order_failed", &[Channel::Email][..]),
+                ("payment_failed", &[Channel::Email, Channel::Sms][..]),
+                ("shipment_status", &[Channel::Push, Channel::Email][..]),
+            ]
+        );
+    }
+
+    #[test]
+    fn email_needs_a_known_address() {
+        assert_eq!(
+            simulated_delivery(Channel::Email, true),
+            (DeliveryStatus::Delivered, None)
         );
         assert_eq!(
-            Template::PaymentFailed.channels(),
-            [Channel::Email, Channel::Sms]
+            simulated_delivery(Channel::Email, false),
+            (DeliveryStatus::Skipped, Some(NO_CONTACT))
         );
-        assert_eq!(
-            Template::ShipmentStatus.channels(),
-            [Channel::Push, Channel::Email]
-        );
-        let delays: Vec<i64> = (0..8)
-            .map(|n| wasmshop_kit::ids::backoff_ms(n, WEBHOOK_BASE_MS, WEBHOOK_CAP_MS))
+        for channel in [Channel::Sms, Channel::Push] {
+            assert_eq!(
+                simulated_delivery(channel, false),
+                (DeliveryStatus::Delivered, None)
+            );
+        }
+    }
+
+    #[test]
+    fn webhook_retries_back_off_then_give_up() {
+        let schedule: Vec<AfterFailure> = (1..=WEBHOOK_MAX_ATTEMPTS)
+            .map(after_webhook_failure)
             .collect();
         assert_eq!(
-            delays,
-            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
+            schedule,
+            [
+                AfterFailure::RetryInMs(1_000),
+                AfterFailure::RetryInMs(2_000),
+                AfterFailure::RetryInMs(4_000),
+                AfterFailure::RetryInMs(8_000),
+                AfterFailure::RetryInMs(16_000),
+                AfterFailure::RetryInMs(32_000),
+                AfterFailure::RetryInMs(60_000),
+                AfterFailure::Abandon,
+            ]
         );
+        assert_eq!(after_webhook_failure(40), AfterFailure::Abandon);
     }
 }

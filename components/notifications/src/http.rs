@@ -1,40 +1,36 @@
-//! The thin HTTP adapter (private routes; the gateway maps `/api/v1/notifications...` here).
+//! The thin HTTP adapter (private routes; the gateway maps `/api/v1/notifications...` here and
+//! `/api/v1/admin/notifications/...` to `/admin/...`).
 //!
 //! | route | who |
 //! | --- | --- |
 //! | `GET /health` | anyone |
 //! | `GET /notifications?page=&limit=&unread=true` | the caller's own |
-//! | `POST /notifications/{id}/read` | its owner |
-//! | `GET /admin/notifications?user_id=&page=&limit=` | admin |
-//! | `POST /events`, `/admin/recovery`, `/admin/dead-letters...` | `wasmshop_kit::messaging` |
+//! | `POST /notifications/{id}/read` | its owner (anyone else: 404) |
+//! | `GET /admin/notifications?user_id=&page=&limit=&unread=` | admin |
+//! | `POST /events`, `POST /admin/recovery`, `/admin/dead-letters...` | `wasmshop_kit::messaging` |
 
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 use wasmshop_kit::error::ApiError;
 use wasmshop_kit::http::{Page, Query, segments};
 use wasmshop_kit::identity::Identity;
+use wasmshop_kit::ids::is_id;
 use wasmshop_kit::json::json_response;
 
+use crate::bindings::wasmshop::notifications::types::Error;
 use crate::{messages, repo, service};
 
 pub fn handle(req: Request) -> Response {
     if let Some(response) =
         wasmshop_kit::messaging::routes(&req, &repo::open, &messages::Notifier, service::SOURCE)
     {
+        // The HTTP-push transport: as after a Redis message, the webhook follows the commit.
+        if *req.method() == Method::Post && segments(req.path()) == ["events"] {
+            service::after_message(req.body());
+        }
         return response;
     }
     route(&req).unwrap_or_else(ApiError::into_response)
-}
-
-fn unread(query: &Query) -> Result<bool, ApiError> {
-    match query.get("unread") {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_query",
-            "`unread` must be true or false",
-        )),
-    }
 }
 
 fn route(req: &Request) -> Result<Response, ApiError> {
@@ -43,30 +39,56 @@ fn route(req: &Request) -> Result<Response, ApiError> {
         (Method::Get, ["health"]) => Ok(json_response(200, &json!({ "status": "ok" }))),
         (Method::Get, ["notifications"]) => {
             let identity = Identity::require(req)?;
-            let query = Query::parse(req.query());
-            let page = Page::from_query(&query)?;
-            Ok(json_response(
-                200,
-                &service::list(Some(&identity.user_id), unread(&query)?, page)?,
-            ))
+            list(req, Some(&identity.user_id))
         }
         (Method::Post, ["notifications", id, "read"]) => {
             let identity = Identity::require(req)?;
-            Ok(json_response(200, &service::mark_read(&identity, id)?))
+            let notification = service::mark_read(&identity.user_id, id).map_err(api_error)?;
+            Ok(json_response(200, &notification))
         }
         (Method::Get, ["admin", "notifications"]) => {
             Identity::require_admin(req)?;
             let query = Query::parse(req.query());
-            let page = Page::from_query(&query)?;
-            Ok(json_response(
-                200,
-                &service::list(query.get("user_id"), unread(&query)?, page)?,
-            ))
+            let user_id = query.get("user_id");
+            if let Some(user_id) = user_id
+                && !is_id(user_id)
+            {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "`user_id` must be a user id",
+                ));
+            }
+            list(req, user_id)
         }
         (_, ["health"] | ["notifications"] | ["admin", "notifications"]) => {
             Err(ApiError::method_not_allowed(&["GET"]))
         }
         (_, ["notifications", _, "read"]) => Err(ApiError::method_not_allowed(&["POST"])),
         _ => Err(ApiError::not_found(format!("no route for {}", req.path()))),
+    }
+}
+
+fn list(req: &Request, user_id: Option<&str>) -> Result<Response, ApiError> {
+    let query = Query::parse(req.query());
+    let page = Page::from_query(&query)?;
+    let unread_only = match query.get("unread") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "`unread` must be true or false",
+            ));
+        }
+    };
+    let found = service::list(user_id, unread_only, page.page, page.limit).map_err(api_error)?;
+    Ok(json_response(200, &found))
+}
+
+fn api_error(error: Error) -> ApiError {
+    match error {
+        Error::InvalidInput(fields) => ApiError::invalid_input(&fields),
+        Error::NotFound => ApiError::not_found("no such notification"),
+        Error::Internal(message) => ApiError::internal(message),
     }
 }

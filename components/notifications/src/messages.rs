@@ -1,5 +1,5 @@
 //! The events notifications consumes (`users.events`, `orders.events`, `payments.events`,
-//! `shipping.events`); the recovery tick also retries webhook deliveries.
+//! `shipping.events`); its share of the recovery tick retries webhook deliveries.
 
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::Event;
@@ -15,7 +15,6 @@ impl Consumer for Notifier {
     }
 
     fn tick(&self, conn: &Connection) -> Result<serde_json::Value, Failure> {
-        let attempted = service::deliver_webhooks(conn)?;
-        Ok(serde_json::json!({ "webhooks_attempted": attempted }))
+        service::tick(conn)
     }
 }

@@ -1,208 +1,202 @@
-//! Notifications' use cases: an event becomes at most one notification per template (in the
-//! messaging transaction, so a redelivered event changes nothing), its simulated deliveries are
-//! recorded, and webhook deliveries go out after commit and are retried by the recovery tick.
+//! Notifications' use cases: an event becomes at most one notification per template (inside the
+//! messaging transaction, so a redelivered event changes nothing) with its simulated deliveries;
+//! webhook deliveries go out after commit and are retried by the recovery tick. Both the HTTP
+//! adapter and the exported `api` call the read side here.
 
 use serde_json::json;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::db::DbError;
-use wasmshop_kit::error::ApiError;
-use wasmshop_kit::http::Page;
-use wasmshop_kit::identity::Identity;
-use wasmshop_kit::ids::{backoff_ms, new_id, now_unix_millis};
+use wasmshop_kit::ids::{is_id, new_id, now_unix_millis};
 use wasmshop_kit::messaging::Failure;
-use wasmshop_kit::payloads::{
-    OrderChanged, PaymentFailed, ShipmentChanged, UserProfileUpdated, UserRegistered,
-};
-use wasmshop_kit::{Event, events};
+use wasmshop_kit::{Event, FieldError};
 
-use crate::domain::{self, Channel, Facts, Template};
-use crate::repo::{self, NewNotification, Notification};
+use crate::bindings::wasmshop::notifications::types::{
+    Channel, DeliveryStatus, Error, Notification, NotificationPage,
+};
+use crate::domain::{self, AfterFailure, Decision, Draft, Rejection};
+use crate::repo::{self, DeliveryState};
 
 pub const SOURCE: &str = "notifications";
+
+/// How long a claimed webhook attempt may take before another instance may try it again: more
+/// than an instance may live (the runtime's request deadline is 30 s).
+const WEBHOOK_LEASE_MS: i64 = 60_000;
+/// Webhook attempts per message or tick, so a slow endpoint cannot hold either for long.
+const WEBHOOK_BATCH: usize = 20;
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        eprintln!("{SOURCE}: {e}");
+        Error::Internal("database error".into())
+    }
+}
+
+impl From<Rejection> for Failure {
+    fn from(rejection: Rejection) -> Self {
+        Failure::Permanent(rejection.to_string())
+    }
+}
 
 fn webhook_url() -> Option<String> {
     spin_sdk::variables::get("notification_webhook_url")
         .ok()
-        .filter(|url| !url.trim().is_empty())
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
 }
 
-/// Applies one event (inside the messaging transaction).
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+/// Applies one event inside the messaging transaction `conn`.
 pub fn apply(conn: &Connection, event: &Event) -> Result<(), Failure> {
-    match event.event_type.as_str() {
-        "user.registered" => {
-            let user: UserRegistered = events::payload(event)?;
-            repo::save_contact(conn, &user.user_id, &user.email, &user.name)?;
-            notify(
-                conn,
-                event,
-                Template::Welcome,
-                &user.user_id,
-                &user.user_id,
-                &Facts::Welcome { name: &user.name },
-            )
+    match domain::decide(&event.event_type, &event.data)? {
+        Decision::Register {
+            user_id,
+            email,
+            name,
+            welcome,
+        } => {
+            repo::save_contact(conn, &user_id, &email, &name)?;
+            notify(conn, event, &welcome)
         }
-        "user.profile-updated" => {
-            let user: UserProfileUpdated = events::payload(event)?;
-            repo::rename_contact(conn, &user.user_id, &user.name)?;
-            Ok(())
-        }
-        "order.confirmed" | "order.cancelled" | "order.failed" => {
-            let order: OrderChanged = events::payload(event)?;
-            let template = match event.event_type.as_str() {
-                "order.confirmed" => Template::OrderConfirmed,
-                "order.cancelled" => Template::OrderCancelled,
-                _ => Template::OrderFailed,
-            };
-            let facts = Facts::Order {
-                order_id: &order.order_id,
-                total: &order.total,
-                reason: order.reason.as_deref(),
-            };
-            notify(
-                conn,
-                event,
-                template,
-                &order.user_id,
-                &order.order_id,
-                &facts,
-            )
-        }
-        "payment.failed" => {
-            let failed: PaymentFailed = events::payload(event)?;
-            // Transient provider errors are the saga's to retry; the customer hears of final ones.
-            if failed.retryable || failed.user_id.is_empty() {
-                return Ok(());
-            }
-            let facts = Facts::PaymentFailed {
-                order_id: &failed.order_id,
-                reason: &failed.reason,
-            };
-            notify(
-                conn,
-                event,
-                Template::PaymentFailed,
-                &failed.user_id,
-                &failed.order_id,
-                &facts,
-            )
-        }
-        "shipment.status-changed" => {
-            let shipment: ShipmentChanged = events::payload(event)?;
-            let facts = Facts::Shipment {
-                order_id: &shipment.order_id,
-                tracking_number: &shipment.tracking_number,
-                status: &shipment.status,
-            };
-            notify(
-                conn,
-                event,
-                Template::ShipmentStatus,
-                &shipment.user_id,
-                &shipment.order_id,
-                &facts,
-            )
-        }
-        _ => Ok(()),
+        Decision::Rename { user_id, name } => Ok(repo::rename_contact(conn, &user_id, &name)?),
+        Decision::Notify(draft) => notify(conn, event, &draft),
+        Decision::Ignore => Ok(()),
     }
 }
 
-fn notify(
-    conn: &Connection,
-    event: &Event,
-    template: Template,
-    user_id: &str,
-    subject_id: &str,
-    facts: &Facts<'_>,
-) -> Result<(), Failure> {
-    let (subject, body) = domain::render(template, facts);
+fn notify(conn: &Connection, event: &Event, draft: &Draft) -> Result<(), Failure> {
     let id = new_id();
-    let new = repo::insert(
-        conn,
-        &NewNotification {
-            id: &id,
-            user_id,
-            template: template.as_str(),
-            subject_id,
-            subject: &subject,
-            body: &body,
-            event_id: &event.id,
-        },
-    )?;
-    if !new {
+    if !repo::insert(conn, &id, &event.id, draft)? {
         return Ok(());
     }
-    let email = repo::contact_email(conn, user_id)?;
-    for channel in template.channels() {
-        let (status, error) = match channel {
-            Channel::Email if email.is_none() => ("skipped", Some("no_contact")),
-            _ => ("delivered", None),
-        };
-        repo::set_delivery(conn, &id, channel.as_str(), status, 1, error, None)?;
+    let has_email = repo::contact_email(conn, &draft.user_id)?.is_some();
+    for channel in draft.template.channels() {
+        let (status, last_error) = domain::simulated_delivery(*channel, has_email);
+        repo::set_delivery(
+            conn,
+            &id,
+            *channel,
+            &DeliveryState {
+                status,
+                attempts: u32::from(status == DeliveryStatus::Delivered),
+                last_error,
+                next_attempt_ms: None,
+            },
+        )?;
     }
+    // Recorded as due now; the POST itself waits for the commit (see `after_message`).
     if webhook_url().is_some() {
         repo::set_delivery(
             conn,
             &id,
-            Channel::Webhook.as_str(),
-            "pending",
-            0,
-            None,
-            Some(now_unix_millis()),
+            Channel::Webhook,
+            &DeliveryState {
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_error: None,
+                next_attempt_ms: Some(now_unix_millis()),
+            },
         )?;
     }
     Ok(())
 }
 
-/// Sends the webhook deliveries that are due; returns how many were attempted.
-pub fn deliver_webhooks(conn: &Connection) -> Result<usize, DbError> {
+/// After a message's transaction: POSTs the webhook of the notifications it made. Never fails
+/// the message — what is not delivered now is retried by the recovery tick.
+pub fn after_message(payload: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let Ok(Id { id }) = serde_json::from_slice::<Id>(payload) else {
+        return;
+    };
+    if let Err(e) = repo::open().and_then(|conn| deliver_webhooks(&conn, Some(&id))) {
+        eprintln!("{SOURCE}: webhook delivery: {e}");
+    }
+}
+
+/// The recovery tick's share: due webhook retries.
+pub fn tick(conn: &Connection) -> Result<serde_json::Value, Failure> {
+    let attempted = deliver_webhooks(conn, None)?;
+    Ok(json!({ "webhooks_attempted": attempted }))
+}
+
+/// Attempts the due webhook deliveries (of `event_id`'s notifications only, when given); how
+/// many were attempted.
+fn deliver_webhooks(conn: &Connection, event_id: Option<&str>) -> Result<usize, DbError> {
     let Some(url) = webhook_url() else {
         return Ok(0);
     };
-    let due = repo::due_webhooks(conn, now_unix_millis())?;
-    for (id, attempts) in &due {
-        let Some(notification) = repo::by_id(conn, id)? else {
+    let mut attempted = 0;
+    while attempted < WEBHOOK_BATCH {
+        let now = now_unix_millis();
+        let Some(claim) = repo::claim_webhook(
+            conn,
+            now,
+            now + WEBHOOK_LEASE_MS,
+            event_id,
+            domain::WEBHOOK_MAX_ATTEMPTS,
+        )?
+        else {
+            break;
+        };
+        attempted += 1;
+        let Some(notification) = repo::by_id(conn, &claim.notification_id)? else {
             continue;
         };
-        let attempts = attempts + 1;
-        match post(&url, &notification) {
-            Ok(()) => repo::set_delivery(conn, id, "webhook", "delivered", attempts, None, None)?,
-            Err(error) if attempts >= domain::WEBHOOK_MAX_ATTEMPTS => {
-                repo::set_delivery(
-                    conn,
-                    id,
-                    "webhook",
-                    "abandoned",
-                    attempts,
-                    Some(&error),
-                    None,
-                )?;
-            }
+        let attempts = claim.attempt;
+        let outcome = post(&url, &notification);
+        let (status, next_attempt_ms) = match &outcome {
+            Ok(()) => (DeliveryStatus::Delivered, None),
             Err(error) => {
-                let next = now_unix_millis()
-                    + backoff_ms(
-                        attempts - 1,
-                        domain::WEBHOOK_BASE_MS,
-                        domain::WEBHOOK_CAP_MS,
-                    );
-                repo::set_delivery(
-                    conn,
-                    id,
-                    "webhook",
-                    "failed",
-                    attempts,
-                    Some(&error),
-                    Some(next),
-                )?;
+                eprintln!(
+                    "{SOURCE}: webhook for {} (attempt {attempts}): {error}",
+                    notification.id
+                );
+                match domain::after_webhook_failure(attempts) {
+                    AfterFailure::RetryInMs(delay) => {
+                        (DeliveryStatus::Failed, Some(now_unix_millis() + delay))
+                    }
+                    AfterFailure::Abandon => (DeliveryStatus::Abandoned, None),
+                }
             }
-        }
+        };
+        let last_error = outcome.err().map(|e| e.to_string());
+        repo::set_delivery(
+            conn,
+            &notification.id,
+            Channel::Webhook,
+            &DeliveryState {
+                status,
+                attempts,
+                last_error: last_error.as_deref(),
+                next_attempt_ms,
+            },
+        )?;
     }
-    Ok(due.len())
+    Ok(attempted)
 }
 
-fn post(url: &str, notification: &Notification) -> Result<(), String> {
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    /// Refused by the host (not in `allowed_outbound_hosts`), unreachable, or not a URL.
+    #[error("webhook not reached: {0}")]
+    Unreachable(String),
+    #[error("webhook answered {0}")]
+    Status(u16),
+}
+
+fn post(url: &str, notification: &Notification) -> Result<(), WebhookError> {
     let body = json!({
-        "id": notification.id, "user_id": notification.user_id, "template": notification.template,
-        "subject": notification.subject, "body": notification.body, "created_at": notification.created_at,
+        "id": notification.id,
+        "user_id": notification.user_id,
+        "template": notification.template,
+        "subject": notification.subject,
+        "body": notification.body,
+        "created_at": notification.created_at,
     });
     let request = spin_sdk::http::Request::builder()
         .method(spin_sdk::http::Method::Post)
@@ -210,43 +204,72 @@ fn post(url: &str, notification: &Notification) -> Result<(), String> {
         .header("content-type", "application/json")
         .body(body.to_string())
         .build();
-    let response: spin_sdk::http::Response =
-        spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
-    if (200..300).contains(response.status()) {
+    let response: spin_sdk::http::Response = spin_sdk::http::run(spin_sdk::http::send(request))
+        .map_err(|e| WebhookError::Unreachable(e.to_string()))?;
+    let status = *response.status();
+    if (200..300).contains(&status) {
         Ok(())
     } else {
-        Err(format!("webhook answered {}", response.status()))
+        Err(WebhookError::Status(status))
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTTP use cases
+// Reading
 // ---------------------------------------------------------------------------------------------
 
-fn db_error(e: DbError) -> ApiError {
-    eprintln!("notifications: {e}");
-    ApiError::internal("database error")
+/// `page` from 1, `limit` 1 to 100 (as `wasmshop_kit::http::Page` checks for HTTP).
+fn check_page(page: u32, limit: u32) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    if page == 0 {
+        errors.push(FieldError {
+            field: "page".into(),
+            message: "must be at least 1".into(),
+        });
+    }
+    if !(1..=wasmshop_kit::http::Page::MAX_LIMIT).contains(&limit) {
+        errors.push(FieldError {
+            field: "limit".into(),
+            message: format!("must be 1 to {}", wasmshop_kit::http::Page::MAX_LIMIT),
+        });
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(errors))
+    }
 }
 
+/// Notifications of `user_id` (everyone's when `None`, for admins), newest first.
 pub fn list(
     user_id: Option<&str>,
     unread_only: bool,
-    page: Page,
-) -> Result<serde_json::Value, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
-    let (items, total) =
-        repo::list(&conn, user_id, unread_only, page.limit, page.offset()).map_err(db_error)?;
-    Ok(page.wrap(&items, total))
+    page: u32,
+    limit: u32,
+) -> Result<NotificationPage, Error> {
+    check_page(page, limit)?;
+    let conn = repo::open()?;
+    let offset = i64::from(page - 1) * i64::from(limit);
+    let (items, total) = repo::list(&conn, user_id, unread_only, limit, offset)?;
+    Ok(NotificationPage {
+        items,
+        total,
+        page,
+        limit,
+    })
 }
 
-pub fn mark_read(identity: &Identity, id: &str) -> Result<Notification, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
-    let owned = repo::by_id(&conn, id)
-        .map_err(db_error)?
-        .filter(|n| n.user_id == identity.user_id)
-        .ok_or_else(|| ApiError::not_found("no such notification"))?;
-    repo::mark_read(&conn, &owned.id).map_err(db_error)?;
-    repo::by_id(&conn, id)
-        .map_err(db_error)?
-        .ok_or_else(|| ApiError::not_found("no such notification"))
+/// Marks `user_id`'s notification `id` read (the first read time stays); another user's is
+/// not found, as is one that does not exist.
+pub fn mark_read(user_id: &str, id: &str) -> Result<Notification, Error> {
+    if !is_id(id) {
+        return Err(Error::NotFound);
+    }
+    let conn = repo::open()?;
+    match repo::by_id(&conn, id)? {
+        Some(n) if n.user_id == user_id => {}
+        _ => return Err(Error::NotFound),
+    }
+    repo::mark_read(&conn, id)?;
+    repo::by_id(&conn, id)?.ok_or(Error::NotFound)
 }

@@ -29,6 +29,13 @@ pub enum SqliteError {
 pub struct Database {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    /// Held from a guest's `BEGIN` until its transaction ends (or for one write outside a
+    /// transaction). SQLite lets one writer in at a
+    /// time and makes the others poll with growing sleeps (up to 100 ms), so under load the
+    /// lock sits idle between sleepers and throughput collapses; queueing writers here instead
+    /// hands the lock over in arrival order, at once. (This runtime is the only process
+    /// writing its state dir's databases.)
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 const MAX_IDLE_CONNECTIONS: usize = 16;
@@ -38,6 +45,7 @@ impl Database {
         let db = Self {
             path,
             idle: Mutex::new(Vec::new()),
+            writer: Arc::default(),
         };
         // Open once up front so a bad path fails at startup, not on the first request.
         let conn = db.connect()?;
@@ -196,6 +204,7 @@ impl SqliteAccess {
         Ok(ConnectionHandle {
             inner: Arc::new(Mutex::new(Some(conn))),
             db,
+            writing: Mutex::new(None),
         })
     }
 }
@@ -204,16 +213,35 @@ impl SqliteAccess {
 pub struct ConnectionHandle {
     inner: Arc<Mutex<Option<rusqlite::Connection>>>,
     db: Arc<Database>,
+    /// The database's writer slot while this connection is in a transaction it began.
+    writing: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
 }
 
 impl Drop for ConnectionHandle {
     fn drop(&mut self) {
+        // Rolled back (by `release`) before the writer slot is given up.
         if let Ok(mut slot) = self.inner.lock()
             && let Some(conn) = slot.take()
         {
             self.db.release(conn);
         }
+        if let Ok(mut writing) = self.writing.lock() {
+            writing.take();
+        }
     }
+}
+
+/// Statements that take SQLite's write lock when run outside a transaction: a `BEGIN` (whose
+/// transaction is about to write) or a write on its own.
+fn takes_write_lock(statement: &str) -> bool {
+    let head = statement
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    ["BEGIN", "INSERT", "UPDATE", "DELETE", "REPLACE"]
+        .iter()
+        .any(|keyword| head.eq_ignore_ascii_case(keyword))
 }
 
 /// A value crossing the guest boundary; both WIT versions share this shape.
@@ -239,18 +267,36 @@ impl ConnectionHandle {
         statement: String,
         params: Vec<Value>,
     ) -> Result<QueryOutput, SqliteError> {
+        let holds_slot = self.writing.lock().map(|w| w.is_some()).unwrap_or(false);
+        if !holds_slot && takes_write_lock(&statement) && self.in_autocommit() {
+            let slot = self.db.writer.clone().lock_owned().await;
+            if let Ok(mut writing) = self.writing.lock() {
+                *writing = Some(slot);
+            }
+        }
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        let (result, autocommit) = tokio::task::spawn_blocking(move || {
             let slot = inner
                 .lock()
                 .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
             let conn = slot
                 .as_ref()
                 .ok_or_else(|| SqliteError::Io("connection closed".into()))?;
-            run_statement(conn, &statement, params).map_err(|e| SqliteError::Io(e.to_string()))
+            let result =
+                run_statement(conn, &statement, params).map_err(|e| SqliteError::Io(e.to_string()));
+            Ok::<_, SqliteError>((result, conn.is_autocommit()))
         })
         .await
-        .map_err(|e| SqliteError::Io(e.to_string()))?
+        .map_err(|e| SqliteError::Io(e.to_string()))??;
+        // The transaction is over (committed, rolled back, or never begun): next writer.
+        if autocommit && let Ok(mut writing) = self.writing.lock() {
+            writing.take();
+        }
+        result
+    }
+
+    fn in_autocommit(&self) -> bool {
+        matches!(self.inner.lock().ok().as_deref(), Some(Some(conn)) if conn.is_autocommit())
     }
 
     fn counters(&self) -> (i64, u64) {
@@ -442,5 +488,35 @@ impl v3::HostConnection for InstanceState {
 
     async fn changes(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&connection)?.counters().1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_transactions_queue_for_the_writer_slot() {
+        for statement in [
+            "BEGIN IMMEDIATE",
+            "  begin",
+            "INSERT INTO t VALUES (1)",
+            "update t set x = 1",
+            "DELETE FROM t",
+            "REPLACE INTO t VALUES (1)",
+        ] {
+            assert!(takes_write_lock(statement), "{statement}");
+        }
+        for statement in [
+            "SELECT * FROM t",
+            "COMMIT",
+            "ROLLBACK",
+            "CREATE TABLE IF NOT EXISTS t (x)",
+            "PRAGMA user_version",
+            "",
+            "INSERTS",
+        ] {
+            assert!(!takes_write_lock(statement), "{statement}");
+        }
     }
 }

@@ -21,19 +21,17 @@ struct Subscriber {
     channel: String,
     component: Arc<LoadedComponent>,
     handler: RedisHandlerPre<InstanceState>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct RedisTrigger {
     app: Arc<App>,
     /// Subscriptions grouped by server address.
     servers: BTreeMap<String, Vec<Subscriber>>,
-    /// Messages handled at once across the app. Unbounded, a burst of messages becomes as many
-    /// instances all waiting on the same SQLite write lock, each parking a blocking thread,
-    /// until the pool runs dry and the lock holder itself cannot proceed.
-    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
-/// How many Redis messages are handled concurrently; the rest wait in order of arrival.
+/// How many messages one subscriber (component × channel) handles at once; the rest wait in
+/// order of arrival. Per subscriber, so a busy consumer never holds up another's messages.
 pub const MAX_CONCURRENT_MESSAGES: usize = 64;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -66,13 +64,10 @@ impl RedisTrigger {
                 channel: trigger.channel.clone(),
                 component,
                 handler,
+                in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_MESSAGES)),
             });
         }
-        Ok(Arc::new(Self {
-            app,
-            servers,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_MESSAGES)),
-        }))
+        Ok(Arc::new(Self { app, servers }))
     }
 
     /// `(address, channel, component)` for every subscription.
@@ -129,12 +124,11 @@ impl RedisTrigger {
                 let handler = subscriber.handler.clone();
                 let channel = channel.clone();
                 let payload = payload.clone();
-                // Taken before spawning, so a burst queues here rather than as tasks.
-                let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
-                    return Ok(());
-                };
+                let in_flight = subscriber.in_flight.clone();
                 tokio::spawn(async move {
-                    let _permit = permit;
+                    let Ok(_permit) = in_flight.acquire_owned().await else {
+                        return;
+                    };
                     let outcome = deliver(&app, &component, &handler, payload).await;
                     let label = if outcome.is_ok() { "ok" } else { "error" };
                     app.metrics.message_handled(&channel, &component.id, label);

@@ -2,4 +2,5 @@
 //! generated async so tests call them on the harness's runtime.
 
 pub mod catalog;
+pub mod notifications;
 pub mod users;
