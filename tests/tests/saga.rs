@@ -261,12 +261,21 @@ async fn every_saga_path_over_http_push() {
     every_path(EventTransport::HttpPush).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_cancel_and_retry_exhaustion_compensate_over_redis() {
+    cancel_and_exhaustion(EventTransport::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_cancel_and_retry_exhaustion_compensate_over_http_push() {
+    cancel_and_exhaustion(EventTransport::HttpPush).await;
+}
+
 /// With the payment provider failing every call, authorization is retried with backoff while
 /// the customer may still cancel; an order nobody cancels fails after the attempt cap — both
 /// compensated, nothing charged.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customer_cancel_and_retry_exhaustion_compensate() {
-    let world = world(EventTransport::Redis, &[("payments_fault", "error")]).await;
+async fn cancel_and_exhaustion(transport: EventTransport) {
+    let world = world(transport, &[("payments_fault", "error")]).await;
     let customer = world.customer("cancel").await;
     let product = world.product(2_000, 5).await;
 
@@ -354,10 +363,19 @@ async fn sagas_complete_after_redis_restarts() {
     world.check_invariants().await;
 }
 
-/// The runtime killed with SIGKILL while sagas are in flight, then restarted on the same state
-/// dir: every saga completes, none twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sagas_complete_after_the_runtime_is_killed() {
+    killed_mid_saga("redis").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagas_complete_after_the_runtime_is_killed_over_http_push() {
+    killed_mid_saga("http").await;
+}
+
+/// The runtime killed with SIGKILL while sagas are in flight, then restarted on the same state
+/// dir: every saga completes, none twice.
+async fn killed_mid_saga(event_transport: &str) {
     use wasmshop_tests::process::RuntimeProcess;
 
     let manifest = wasmshop_tests::build_app().expect("build");
@@ -378,6 +396,7 @@ async fn sagas_complete_after_the_runtime_is_killed() {
         ("seed_demo_data", "false".to_owned()),
         ("rate_limit_auth", "100000/60".to_owned()),
         ("rate_limit_write", "100000/60".to_owned()),
+        ("event_transport", event_transport.to_owned()),
     ] {
         args.push("--variable".into());
         args.push(format!("{name}={value}"));
@@ -404,7 +423,7 @@ async fn sagas_complete_after_the_runtime_is_killed() {
     let customer = ApiClient::register(&runtime.base_url(), &http, "killed@example.com")
         .await
         .expect("customer");
-    let sku = "KILL-1";
+    let sku = format!("KILL-{}", event_transport.to_uppercase());
     let body = json!({ "sku": sku, "name": "Survivor", "description": "",
         "price": { "amount": 1_200, "currency": "EUR" }, "category_id": null });
     let (status, product) = admin

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The gateway's read path under load: authenticated GET /api/v1/products/{id} through the
+# gateway (JWT, revocation, rate limit, breaker + bulkhead) to catalog, at 64 keep-alive
+# connections with wrk, 3 runs of 15 s; prints req/s, p50, p99 and the runtime's RSS and writes
+# target/bench/gateway.json. Needs the release runtime (`cargo build --release -p local-infra`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-tools.sh
+command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
+cargo build --release -p local-infra
+runtime=target/release/wasmshop-spin
+"$runtime" build
+
+work=$(mktemp -d)
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
+redis_pid=$!
+"$runtime" up --state-dir "$work/state" --listen "127.0.0.1:$port" \
+  --variable "redis_address=redis://127.0.0.1:$redis_port" \
+  --variable "jwt_secret=bench-only-secret-0123456789abcdef0123" \
+  --variable "rate_limit_read=100000000/60" >"$work/up.log" 2>&1 &
+up_pid=$!
+trap 'kill $up_pid $redis_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 200); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+
+curl -sf -XPOST "$base/api/v1/auth/register" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"correct horse battery","name":"Bench"}' >/dev/null
+token=$(curl -sf -XPOST "$base/api/v1/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"correct horse battery"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+product=$(curl -sf "$base/api/v1/products?limit=1" | sed 's/.*"items":\[{"id":"\([^"]*\)".*/\1/')
+url="$base/api/v1/products/$product"
+test "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $token" "$url")" = 200
+
+results=()
+for run in 1 2 3; do
+  out=$(wrk -t2 -c64 -d15s --latency -H "authorization: Bearer $token" "$url")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $4}')
+  rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$up_pid/status")
+  echo "run $run: ${rps} req/s, p50 ${p50}, p99 ${p99}, non-2xx ${non2xx:-0}, runtime RSS ${rss_kib} KiB"
+  results+=("{\"run\":$run,\"rps\":$rps,\"p50\":\"$p50\",\"p99\":\"$p99\",\"non_2xx\":${non2xx:-0},\"rss_kib\":$rss_kib}")
+done
+mkdir -p target/bench
+(IFS=,; echo "{\"connections\":64,\"duration_s\":15,\"runs\":[${results[*]}]}") > target/bench/gateway.json
+echo "wrote target/bench/gateway.json"
