@@ -257,6 +257,29 @@ impl Wasmshop {
         format!("{}{path}", self.base_url)
     }
 
+    /// Sends a request as the gateway would forward it — `who` is the verified `(user id,
+    /// role)` — with an optional JSON body: status and JSON body.
+    pub async fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut request = self.client.request(method, self.url(path));
+        if let Some((id, role)) = who {
+            request = request.header("x-user-id", id).header("x-user-role", role);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        match request.send().await {
+            Ok(response) => json(response).await,
+            Err(e) => (0, serde_json::Value::String(e.to_string())),
+        }
+    }
+
     /// A fresh instance's store and linked component, to call its exported `api` directly.
     pub fn instance(
         &self,

@@ -31,6 +31,44 @@ pub fn runtime_binary() -> anyhow::Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
+/// `up` arguments for a test run of the whole app from `spin.toml` on `state`, with Redis at
+/// `redis`: the recovery tick of every context every 200 ms, rate limits out of the way, the
+/// demo seed off, then `variables`.
+pub fn up_args(state: &Path, redis: &str, variables: &[(&str, &str)]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--from".into(),
+        crate::manifest_path().display().to_string(),
+        "--state-dir".into(),
+        state.display().to_string(),
+        "--tick-interval".into(),
+        "200ms".into(),
+    ];
+    let defaults = [
+        ("redis_address", redis),
+        ("jwt_secret", crate::TEST_JWT_SECRET),
+        ("seed_demo_data", "false"),
+        ("rate_limit_auth", "100000/60"),
+        ("rate_limit_read", "100000/60"),
+        ("rate_limit_write", "100000/60"),
+    ];
+    for (name, value) in defaults.iter().chain(variables) {
+        args.push("--variable".into());
+        args.push(format!("{name}={value}"));
+    }
+    for context in [
+        "users",
+        "catalog",
+        "orders",
+        "payments",
+        "shipping",
+        "notifications",
+    ] {
+        args.push("--tick".into());
+        args.push(format!("http://{context}.spin.internal/admin/recovery"));
+    }
+    args
+}
+
 /// A `wasmshop-spin up` child serving a manifest; killed (SIGKILL) on drop.
 pub struct RuntimeProcess {
     binary: PathBuf,

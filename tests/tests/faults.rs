@@ -6,43 +6,18 @@ use std::time::Duration;
 
 use serde_json::json;
 use wasmshop_tests::client::{ApiClient, address};
+use wasmshop_tests::invariants;
 use wasmshop_tests::process::RuntimeProcess;
-use wasmshop_tests::{TEST_JWT_SECRET, invariants, manifest_path};
 
 fn up_args(state: &std::path::Path, redis: &str, payments_fault: &str) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "--from".into(),
-        manifest_path().display().to_string(),
-        "--state-dir".into(),
-        state.display().to_string(),
-        "--tick-interval".into(),
-        "200ms".into(),
-    ];
-    for (name, value) in [
-        ("redis_address", redis.to_owned()),
-        ("jwt_secret", TEST_JWT_SECRET.to_owned()),
-        ("seed_demo_data", "false".to_owned()),
-        ("rate_limit_auth", "100000/60".to_owned()),
-        ("rate_limit_read", "100000/60".to_owned()),
-        ("rate_limit_write", "100000/60".to_owned()),
-        ("breaker_open_ms", "2000".to_owned()),
-        ("payments_fault", payments_fault.to_owned()),
-    ] {
-        args.push("--variable".into());
-        args.push(format!("{name}={value}"));
-    }
-    for context in [
-        "users",
-        "catalog",
-        "orders",
-        "payments",
-        "shipping",
-        "notifications",
-    ] {
-        args.push("--tick".into());
-        args.push(format!("http://{context}.spin.internal/admin/recovery"));
-    }
-    args
+    wasmshop_tests::process::up_args(
+        state,
+        redis,
+        &[
+            ("breaker_open_ms", "2000"),
+            ("payments_fault", payments_fault),
+        ],
+    )
 }
 
 async fn place(customer: &ApiClient, product: &str) -> String {

@@ -19,21 +19,6 @@ const ADMIN: &str = "0190d7a0-0000-7000-8000-0000000ad111";
 
 const CUSTOMER: &str = "customer";
 
-async fn call(
-    shop: &Wasmshop,
-    method: &str,
-    path: &str,
-    who: Option<(&str, &str)>,
-) -> (u16, Value) {
-    let mut request = shop
-        .client
-        .request(method.parse().expect("method"), shop.url(path));
-    if let Some((id, role)) = who {
-        request = request.header("x-user-id", id).header("x-user-role", role);
-    }
-    json(request.send().await.expect("request")).await
-}
-
 /// The HTTP-push transport: applied before it answers, so its outcome is the message's.
 async fn push(shop: &Wasmshop, event: &Value) -> String {
     let (status, body) = json(
@@ -53,13 +38,14 @@ async fn push(shop: &Wasmshop, event: &Value) -> String {
 async fn notifications(shop: &Wasmshop, user: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, page) = call(
-            shop,
-            "GET",
-            "/notifications?limit=100",
-            Some((user, CUSTOMER)),
-        )
-        .await;
+        let (status, page) = shop
+            .call_as(
+                "GET",
+                "/notifications?limit=100",
+                Some((user, CUSTOMER)),
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{page}");
         let items = page["items"].as_array().cloned().unwrap_or_default();
         if items.len() >= count || Instant::now() > deadline {
@@ -71,7 +57,8 @@ async fn notifications(shop: &Wasmshop, user: &str, count: usize) -> Vec<Value> 
 
 /// `GET path` as Alice.
 async fn alices(shop: &Wasmshop, path: &str) -> (u16, Value) {
-    call(shop, "GET", path, Some((ALICE, CUSTOMER))).await
+    shop.call_as("GET", path, Some((ALICE, CUSTOMER)), None)
+        .await
 }
 
 fn by<'a>(items: &'a [Value], template: &str) -> &'a Value {
@@ -296,7 +283,9 @@ async fn each_event_becomes_one_notification_per_template() {
     assert_eq!(contact_name(&shop, ALICE).as_deref(), Some("Alice Liddell"));
 
     // Every redelivery above has long been handled: still one notification each.
-    let (_, page) = call(&shop, "GET", "/notifications", Some((ALICE, CUSTOMER))).await;
+    let (_, page) = shop
+        .call_as("GET", "/notifications", Some((ALICE, CUSTOMER)), None)
+        .await;
     assert_eq!(page["total"], 6, "{page}");
 }
 
@@ -328,7 +317,9 @@ async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
     ] {
         assert_eq!(push(&shop, &event).await, "applied", "{event}");
     }
-    let (_, page) = call(&shop, "GET", "/notifications", Some((ALICE, CUSTOMER))).await;
+    let (_, page) = shop
+        .call_as("GET", "/notifications", Some((ALICE, CUSTOMER)), None)
+        .await;
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["items"][0]["template"], "welcome");
 
@@ -352,13 +343,14 @@ async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
     for event in [&stock_low, &command, &broken] {
         assert_eq!(push(&shop, event).await, "dead_lettered", "{event}");
     }
-    let (status, dead) = call(
-        &shop,
-        "GET",
-        "/admin/dead-letters?status=dead",
-        Some((ADMIN, "admin")),
-    )
-    .await;
+    let (status, dead) = shop
+        .call_as(
+            "GET",
+            "/admin/dead-letters?status=dead",
+            Some((ADMIN, "admin")),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{dead}");
     let mut kept: Vec<&str> = dead["items"]
         .as_array()
@@ -368,7 +360,9 @@ async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
         .collect();
     kept.sort_unstable();
     assert_eq!(kept, ["order.confirmed", "payment.authorize", "stock.low"]);
-    let (_, page) = call(&shop, "GET", "/notifications", Some((ALICE, CUSTOMER))).await;
+    let (_, page) = shop
+        .call_as("GET", "/notifications", Some((ALICE, CUSTOMER)), None)
+        .await;
     assert_eq!(page["total"], 1, "{page}");
 }
 
@@ -377,7 +371,7 @@ async fn reading_is_the_owners() {
     let shop = Wasmshop::boot_component("notifications")
         .await
         .expect("boot");
-    let (status, health) = call(&shop, "GET", "/health", None).await;
+    let (status, health) = shop.call_as("GET", "/health", None, None).await;
     assert_eq!((status, health), (200, json!({ "status": "ok" })));
 
     push(&shop, &registered(ALICE, "alice@example.com", "Alice")).await;
@@ -426,9 +420,13 @@ async fn reading_is_the_owners() {
     // Reading: the owner's only, idempotent.
     let id = text(&all["items"][1], "id").to_owned();
     let path = format!("/notifications/{id}/read");
-    let (status, body) = call(&shop, "POST", &path, Some((BOB, CUSTOMER))).await;
+    let (status, body) = shop
+        .call_as("POST", &path, Some((BOB, CUSTOMER)), None)
+        .await;
     assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
-    let (status, read) = call(&shop, "POST", &path, Some((ALICE, CUSTOMER))).await;
+    let (status, read) = shop
+        .call_as("POST", &path, Some((ALICE, CUSTOMER)), None)
+        .await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(
         (text(&read, "id"), text(&read, "template")),
@@ -436,7 +434,9 @@ async fn reading_is_the_owners() {
     );
     let read_at = read["read_at"].as_str().expect("read_at").to_owned();
     assert_eq!(channels(&read), ["email:delivered"]);
-    let (status, again) = call(&shop, "POST", &path, Some((ALICE, CUSTOMER))).await;
+    let (status, again) = shop
+        .call_as("POST", &path, Some((ALICE, CUSTOMER)), None)
+        .await;
     assert_eq!((status, text(&again, "read_at")), (200, read_at.as_str()));
     let (_, unread) = alices(&shop, "/notifications?unread=true").await;
     assert_eq!(unread["total"], 3, "{unread}");
@@ -450,39 +450,46 @@ async fn reading_is_the_owners() {
     let (_, everything) = alices(&shop, "/notifications?unread=false").await;
     assert_eq!(everything["total"], 4);
     // Bob's list does not show Alice's.
-    let (_, bobs) = call(&shop, "GET", "/notifications", Some((BOB, CUSTOMER))).await;
+    let (_, bobs) = shop
+        .call_as("GET", "/notifications", Some((BOB, CUSTOMER)), None)
+        .await;
     assert_eq!(bobs["total"], 1);
     assert_eq!(bobs["items"][0]["user_id"], BOB);
     for missing in [uuid::Uuid::now_v7().to_string(), "not-an-id".to_owned()] {
-        let (status, _) = call(
-            &shop,
-            "POST",
-            &format!("/notifications/{missing}/read"),
-            Some((ALICE, CUSTOMER)),
-        )
-        .await;
+        let (status, _) = shop
+            .call_as(
+                "POST",
+                &format!("/notifications/{missing}/read"),
+                Some((ALICE, CUSTOMER)),
+                None,
+            )
+            .await;
         assert_eq!(status, 404, "{missing}");
     }
 
     // Admin: anyone's, filtered by user.
     let admin = Some((ADMIN, "admin"));
-    let (status, page) = call(
-        &shop,
-        "GET",
-        &format!("/admin/notifications?user_id={ALICE}"),
-        admin,
-    )
-    .await;
+    let (status, page) = shop
+        .call_as(
+            "GET",
+            &format!("/admin/notifications?user_id={ALICE}"),
+            admin,
+            None,
+        )
+        .await;
     assert_eq!((status, &page["total"]), (200, &json!(4)), "{page}");
-    let (_, page) = call(&shop, "GET", "/admin/notifications", admin).await;
+    let (_, page) = shop
+        .call_as("GET", "/admin/notifications", admin, None)
+        .await;
     assert_eq!(page["total"], 5);
-    let (_, page) = call(
-        &shop,
-        "GET",
-        "/admin/notifications?unread=true&limit=1",
-        admin,
-    )
-    .await;
+    let (_, page) = shop
+        .call_as(
+            "GET",
+            "/admin/notifications?unread=true&limit=1",
+            admin,
+            None,
+        )
+        .await;
     assert_eq!(
         (&page["total"], page["items"].as_array().map(Vec::len)),
         (&json!(4), Some(1))
@@ -517,7 +524,7 @@ async fn reading_is_the_owners() {
         } else {
             "GET"
         };
-        let (status, body) = call(&shop, method, path, who).await;
+        let (status, body) = shop.call_as(method, path, who, None).await;
         assert_eq!(status, expected, "{method} {path}: {body}");
         assert!(body["error"]["code"].is_string(), "{path}: {body}");
     }
@@ -743,14 +750,14 @@ async fn webhook_deliveries_are_recorded_and_retried() {
     );
 
     // Not due yet: a tick now sends nothing.
-    let (status, report) = call(&shop, "POST", "/admin/recovery", None).await;
+    let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["context"]["webhooks_attempted"], 0, "{report}");
     // The retry is due 1 s after the failure; the recovery tick sends it.
     let deadline = Instant::now() + Duration::from_secs(10);
     let report = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let (status, report) = call(&shop, "POST", "/admin/recovery", None).await;
+        let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
         assert_eq!(status, 200, "{report}");
         if report["context"]["webhooks_attempted"] != 0 || Instant::now() > deadline {
             break report;
@@ -768,7 +775,7 @@ async fn webhook_deliveries_are_recorded_and_retried() {
         "{delivered}"
     );
     // Delivered is final: the next tick sends nothing again.
-    let (_, report) = call(&shop, "POST", "/admin/recovery", None).await;
+    let (_, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
     assert_eq!(report["context"]["webhooks_attempted"], 0, "{report}");
 
     let bodies = bodies.lock().expect("lock").clone();

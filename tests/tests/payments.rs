@@ -12,25 +12,6 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-async fn call(
-    shop: &Wasmshop,
-    method: &str,
-    path: &str,
-    who: Option<(&str, &str)>,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut request = shop
-        .client
-        .request(method.parse().expect("method"), shop.url(path));
-    if let Some((id, role)) = who {
-        request = request.header("x-user-id", id).header("x-user-role", role);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    json(request.send().await.expect("request")).await
-}
-
 fn authorize(order_id: &str, token: &str, amount: i64) -> Value {
     envelope(
         "payment.authorize",
@@ -115,14 +96,14 @@ async fn commands_move_money_once_per_order() {
         "invalid_state",
         "a captured payment is refunded, not voided"
     );
-    let (status, page) = call(
-        &shop,
-        "GET",
-        &format!("/payments?order_id={order}"),
-        Some((ALICE, "customer")),
-        None,
-    )
-    .await;
+    let (status, page) = shop
+        .call_as(
+            "GET",
+            &format!("/payments?order_id={order}"),
+            Some((ALICE, "customer")),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     let payment = &page["items"][0];
     assert_eq!(
@@ -224,95 +205,97 @@ async fn reads_are_owned_and_refunds_are_for_admins() {
         ],
     )
     .await;
-    let (_, page) = call(&shop, "GET", "/payments", Some((ALICE, "customer")), None).await;
+    let (_, page) = shop
+        .call_as("GET", "/payments", Some((ALICE, "customer")), None)
+        .await;
     let id = page["items"][0]["id"].as_str().expect("id").to_owned();
     assert_eq!(page["total"], 1);
 
-    let (status, _) = call(
-        &shop,
-        "GET",
-        &format!("/payments/{id}"),
-        Some((ALICE, "customer")),
-        None,
-    )
-    .await;
+    let (status, _) = shop
+        .call_as(
+            "GET",
+            &format!("/payments/{id}"),
+            Some((ALICE, "customer")),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, body) = call(
-        &shop,
-        "GET",
-        &format!("/payments/{id}"),
-        Some((BOB, "customer")),
-        None,
-    )
-    .await;
+    let (status, body) = shop
+        .call_as(
+            "GET",
+            &format!("/payments/{id}"),
+            Some((BOB, "customer")),
+            None,
+        )
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (404, &json!("not_found")),
         "another's payment is invisible"
     );
-    let (_, page) = call(&shop, "GET", "/payments", Some((BOB, "customer")), None).await;
+    let (_, page) = shop
+        .call_as("GET", "/payments", Some((BOB, "customer")), None)
+        .await;
     assert_eq!(page["total"], 0);
-    let (_, page) = call(&shop, "GET", "/payments", Some((ADMIN, "admin")), None).await;
+    let (_, page) = shop
+        .call_as("GET", "/payments", Some((ADMIN, "admin")), None)
+        .await;
     assert_eq!(page["total"], 1, "admins see all");
-    let (status, _) = call(&shop, "GET", "/payments", None, None).await;
+    let (status, _) = shop.call_as("GET", "/payments", None, None).await;
     assert_eq!(status, 401);
-    let (status, body) = call(
-        &shop,
-        "GET",
-        "/payments?limit=0",
-        Some((ALICE, "customer")),
-        None,
-    )
-    .await;
+    let (status, body) = shop
+        .call_as("GET", "/payments?limit=0", Some((ALICE, "customer")), None)
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (422, &json!("invalid_input")),
         "{body}"
     );
-    let (status, _) = call(
-        &shop,
-        "GET",
-        "/payments?page=x",
-        Some((ALICE, "customer")),
-        None,
-    )
-    .await;
+    let (status, _) = shop
+        .call_as("GET", "/payments?page=x", Some((ALICE, "customer")), None)
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = call(
-        &shop,
-        "DELETE",
-        &format!("/payments/{id}"),
-        Some((ALICE, "customer")),
-        None,
-    )
-    .await;
+    let (status, _) = shop
+        .call_as(
+            "DELETE",
+            &format!("/payments/{id}"),
+            Some((ALICE, "customer")),
+            None,
+        )
+        .await;
     assert_eq!(status, 405);
 
     let refund = format!("/admin/payments/{id}/refund");
-    let (status, _) = call(&shop, "POST", &refund, Some((ALICE, "customer")), None).await;
+    let (status, _) = shop
+        .call_as("POST", &refund, Some((ALICE, "customer")), None)
+        .await;
     assert_eq!(status, 403);
     let events = shop.subscribe("payments.events", 1).expect("subscribe");
-    let (status, payment) = call(&shop, "POST", &refund, Some((ADMIN, "admin")), None).await;
+    let (status, payment) = shop
+        .call_as("POST", &refund, Some((ADMIN, "admin")), None)
+        .await;
     assert_eq!(
         (status, &payment["status"]),
         (200, &json!("refunded")),
         "{payment}"
     );
     assert_eq!(events.received().await[0]["event_type"], "payment.refunded");
-    let (status, payment) = call(&shop, "POST", &refund, Some((ADMIN, "admin")), None).await;
+    let (status, payment) = shop
+        .call_as("POST", &refund, Some((ADMIN, "admin")), None)
+        .await;
     assert_eq!(
         (status, &payment["refunded_amount"]),
         (200, &json!(1_200)),
         "refunding twice refunds once"
     );
-    let (status, _) = call(
-        &shop,
-        "POST",
-        &format!("/admin/payments/{}/refund", new_id()),
-        Some((ADMIN, "admin")),
-        None,
-    )
-    .await;
+    let (status, _) = shop
+        .call_as(
+            "POST",
+            &format!("/admin/payments/{}/refund", new_id()),
+            Some((ADMIN, "admin")),
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -339,12 +322,14 @@ async fn the_fault_switch_fails_the_provider_transiently() {
         replies[1]["event_type"], "payment.voided",
         "compensations still work"
     );
-    let (status, body) = call(&shop, "GET", "/payments", Some((ALICE, "customer")), None).await;
+    let (status, body) = shop
+        .call_as("GET", "/payments", Some((ALICE, "customer")), None)
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (503, &json!("provider_unavailable"))
     );
-    let (status, _) = call(&shop, "GET", "/health", None, None).await;
+    let (status, _) = shop.call_as("GET", "/health", None, None).await;
     assert_eq!(status, 200);
 
     // Over HTTP push too, and a command it does not know is a dead letter.
@@ -358,14 +343,9 @@ async fn the_fault_switch_fails_the_provider_transiently() {
         (status, &outcome["outcome"]),
         (202, &json!("dead_lettered"))
     );
-    let (status, letters) = call(
-        &shop,
-        "GET",
-        "/admin/dead-letters",
-        Some((ADMIN, "admin")),
-        None,
-    )
-    .await;
+    let (status, letters) = shop
+        .call_as("GET", "/admin/dead-letters", Some((ADMIN, "admin")), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         letters["items"].as_array().map(Vec::len),

@@ -382,36 +382,11 @@ async fn killed_mid_saga(event_transport: &str) {
     drop(manifest);
     let redis = local_infra::testing::RedisServer::start().expect("redis");
     let state = tempfile::tempdir().expect("state dir");
-    let mut args: Vec<String> = vec![
-        "--from".into(),
-        wasmshop_tests::manifest_path().display().to_string(),
-        "--state-dir".into(),
-        state.path().display().to_string(),
-        "--tick-interval".into(),
-        "200ms".into(),
-    ];
-    for (name, value) in [
-        ("redis_address", redis.url()),
-        ("jwt_secret", wasmshop_tests::TEST_JWT_SECRET.to_owned()),
-        ("seed_demo_data", "false".to_owned()),
-        ("rate_limit_auth", "100000/60".to_owned()),
-        ("rate_limit_write", "100000/60".to_owned()),
-        ("event_transport", event_transport.to_owned()),
-    ] {
-        args.push("--variable".into());
-        args.push(format!("{name}={value}"));
-    }
-    for context in [
-        "users",
-        "catalog",
-        "orders",
-        "payments",
-        "shipping",
-        "notifications",
-    ] {
-        args.push("--tick".into());
-        args.push(format!("http://{context}.spin.internal/admin/recovery"));
-    }
+    let args = wasmshop_tests::process::up_args(
+        state.path(),
+        &redis.url(),
+        &[("event_transport", event_transport)],
+    );
     let log = state.path().join("runtime.log");
     let mut runtime = RuntimeProcess::start(args, &log)
         .await

@@ -2,7 +2,7 @@
 //! cancelled by saga commands (once per order), the status machine for operators, ownership.
 
 use serde_json::{Value, json};
-use wasmshop_tests::{Wasmshop, envelope, json};
+use wasmshop_tests::{Wasmshop, envelope};
 
 const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
 const BOB: &str = "0190d7a0-0000-7000-8000-000000000b0b";
@@ -10,25 +10,6 @@ const ADMIN: &str = "0190d7a0-0000-7000-8000-0000000ad111";
 
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
-}
-
-async fn call(
-    shop: &Wasmshop,
-    method: &str,
-    path: &str,
-    who: Option<(&str, &str)>,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut request = shop
-        .client
-        .request(method.parse().expect("method"), shop.url(path));
-    if let Some((id, role)) = who {
-        request = request.header("x-user-id", id).header("x-user-role", role);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    json(request.send().await.expect("request")).await
 }
 
 fn create(order_id: &str, postal_code: &str) -> Value {
@@ -70,14 +51,9 @@ async fn exchange(shop: &Wasmshop, commands: &[Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotes_follow_the_rate_table() {
     let shop = Wasmshop::boot_component("shipping").await.expect("boot");
-    let (status, quote) = call(
-        &shop,
-        "GET",
-        "/quotes?country=DE&weight_grams=2500",
-        None,
-        None,
-    )
-    .await;
+    let (status, quote) = shop
+        .call_as("GET", "/quotes?country=DE&weight_grams=2500", None, None)
+        .await;
     assert_eq!(status, 200, "{quote}");
     assert_eq!(
         quote["amount"],
@@ -90,23 +66,20 @@ async fn quotes_follow_the_rate_table() {
         ("country=DE&weight_grams=30001", "weight_grams"),
         ("weight_grams=100", "country"),
     ] {
-        let (status, body) = call(&shop, "GET", &format!("/quotes?{query}"), None, None).await;
+        let (status, body) = shop
+            .call_as("GET", &format!("/quotes?{query}"), None, None)
+            .await;
         assert_eq!(status, 422, "{query}: {body}");
         assert_eq!(
             body["error"]["details"]["fields"][0]["field"], field,
             "{query}: {body}"
         );
     }
-    let (status, _) = call(
-        &shop,
-        "GET",
-        "/quotes?country=DE&weight_grams=heavy",
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = shop
+        .call_as("GET", "/quotes?country=DE&weight_grams=heavy", None, None)
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = call(&shop, "POST", "/quotes", None, None).await;
+    let (status, _) = shop.call_as("POST", "/quotes", None, None).await;
     assert_eq!(status, 405);
 }
 
@@ -118,14 +91,14 @@ async fn shipments_are_created_once_and_cancelled_before_pickup() {
         exchange(&shop, &[create(&order, "10115"), create(&order, "10115")]).await,
         ["shipment.created", "shipment.created"]
     );
-    let (_, page) = call(
-        &shop,
-        "GET",
-        &format!("/shipments?order_id={order}"),
-        Some((ALICE, "customer")),
-        None,
-    )
-    .await;
+    let (_, page) = shop
+        .call_as(
+            "GET",
+            &format!("/shipments?order_id={order}"),
+            Some((ALICE, "customer")),
+            None,
+        )
+        .await;
     assert_eq!(page["total"], 1, "one shipment for two commands: {page}");
     let shipment = page["items"][0].clone();
     let tracking = shipment["tracking_number"].as_str().expect("tracking");
@@ -150,23 +123,23 @@ async fn shipments_are_created_once_and_cancelled_before_pickup() {
     );
     let picked = new_id();
     exchange(&shop, &[create(&picked, "10115")]).await;
-    let (_, page) = call(
-        &shop,
-        "GET",
-        &format!("/shipments?order_id={picked}"),
-        Some((ADMIN, "admin")),
-        None,
-    )
-    .await;
+    let (_, page) = shop
+        .call_as(
+            "GET",
+            &format!("/shipments?order_id={picked}"),
+            Some((ADMIN, "admin")),
+            None,
+        )
+        .await;
     let id = page["items"][0]["id"].as_str().expect("id").to_owned();
-    let (status, _) = call(
-        &shop,
-        "POST",
-        &format!("/shipments/{id}/status"),
-        Some((ADMIN, "admin")),
-        Some(&json!({ "status": "picked" })),
-    )
-    .await;
+    let (status, _) = shop
+        .call_as(
+            "POST",
+            &format!("/shipments/{id}/status"),
+            Some((ADMIN, "admin")),
+            Some(&json!({ "status": "picked" })),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         exchange(&shop, &[cancel(&picked)]).await,
@@ -179,27 +152,29 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
     let shop = Wasmshop::boot_component("shipping").await.expect("boot");
     let order = new_id();
     exchange(&shop, &[create(&order, "10115")]).await;
-    let (_, page) = call(&shop, "GET", "/shipments", Some((ALICE, "customer")), None).await;
+    let (_, page) = shop
+        .call_as("GET", "/shipments", Some((ALICE, "customer")), None)
+        .await;
     let id = page["items"][0]["id"].as_str().expect("id").to_owned();
     let status_path = format!("/shipments/{id}/status");
 
-    let (status, _) = call(
-        &shop,
-        "POST",
-        &status_path,
-        Some((ALICE, "customer")),
-        Some(&json!({ "status": "picked" })),
-    )
-    .await;
+    let (status, _) = shop
+        .call_as(
+            "POST",
+            &status_path,
+            Some((ALICE, "customer")),
+            Some(&json!({ "status": "picked" })),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, body) = call(
-        &shop,
-        "POST",
-        &status_path,
-        Some((ADMIN, "admin")),
-        Some(&json!({ "status": "delivered" })),
-    )
-    .await;
+    let (status, body) = shop
+        .call_as(
+            "POST",
+            &status_path,
+            Some((ADMIN, "admin")),
+            Some(&json!({ "status": "delivered" })),
+        )
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (409, &json!("illegal_transition")),
@@ -207,14 +182,14 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
     );
     let events = shop.subscribe("shipping.events", 3).expect("subscribe");
     for next in ["picked", "in_transit", "delivered"] {
-        let (status, shipment) = call(
-            &shop,
-            "POST",
-            &status_path,
-            Some((ADMIN, "admin")),
-            Some(&json!({ "status": next })),
-        )
-        .await;
+        let (status, shipment) = shop
+            .call_as(
+                "POST",
+                &status_path,
+                Some((ADMIN, "admin")),
+                Some(&json!({ "status": next })),
+            )
+            .await;
         assert_eq!(
             (status, &shipment["status"]),
             (200, &json!(next)),
@@ -228,24 +203,24 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
             .all(|e| e["event_type"] == "shipment.status-changed"),
         "{events:?}"
     );
-    let (status, _) = call(
-        &shop,
-        "POST",
-        &format!("/shipments/{id}/cancel"),
-        Some((ADMIN, "admin")),
-        None,
-    )
-    .await;
+    let (status, _) = shop
+        .call_as(
+            "POST",
+            &format!("/shipments/{id}/cancel"),
+            Some((ADMIN, "admin")),
+            None,
+        )
+        .await;
     assert_eq!(status, 409, "no cancel after pickup");
 
-    let (status, shipment) = call(
-        &shop,
-        "GET",
-        &format!("/shipments/{id}"),
-        Some((ALICE, "customer")),
-        None,
-    )
-    .await;
+    let (status, shipment) = shop
+        .call_as(
+            "GET",
+            &format!("/shipments/{id}"),
+            Some((ALICE, "customer")),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     let history: Vec<&str> = shipment["history"]
         .as_array()
@@ -254,16 +229,16 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
         .filter_map(|h| h["status"].as_str())
         .collect();
     assert_eq!(history, ["created", "picked", "in_transit", "delivered"]);
-    let (status, _) = call(
-        &shop,
-        "GET",
-        &format!("/shipments/{id}"),
-        Some((BOB, "customer")),
-        None,
-    )
-    .await;
+    let (status, _) = shop
+        .call_as(
+            "GET",
+            &format!("/shipments/{id}"),
+            Some((BOB, "customer")),
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "another's shipment is invisible");
-    let (status, _) = call(&shop, "GET", "/shipments", None, None).await;
+    let (status, _) = shop.call_as("GET", "/shipments", None, None).await;
     assert_eq!(status, 401);
 
     for (body, expected) in [

@@ -157,6 +157,40 @@ impl<'a> Row<'a> {
     }
 }
 
+/// One page of `SELECT {columns} FROM {table} WHERE {filter}`, newest first (ids are UUIDv7,
+/// so they order rows of the same millisecond too), and how many rows match in all. `filter`
+/// binds its `params` as `?1`..`?n`; the page's limit and offset follow them.
+pub fn newest_first(
+    conn: &Connection,
+    columns: &str,
+    table: &str,
+    filter: &str,
+    params: &[Value],
+    limit: u32,
+    offset: i64,
+) -> Result<(QueryResult, i64), DbError> {
+    let counted = conn.execute(
+        &format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}"),
+        params,
+    )?;
+    let total = rows(&counted)
+        .next()
+        .map(|row| row.int("n"))
+        .transpose()?
+        .unwrap_or(0);
+    let mut page = params.to_vec();
+    page.push(int(limit));
+    page.push(int(offset));
+    let (limit_at, offset_at) = (params.len() + 1, params.len() + 2);
+    let result = conn.execute(
+        &format!(
+            "SELECT {columns} FROM {table} WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?{limit_at} OFFSET ?{offset_at}"
+        ),
+        &page,
+    )?;
+    Ok((result, total))
+}
+
 pub fn rows(result: &QueryResult) -> impl Iterator<Item = Row<'_>> {
     result.rows.iter().map(|row| Row {
         columns: &result.columns,

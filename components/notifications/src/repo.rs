@@ -233,26 +233,14 @@ pub fn list(
     limit: u32,
     offset: i64,
 ) -> Result<(Vec<Notification>, u64), DbError> {
-    let filter = "(?1 IS NULL OR user_id = ?1) AND (?2 = 0 OR read_at IS NULL)";
-    let params = [db::opt_text(user_id), db::int(i64::from(unread_only))];
-    let total = conn.execute(
-        &format!("SELECT COUNT(*) AS n FROM notifications WHERE {filter}"),
-        &params,
-    )?;
-    let total = db::rows(&total)
-        .next()
-        .map(|r| r.int("n"))
-        .transpose()?
-        .unwrap_or(0);
-    let mut page = params.to_vec();
-    page.push(db::int(limit));
-    page.push(db::int(offset));
-    // Ids are UUIDv7, so they break ties of the same millisecond in creation order too.
-    let result = conn.execute(
-        &format!(
-            "SELECT {COLUMNS} FROM notifications WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
-        ),
-        &page,
+    let (result, total) = db::newest_first(
+        conn,
+        COLUMNS,
+        "notifications",
+        "(?1 IS NULL OR user_id = ?1) AND (?2 = 0 OR read_at IS NULL)",
+        &[db::opt_text(user_id), db::int(i64::from(unread_only))],
+        limit,
+        offset,
     )?;
     let items = db::rows(&result)
         .map(|row| notification_of(&row))

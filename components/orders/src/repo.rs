@@ -280,18 +280,14 @@ pub fn orders(
     limit: u32,
     offset: i64,
 ) -> Result<(Vec<Order>, i64), DbError> {
-    let total = conn.execute(
-        "SELECT COUNT(*) AS n FROM orders WHERE ? IS NULL OR user_id = ?",
-        &[db::opt_text(user_id), db::opt_text(user_id)],
-    )?;
-    let total = db::rows(&total)
-        .next()
-        .map(|r| r.int("n"))
-        .transpose()?
-        .unwrap_or(0);
-    let result = conn.execute(
-        &format!("SELECT {COLUMNS} FROM orders WHERE ? IS NULL OR user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"),
-        &[db::opt_text(user_id), db::opt_text(user_id), db::int(limit), db::int(offset)],
+    let (result, total) = db::newest_first(
+        conn,
+        COLUMNS,
+        "orders",
+        "?1 IS NULL OR user_id = ?1",
+        &[db::opt_text(user_id)],
+        limit,
+        offset,
     )?;
     let items = db::rows(&result)
         .map(|row| order_of(conn, &row, false))

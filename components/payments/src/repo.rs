@@ -145,30 +145,14 @@ pub fn list(
     limit: u32,
     offset: i64,
 ) -> Result<(Vec<Payment>, i64), DbError> {
-    let filter = "(? IS NULL OR user_id = ?) AND (? IS NULL OR order_id = ?)";
-    let params = [
-        db::opt_text(user_id),
-        db::opt_text(user_id),
-        db::opt_text(order_id),
-        db::opt_text(order_id),
-    ];
-    let total = conn.execute(
-        &format!("SELECT COUNT(*) AS n FROM payments WHERE {filter}"),
-        &params,
-    )?;
-    let total = db::rows(&total)
-        .next()
-        .map(|r| r.int("n"))
-        .transpose()?
-        .unwrap_or(0);
-    let mut page_params = params.to_vec();
-    page_params.push(db::int(limit));
-    page_params.push(db::int(offset));
-    let result = conn.execute(
-        &format!(
-            "SELECT {COLUMNS} FROM payments WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        ),
-        &page_params,
+    let (result, total) = db::newest_first(
+        conn,
+        COLUMNS,
+        "payments",
+        "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR order_id = ?2)",
+        &[db::opt_text(user_id), db::opt_text(order_id)],
+        limit,
+        offset,
     )?;
     let items = db::rows(&result)
         .map(|row| payment_of(conn, &row))
