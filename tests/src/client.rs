@@ -90,6 +90,23 @@ impl ApiClient {
         Ok(crate::json(response).await)
     }
 
+    /// As an admin: a new product (unique SKU) priced `price` EUR cents with `on_hand` units
+    /// and no low-stock alerts; its id.
+    pub async fn stocked_product(&self, price: i64, on_hand: u32) -> anyhow::Result<String> {
+        let sku = format!("T-{}", &uuid::Uuid::now_v7().simple().to_string()[16..]).to_uppercase();
+        let body = json!({ "sku": sku, "name": format!("Test item {sku}"), "description": "",
+            "price": { "amount": price, "currency": "EUR" }, "category_id": null });
+        let (status, product) = self.send("POST", "/api/v1/products", Some(&body)).await?;
+        anyhow::ensure!(status == 201, "create product: {status} {product}");
+        let id = product["id"].as_str().unwrap_or_default().to_owned();
+        let stock = json!({ "on_hand": on_hand, "low_stock_threshold": 0 });
+        let (status, body) = self
+            .send("PUT", &format!("/api/v1/inventory/{id}"), Some(&stock))
+            .await?;
+        anyhow::ensure!(status == 200, "set stock: {status} {body}");
+        Ok(id)
+    }
+
     /// Polls the order until its status is terminal (or `timeout` passes): the order JSON.
     pub async fn wait_terminal(
         &self,

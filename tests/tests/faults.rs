@@ -47,23 +47,7 @@ async fn a_failing_payment_service_trips_the_breaker_then_orders_confirm_after_r
     let customer = ApiClient::register(&runtime.base_url(), &http, "unlucky@example.com")
         .await
         .expect("customer");
-    let body = json!({ "sku": "FAULT-1", "name": "Patience", "description": "",
-        "price": { "amount": 2_000, "currency": "EUR" }, "category_id": null });
-    let (status, product) = admin
-        .send("POST", "/api/v1/products", Some(&body))
-        .await
-        .expect("product");
-    assert_eq!(status, 201, "{product}");
-    let product = product["id"].as_str().expect("id").to_owned();
-    let (status, _) = admin
-        .send(
-            "PUT",
-            &format!("/api/v1/inventory/{product}"),
-            Some(&json!({ "on_hand": 20, "low_stock_threshold": 0 })),
-        )
-        .await
-        .expect("stock");
-    assert_eq!(status, 200);
+    let product = admin.stocked_product(2_000, 20).await.expect("product");
 
     // Traffic while payments fails: its reads fail until the breaker opens and fails fast.
     let doomed: Vec<String> =

@@ -40,25 +40,10 @@ impl World {
 
     /// A new product with `on_hand` units: its id.
     async fn product(&self, price: i64, on_hand: u32) -> String {
-        let sku =
-            format!("SAGA-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]).to_uppercase();
-        let body = json!({ "sku": sku, "name": format!("Saga item {sku}"), "description": "",
-            "price": { "amount": price, "currency": "EUR" }, "category_id": null });
-        let (status, product) = self
-            .admin
-            .send("POST", "/api/v1/products", Some(&body))
+        self.admin
+            .stocked_product(price, on_hand)
             .await
-            .expect("create");
-        assert_eq!(status, 201, "{product}");
-        let id = product["id"].as_str().expect("id").to_owned();
-        let body = json!({ "on_hand": on_hand, "low_stock_threshold": 0 });
-        let (status, stock) = self
-            .admin
-            .send("PUT", &format!("/api/v1/inventory/{id}"), Some(&body))
-            .await
-            .expect("stock");
-        assert_eq!(status, 200, "{stock}");
-        id
+            .expect("a stocked product")
     }
 
     /// (on_hand, reserved) of a product.
@@ -398,24 +383,7 @@ async fn killed_mid_saga(event_transport: &str) {
     let customer = ApiClient::register(&runtime.base_url(), &http, "killed@example.com")
         .await
         .expect("customer");
-    let sku = format!("KILL-{}", event_transport.to_uppercase());
-    let body = json!({ "sku": sku, "name": "Survivor", "description": "",
-        "price": { "amount": 1_200, "currency": "EUR" }, "category_id": null });
-    let (status, product) = admin
-        .send("POST", "/api/v1/products", Some(&body))
-        .await
-        .expect("product");
-    assert_eq!(status, 201, "{product}");
-    let product = product["id"].as_str().expect("id").to_owned();
-    let (status, _) = admin
-        .send(
-            "PUT",
-            &format!("/api/v1/inventory/{product}"),
-            Some(&json!({ "on_hand": 50, "low_stock_threshold": 0 })),
-        )
-        .await
-        .expect("stock");
-    assert_eq!(status, 200);
+    let product = admin.stocked_product(1_200, 50).await.expect("product");
 
     let orders = place_orders(&customer, &product, 8).await;
     runtime.kill();

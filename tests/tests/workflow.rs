@@ -210,24 +210,7 @@ async fn concurrent_checkouts_never_oversell() {
     const UNITS: u32 = 50;
     const CHECKOUTS: usize = 200;
     let (shop, admin) = shop().await;
-    let sku = "RACE-1";
-    let body = json!({ "sku": sku, "name": "Scarce gadget", "description": "",
-        "price": { "amount": 4_999, "currency": "EUR" }, "category_id": null });
-    let (status, product) = admin
-        .send("POST", "/api/v1/products", Some(&body))
-        .await
-        .expect("product");
-    assert_eq!(status, 201, "{product}");
-    let product = product["id"].as_str().expect("id").to_owned();
-    let (status, _) = admin
-        .send(
-            "PUT",
-            &format!("/api/v1/inventory/{product}"),
-            Some(&json!({ "on_hand": UNITS, "low_stock_threshold": 0 })),
-        )
-        .await
-        .expect("stock");
-    assert_eq!(status, 200);
+    let product = admin.stocked_product(4_999, UNITS).await.expect("product");
 
     let mut customers = Vec::new();
     for n in 0..20 {

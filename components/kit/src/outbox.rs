@@ -86,11 +86,34 @@ trait Sender {
 
 struct RedisSender(spin_sdk::redis::Connection);
 
+/// Marks the error of a message nobody received: later rows may still go out.
+const NO_RECEIVER: &str = "no subscriber";
+
 impl Sender for RedisSender {
+    /// Pub/sub keeps nothing: a message published while its consumers are not subscribed
+    /// (restarting, reconnecting after Redis came back) is gone. So a channel that has
+    /// consumers counts as sent only when a subscriber received it; otherwise the row stays
+    /// for the recovery tick.
     fn send(&self, channel: &str, payload: &str) -> Result<(), String> {
-        self.0
-            .publish(channel, payload.as_bytes())
-            .map_err(|e| format!("publishing to {channel}: {e:?}"))
+        use spin_sdk::redis::{RedisParameter, RedisResult};
+        let reply = self
+            .0
+            .execute(
+                "PUBLISH",
+                &[
+                    RedisParameter::Binary(channel.as_bytes().to_vec()),
+                    RedisParameter::Binary(payload.as_bytes().to_vec()),
+                ],
+            )
+            .map_err(|e| format!("publishing to {channel}: {e:?}"))?;
+        let received = match reply.first() {
+            Some(RedisResult::Int64(n)) => *n,
+            _ => 0,
+        };
+        if received == 0 && !crate::messaging::subscribers(channel).is_empty() {
+            return Err(format!("{NO_RECEIVER} of {channel} received it"));
+        }
+        Ok(())
     }
 }
 
@@ -134,16 +157,28 @@ fn publish(conn: &Connection, pending: &spin_sdk::sqlite3::QueryResult) -> Resul
         Transport::HttpPush => Box::new(HttpPushSender),
     };
     let mut published = 0;
+    let mut unreceived = None;
     for row in db::rows(pending) {
         let (id, channel, payload) = (row.text("id")?, row.text("channel")?, row.text("payload")?);
-        sender.send(&channel, &payload).map_err(DbError::Data)?;
+        match sender.send(&channel, &payload) {
+            Ok(()) => {}
+            // Its consumers are away; other channels' consumers may not be.
+            Err(e) if e.starts_with(NO_RECEIVER) => {
+                unreceived = Some(e);
+                continue;
+            }
+            Err(e) => return Err(DbError::Data(e)),
+        }
         conn.execute(
             "UPDATE outbox SET sent_at = ? WHERE id = ?",
             &[db::text(crate::ids::now_rfc3339()), db::text(id)],
         )?;
         published += 1;
     }
-    Ok(published)
+    match unreceived {
+        Some(e) => Err(DbError::Data(e)),
+        None => Ok(published),
+    }
 }
 
 /// The recovery tick's relay: rows still unsent a while after they were written (their
