@@ -17,9 +17,12 @@ impl From<SqliteError> for DbError {
     }
 }
 
+/// The one place a database failure becomes an HTTP answer: logged in full for the operator,
+/// a plain 500 for the client (SQLite's wording is nobody else's business).
 impl From<DbError> for crate::error::ApiError {
     fn from(e: DbError) -> Self {
-        crate::error::ApiError::internal(e.to_string())
+        eprintln!("database: {e}");
+        crate::error::ApiError::internal("database error")
     }
 }
 

@@ -19,6 +19,16 @@ impl Identity {
         self.role == "admin"
     }
 
+    /// Whether this caller may see a resource owned by `owner_id`: its owner or an admin.
+    pub fn may_see(&self, owner_id: &str) -> bool {
+        self.is_admin() || self.user_id == owner_id
+    }
+
+    /// The owner a listing is narrowed to: the caller, or nobody (everything) for an admin.
+    pub fn owner_scope(&self) -> Option<&str> {
+        (!self.is_admin()).then_some(self.user_id.as_str())
+    }
+
     pub fn from_request(req: &Request) -> Option<Self> {
         let header = |name| req.header(name).and_then(|v| v.as_str()).map(str::to_owned);
         Some(Self {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
-use wasmshop_kit::db::{DbError, transaction};
+use wasmshop_kit::db::transaction;
 use wasmshop_kit::error::ApiError;
 use wasmshop_kit::http::Page;
 use wasmshop_kit::identity::Identity;
@@ -281,17 +281,12 @@ pub fn settle(
 // HTTP use cases
 // ---------------------------------------------------------------------------------------------
 
-fn db_error(e: DbError) -> ApiError {
-    eprintln!("payments: {e}");
-    ApiError::internal("database error")
-}
-
 /// Owners see their payments; admins see all; anyone else gets 404 (existence is not revealed).
 pub fn get(identity: &Identity, id: &str) -> Result<Payment, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
+    let conn = repo::open().map_err(ApiError::from)?;
     repo::by_id(&conn, id)
-        .map_err(db_error)?
-        .filter(|p| identity.is_admin() || p.user_id == identity.user_id)
+        .map_err(ApiError::from)?
+        .filter(|p| identity.may_see(&p.user_id))
         .ok_or_else(|| ApiError::not_found("no such payment"))
 }
 
@@ -300,25 +295,30 @@ pub fn list(
     order_id: Option<&str>,
     page: Page,
 ) -> Result<serde_json::Value, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
-    let owner = (!identity.is_admin()).then_some(identity.user_id.as_str());
-    let (items, total) =
-        repo::list(&conn, owner, order_id, page.limit, page.offset()).map_err(db_error)?;
+    let conn = repo::open().map_err(ApiError::from)?;
+    let (items, total) = repo::list(
+        &conn,
+        identity.owner_scope(),
+        order_id,
+        page.limit,
+        page.offset(),
+    )
+    .map_err(ApiError::from)?;
     Ok(page.wrap(&items, total))
 }
 
 /// An operator's refund of a captured payment, announced like the saga's.
 pub fn admin_refund(id: &str) -> Result<Payment, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
+    let conn = repo::open().map_err(ApiError::from)?;
     let payment = transaction(&conn, |conn| -> Result<Payment, ApiError> {
         let payment = repo::by_id(conn, id)
-            .map_err(db_error)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("no such payment"))?;
-        match domain::refund(payment.status().map_err(db_error)?) {
+        match domain::refund(payment.status().map_err(ApiError::from)?) {
             Ok(Step::To(status)) => {
-                repo::set_status(conn, &payment.id, status).map_err(db_error)?;
+                repo::set_status(conn, &payment.id, status).map_err(ApiError::from)?;
                 repo::record(conn, &payment.id, "refund", "done by an operator")
-                    .map_err(db_error)?;
+                    .map_err(ApiError::from)?;
                 let mut event = events::envelope(
                     "payment.refunded",
                     SOURCE,
@@ -327,7 +327,7 @@ pub fn admin_refund(id: &str) -> Result<Payment, ApiError> {
                 )
                 .map_err(|e| ApiError::internal(e.to_string()))?;
                 event.correlation_id = Some(payment.order_id.clone());
-                outbox::enqueue(conn, CHANNEL, &event).map_err(db_error)?;
+                outbox::enqueue(conn, CHANNEL, &event).map_err(ApiError::from)?;
             }
             Ok(_) => {}
             Err(_) => {
@@ -338,7 +338,7 @@ pub fn admin_refund(id: &str) -> Result<Payment, ApiError> {
             }
         }
         repo::by_id(conn, id)
-            .map_err(db_error)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("no such payment"))
     })?;
     outbox::relay_after_commit(&conn, SOURCE);

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
-use wasmshop_kit::db::{DbError, transaction};
+use wasmshop_kit::db::transaction;
 use wasmshop_kit::error::ApiError;
 use wasmshop_kit::http::Page;
 use wasmshop_kit::identity::Identity;
@@ -173,16 +173,11 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
 // HTTP use cases
 // ---------------------------------------------------------------------------------------------
 
-fn db_error(e: DbError) -> ApiError {
-    eprintln!("shipping: {e}");
-    ApiError::internal("database error")
-}
-
 pub fn get(identity: &Identity, id: &str) -> Result<Shipment, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
+    let conn = repo::open().map_err(ApiError::from)?;
     repo::by_id(&conn, id)
-        .map_err(db_error)?
-        .filter(|s| identity.is_admin() || s.user_id == identity.user_id)
+        .map_err(ApiError::from)?
+        .filter(|s| identity.may_see(&s.user_id))
         .ok_or_else(|| ApiError::not_found("no such shipment"))
 }
 
@@ -191,21 +186,26 @@ pub fn list(
     order_id: Option<&str>,
     page: Page,
 ) -> Result<serde_json::Value, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
-    let owner = (!identity.is_admin()).then_some(identity.user_id.as_str());
-    let (items, total) =
-        repo::list(&conn, owner, order_id, page.limit, page.offset()).map_err(db_error)?;
+    let conn = repo::open().map_err(ApiError::from)?;
+    let (items, total) = repo::list(
+        &conn,
+        identity.owner_scope(),
+        order_id,
+        page.limit,
+        page.offset(),
+    )
+    .map_err(ApiError::from)?;
     Ok(page.wrap(&items, total))
 }
 
 /// An operator moves a shipment on (or cancels it before pickup); the change is announced.
 pub fn set_status(id: &str, next: Status) -> Result<Shipment, ApiError> {
-    let conn = repo::open().map_err(db_error)?;
+    let conn = repo::open().map_err(ApiError::from)?;
     let shipment = transaction(&conn, |conn| -> Result<Shipment, ApiError> {
         let shipment = repo::by_id(conn, id)
-            .map_err(db_error)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("no such shipment"))?;
-        let current = shipment.status().map_err(db_error)?;
+        let current = shipment.status().map_err(ApiError::from)?;
         if !current.can_become(next) {
             return Err(ApiError::conflict(
                 "illegal_transition",
@@ -216,9 +216,9 @@ pub fn set_status(id: &str, next: Status) -> Result<Shipment, ApiError> {
                 ),
             ));
         }
-        repo::set_status(conn, id, next).map_err(db_error)?;
+        repo::set_status(conn, id, next).map_err(ApiError::from)?;
         let after = repo::by_id(conn, id)
-            .map_err(db_error)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("no such shipment"))?;
         let event_type = if next == Status::Cancelled {
             "shipment.cancelled"
@@ -233,7 +233,7 @@ pub fn set_status(id: &str, next: Status) -> Result<Shipment, ApiError> {
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
         event.correlation_id = Some(after.order_id.clone());
-        outbox::enqueue(conn, CHANNEL, &event).map_err(db_error)?;
+        outbox::enqueue(conn, CHANNEL, &event).map_err(ApiError::from)?;
         Ok(after)
     })?;
     outbox::relay_after_commit(&conn, SOURCE);
