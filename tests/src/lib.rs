@@ -293,32 +293,38 @@ impl Wasmshop {
             .clone();
         Ok((self.running.app.new_store(&component), component))
     }
+}
 
-    pub async fn users_api(
-        &self,
-    ) -> anyhow::Result<(Store<InstanceState>, bindings::users::Users)> {
-        let (mut store, component) = self.instance("users")?;
-        let pre = bindings::users::UsersPre::new(component.instance_pre().clone())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let users = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok((store, users))
-    }
+/// `Wasmshop::<context>_api()`: a fresh instance of the context's component with its exported
+/// `api` bound, and the store to call it with.
+macro_rules! api_instances {
+    ($($method:ident: $id:literal => $module:ident::$pre:ident -> $world:ident;)+) => {
+        impl Wasmshop {
+            $(
+                pub async fn $method(
+                    &self,
+                ) -> anyhow::Result<(Store<InstanceState>, bindings::$module::$world)> {
+                    let (mut store, component) = self.instance($id)?;
+                    let pre = bindings::$module::$pre::new(component.instance_pre().clone())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let api = pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    Ok((store, api))
+                }
+            )+
+        }
+    };
+}
 
-    pub async fn catalog_api(
-        &self,
-    ) -> anyhow::Result<(Store<InstanceState>, bindings::catalog::Catalog)> {
-        let (mut store, component) = self.instance("catalog")?;
-        let pre = bindings::catalog::CatalogPre::new(component.instance_pre().clone())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let catalog = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok((store, catalog))
-    }
+api_instances! {
+    users_api: "users" => users::UsersPre -> Users;
+    catalog_api: "catalog" => catalog::CatalogPre -> Catalog;
+    orders_api: "orders" => orders::OrdersPre -> Orders;
+    payments_api: "payments" => payments::PaymentsPre -> Payments;
+    shipping_api: "shipping" => shipping::ShippingPre -> Shipping;
+    notifications_api: "notifications" => notifications::NotificationsPre -> Notifications;
 }
 
 /// Returns once every Redis trigger of the app has subscribed: until then a published message

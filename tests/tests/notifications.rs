@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wasmshop_tests::bindings::notifications::Notifications;
 use wasmshop_tests::bindings::notifications::exports::wasmshop::notifications::api::Error as ApiError;
 use wasmshop_tests::bindings::notifications::wasmshop::notifications::types::{
     Channel, DeliveryStatus,
@@ -571,12 +570,7 @@ async fn the_wit_api_lists_and_marks_read() {
     push(&shop, &order_event("order.confirmed", ALICE, None)).await;
     push(&shop, &payment_failed(ALICE, "insufficient_funds", false)).await;
 
-    let (mut store, component) = shop.instance("notifications").expect("instance");
-    let pre = wasmshop_tests::bindings::notifications::NotificationsPre::new(
-        component.instance_pre().clone(),
-    )
-    .expect("pre");
-    let notifications: Notifications = pre.instantiate_async(&mut store).await.expect("instance");
+    let (mut store, notifications) = shop.notifications_api().await.expect("instance");
     let api = notifications.wasmshop_notifications_api();
 
     let page = api

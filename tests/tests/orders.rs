@@ -421,3 +421,179 @@ async fn checkout_is_idempotent_owned_and_cancellable_until_shipment() {
         "{order}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wit_api_runs_the_cart_and_checkout_as_http_does() {
+    use wasmshop_tests::bindings::orders::exports::wasmshop::orders::api::Error as ApiError;
+    use wasmshop_tests::bindings::orders::wasmshop::events::payloads::Address;
+    use wasmshop_tests::bindings::orders::wasmshop::orders::types::{
+        CheckoutRequest, LineInput, OrderStatus,
+    };
+
+    let shop = shop().await;
+    let (headphones, speaker) = products();
+    let (mut store, orders) = shop.orders_api().await.expect("instance");
+    let api = orders.wasmshop_orders_api();
+    let line = |product_id: &str, quantity| LineInput {
+        product_id: product_id.to_owned(),
+        quantity,
+    };
+
+    api.call_add_to_cart(&mut store, ALICE, &line(&headphones, 2))
+        .await
+        .expect("call")
+        .expect("add");
+    let cart = api
+        .call_add_to_cart(&mut store, ALICE, &line(&headphones, 1))
+        .await
+        .expect("call")
+        .expect("merge");
+    assert_eq!((cart.lines.len(), cart.items), (1, 3), "lines merge");
+    let unit = cart.lines[0].unit_price.clone().expect("priced");
+    assert_eq!(
+        cart.subtotal.as_ref().map(|m| m.amount),
+        Some(unit.amount * 3)
+    );
+    let Err(ApiError::InvalidInput(fields)) = api
+        .call_add_to_cart(&mut store, ALICE, &line(&headphones, 97))
+        .await
+        .expect("call")
+    else {
+        panic!("100 of one product accepted");
+    };
+    assert_eq!(fields[0].field, "quantity");
+    api.call_add_to_cart(&mut store, ALICE, &line(&speaker, 1))
+        .await
+        .expect("call")
+        .expect("add");
+    let cart = api
+        .call_set_quantity(&mut store, ALICE, &speaker, 2)
+        .await
+        .expect("call")
+        .expect("set");
+    assert_eq!(cart.items, 5);
+    assert!(matches!(
+        api.call_remove_item(&mut store, BOB, &speaker)
+            .await
+            .expect("call"),
+        Err(ApiError::NotFound)
+    ));
+
+    // The HTTP door shows the same cart.
+    let (status, http) = call(&shop, "GET", "/cart", Some(ALICE), None, None).await;
+    assert_eq!((status, &http["items"]), (200, &json!(5)));
+
+    let request = CheckoutRequest {
+        shipping_address: Address {
+            name: "Ada".into(),
+            line1: "1 Way".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+        payment_token: "tok_visa".into(),
+        lines: None,
+    };
+    assert!(matches!(
+        api.call_checkout(&mut store, BOB, "bob-1", &request)
+            .await
+            .expect("call"),
+        Err(ApiError::EmptyCart)
+    ));
+    assert!(matches!(
+        api.call_checkout(&mut store, ALICE, " ", &request)
+            .await
+            .expect("call"),
+        Err(ApiError::IdempotencyKeyRequired)
+    ));
+    let accepted = api
+        .call_checkout(&mut store, ALICE, "alice-1", &request)
+        .await
+        .expect("call")
+        .expect("checkout");
+    assert_eq!(accepted.status, OrderStatus::Pending);
+    let again = api
+        .call_checkout(&mut store, ALICE, "alice-1", &request)
+        .await
+        .expect("call")
+        .expect("replayed checkout");
+    assert_eq!(again.id, accepted.id, "same key, same order");
+    let other = CheckoutRequest {
+        payment_token: "tok_declined".into(),
+        ..request.clone()
+    };
+    assert!(matches!(
+        api.call_checkout(&mut store, ALICE, "alice-1", &other)
+            .await
+            .expect("call"),
+        Err(ApiError::IdempotencyKeyReused)
+    ));
+    let cart = api
+        .call_get_cart(&mut store, ALICE)
+        .await
+        .expect("call")
+        .expect("cart");
+    assert!(cart.lines.is_empty(), "checkout empties the cart");
+
+    let order = api
+        .call_get_order(&mut store, ALICE, &accepted.id)
+        .await
+        .expect("call")
+        .expect("order");
+    assert_eq!(order.lines.len(), 2);
+    assert_eq!(
+        order.total.amount,
+        order.subtotal.amount + order.shipping.amount
+    );
+    assert_eq!(
+        order.subtotal.amount,
+        unit.amount * 3 + order.lines[1].unit_price.amount * 2
+    );
+    assert!(!order.timeline.is_empty());
+    assert!(matches!(
+        api.call_get_order(&mut store, BOB, &accepted.id)
+            .await
+            .expect("call"),
+        Err(ApiError::NotFound)
+    ));
+    let page = api
+        .call_list_orders(&mut store, ALICE, 1, 10)
+        .await
+        .expect("call")
+        .expect("list");
+    assert_eq!(
+        (page.total, page.items[0].id.as_str()),
+        (1, accepted.id.as_str())
+    );
+    let Err(ApiError::InvalidInput(_)) = api
+        .call_list_orders(&mut store, ALICE, 0, 10)
+        .await
+        .expect("call")
+    else {
+        panic!("page 0 accepted");
+    };
+
+    // No payments component here: the saga waits at the payment step, where cancel is allowed.
+    let cancelled = api
+        .call_cancel_order(&mut store, ALICE, &accepted.id)
+        .await
+        .expect("call")
+        .expect("cancel");
+    assert!(
+        matches!(
+            cancelled.status,
+            OrderStatus::Compensating | OrderStatus::Cancelled
+        ),
+        "{:?}",
+        cancelled.status
+    );
+    assert!(matches!(
+        api.call_cancel_order(&mut store, ALICE, &accepted.id)
+            .await
+            .expect("call"),
+        Err(ApiError::OrderNotCancellable(
+            OrderStatus::Compensating | OrderStatus::Cancelled
+        ))
+    ));
+}

@@ -353,3 +353,115 @@ async fn the_fault_switch_fails_the_provider_transiently() {
         "{letters}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wit_api_reads_and_refunds_as_http_does() {
+    use wasmshop_tests::bindings::payments::exports::wasmshop::payments::api::Error as ApiError;
+    use wasmshop_tests::bindings::payments::wasmshop::payments::types::PaymentStatus;
+
+    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let (captured, declined) = (new_id(), new_id());
+    exchange(
+        &shop,
+        &[
+            authorize(&captured, "tok_visa", 4_200),
+            command("payment.capture", &captured),
+            authorize(&declined, "tok_declined", 900),
+        ],
+    )
+    .await;
+    let (mut store, payments) = shop.payments_api().await.expect("instance");
+    let api = payments.wasmshop_payments_api();
+
+    let page = api
+        .call_list_payments(&mut store, Some(ALICE), None, 1, 10)
+        .await
+        .expect("call")
+        .expect("list");
+    assert_eq!((page.total, page.page, page.limit), (2, 1, 10));
+    let mine = api
+        .call_list_payments(&mut store, Some(ALICE), Some(&captured), 1, 10)
+        .await
+        .expect("call")
+        .expect("list");
+    assert_eq!(mine.total, 1);
+    let payment = &mine.items[0];
+    assert_eq!(
+        (
+            payment.status,
+            payment.amount.amount,
+            payment.captured_amount
+        ),
+        (PaymentStatus::Captured, 4_200, 4_200)
+    );
+    let operations: Vec<&str> = payment
+        .history
+        .iter()
+        .map(|o| o.operation.as_str())
+        .collect();
+    assert_eq!(operations, ["authorize", "capture"]);
+
+    // The HTTP door shows the same payment.
+    let (status, body) = shop
+        .call_as(
+            "GET",
+            &format!("/payments/{}", payment.id),
+            Some((ALICE, "customer")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "captured");
+    assert_eq!(body["id"].as_str(), Some(payment.id.as_str()));
+
+    let declined_page = api
+        .call_list_payments(&mut store, None, Some(&declined), 1, 10)
+        .await
+        .expect("call")
+        .expect("operator list");
+    assert_eq!(
+        declined_page.items[0].failure_code.as_deref(),
+        Some("card_declined")
+    );
+    assert!(matches!(
+        api.call_get_payment(&mut store, Some(BOB), &payment.id)
+            .await
+            .expect("call"),
+        Err(ApiError::NotFound)
+    ));
+    let Err(ApiError::InvalidInput(fields)) = api
+        .call_list_payments(&mut store, Some(ALICE), None, 0, 101)
+        .await
+        .expect("call")
+    else {
+        panic!("page 0, limit 101 accepted");
+    };
+    assert_eq!(fields.len(), 2);
+    assert!(matches!(
+        api.call_get_payment(&mut store, Some(" "), &payment.id)
+            .await
+            .expect("call"),
+        Err(ApiError::InvalidInput(_))
+    ));
+
+    let refunded = api
+        .call_refund(&mut store, &payment.id)
+        .await
+        .expect("call")
+        .expect("refund");
+    assert_eq!(
+        (refunded.status, refunded.refunded_amount),
+        (PaymentStatus::Refunded, 4_200)
+    );
+    let again = api
+        .call_refund(&mut store, &payment.id)
+        .await
+        .expect("call")
+        .expect("refund again");
+    assert_eq!(again.refunded_amount, 4_200, "refunding twice refunds once");
+    let voided_id = &declined_page.items[0].id;
+    assert!(matches!(
+        api.call_refund(&mut store, voided_id).await.expect("call"),
+        Err(ApiError::NotCaptured)
+    ));
+}

@@ -260,3 +260,107 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
         assert_eq!(response.status().as_u16(), expected, "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wit_api_quotes_reads_and_moves_shipments() {
+    use wasmshop_tests::bindings::shipping::exports::wasmshop::shipping::api::Error as ApiError;
+    use wasmshop_tests::bindings::shipping::wasmshop::shipping::types::ShipmentStatus;
+
+    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let order = new_id();
+    exchange(&shop, &[create(&order, "10115")]).await;
+    let (mut store, shipping) = shop.shipping_api().await.expect("instance");
+    let api = shipping.wasmshop_shipping_api();
+
+    let quote = api
+        .call_get_quote(&mut store, "DE", 2_500)
+        .await
+        .expect("call")
+        .expect("quote");
+    let (status, http) = shop
+        .call_as("GET", "/quotes?country=DE&weight_grams=2500", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            quote.amount.amount,
+            quote.estimated_days,
+            quote.service.as_str()
+        ),
+        (
+            http["amount"]["amount"].as_i64().expect("amount"),
+            u32::try_from(http["estimated_days"].as_u64().expect("days")).expect("days"),
+            "standard"
+        )
+    );
+    let Err(ApiError::InvalidInput(fields)) =
+        api.call_get_quote(&mut store, "XX", 0).await.expect("call")
+    else {
+        panic!("unsupported country accepted");
+    };
+    let mut fields: Vec<String> = fields.into_iter().map(|f| f.field).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["country", "weight_grams"]);
+
+    let page = api
+        .call_list_shipments(&mut store, Some(ALICE), Some(&order), 1, 10)
+        .await
+        .expect("call")
+        .expect("list");
+    assert_eq!(page.total, 1);
+    let shipment = &page.items[0];
+    assert_eq!(shipment.status, ShipmentStatus::Created);
+    assert!(shipment.tracking_number.starts_with("WS"));
+    assert_eq!(
+        shipment.address.as_ref().map(|a| a.postal_code.as_str()),
+        Some("10115")
+    );
+    assert!(matches!(
+        api.call_get_shipment(&mut store, Some(BOB), &shipment.id)
+            .await
+            .expect("call"),
+        Err(ApiError::NotFound)
+    ));
+    let bobs = api
+        .call_list_shipments(&mut store, Some(BOB), None, 1, 10)
+        .await
+        .expect("call")
+        .expect("list");
+    assert_eq!(bobs.total, 0);
+
+    let Err(ApiError::IllegalTransition(why)) = api
+        .call_set_status(&mut store, &shipment.id, ShipmentStatus::Delivered)
+        .await
+        .expect("call")
+    else {
+        panic!("created → delivered accepted");
+    };
+    assert!(why.contains("delivered"), "{why}");
+    let events = shop.subscribe("shipping.events", 2).expect("subscribe");
+    for next in [ShipmentStatus::Picked, ShipmentStatus::InTransit] {
+        let moved = api
+            .call_set_status(&mut store, &shipment.id, next)
+            .await
+            .expect("call")
+            .expect("status");
+        assert_eq!(moved.status, next);
+    }
+    let events = events.received().await;
+    assert_eq!(events.len(), 2);
+    let (_, http) = shop
+        .call_as(
+            "GET",
+            &format!("/shipments/{}", shipment.id),
+            Some((ADMIN, "admin")),
+            None,
+        )
+        .await;
+    assert_eq!(http["status"], "in_transit", "both doors show the move");
+    let operator = api
+        .call_get_shipment(&mut store, None, &shipment.id)
+        .await
+        .expect("call")
+        .expect("operator read");
+    let history: Vec<&str> = operator.history.iter().map(|h| h.status.as_str()).collect();
+    assert_eq!(history, ["created", "picked", "in_transit"]);
+}

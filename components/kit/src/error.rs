@@ -78,6 +78,20 @@ impl ApiError {
         Self::new(500, "internal", message)
     }
 
+    /// The rejected fields of an `invalid_input` error (none for any other), for the
+    /// `invalid-input` case of a WIT contract's error.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        self.details["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| FieldError {
+                field: f["field"].as_str().unwrap_or_default().to_owned(),
+                message: f["message"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect()
+    }
+
     pub fn body(&self) -> Value {
         json!({ "error": { "code": self.code, "message": self.message, "details": self.details } })
     }
@@ -116,5 +130,7 @@ mod tests {
             json!({ "error": { "code": "invalid_input", "message": "some fields are invalid",
                 "details": { "fields": [{ "field": "email", "message": "must contain @" }] } } })
         );
+        assert_eq!(error.field_errors()[0].field, "email");
+        assert!(ApiError::not_found("x").field_errors().is_empty());
     }
 }

@@ -52,6 +52,11 @@ impl Page {
     pub fn from_query(query: &Query) -> Result<Self, ApiError> {
         let page = query.number::<u32>("page")?.unwrap_or(1);
         let limit = query.number::<u32>("limit")?.unwrap_or(20);
+        Self::new(page, limit).map_err(|errors| ApiError::invalid_input(&errors))
+    }
+
+    /// `page` from 1, `limit` 1 to [`Self::MAX_LIMIT`]; one error per field out of range.
+    pub fn new(page: u32, limit: u32) -> Result<Self, Vec<crate::FieldError>> {
         let mut errors = Vec::new();
         if page == 0 {
             errors.push(crate::FieldError {
@@ -68,7 +73,7 @@ impl Page {
         if errors.is_empty() {
             Ok(Self { page, limit })
         } else {
-            Err(ApiError::invalid_input(&errors))
+            Err(errors)
         }
     }
 

@@ -29,6 +29,27 @@ impl Identity {
         (!self.is_admin()).then_some(self.user_id.as_str())
     }
 
+    /// Who a direct call of an exported `api` acts for: the user it names, or, with no user,
+    /// an operator (a trusted component calling on the operator's behalf sees everything).
+    pub fn acting_for(viewer: Option<&str>) -> Result<Self, ApiError> {
+        match viewer {
+            None => Ok(Self {
+                user_id: "operator".into(),
+                role: "admin".into(),
+            }),
+            Some(id) if id.trim().is_empty() => {
+                Err(ApiError::invalid_input(&[crate::FieldError {
+                    field: "viewer".into(),
+                    message: "must name a user, or be none for an operator".into(),
+                }]))
+            }
+            Some(id) => Ok(Self {
+                user_id: id.to_owned(),
+                role: "customer".into(),
+            }),
+        }
+    }
+
     pub fn from_request(req: &Request) -> Option<Self> {
         let header = |name| req.header(name).and_then(|v| v.as_str()).map(str::to_owned);
         Some(Self {

@@ -5,10 +5,10 @@
 
 use serde_json::json;
 use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::Event;
 use wasmshop_kit::db::DbError;
 use wasmshop_kit::ids::{is_id, new_id, now_unix_millis};
 use wasmshop_kit::messaging::Failure;
-use wasmshop_kit::{Event, FieldError};
 
 use crate::bindings::wasmshop::notifications::types::{
     Channel, DeliveryStatus, Error, Notification, NotificationPage,
@@ -219,27 +219,6 @@ fn post(url: &str, notification: &Notification) -> Result<(), WebhookError> {
 // ---------------------------------------------------------------------------------------------
 
 /// `page` from 1, `limit` 1 to 100 (as `wasmshop_kit::http::Page` checks for HTTP).
-fn check_page(page: u32, limit: u32) -> Result<(), Error> {
-    let mut errors = Vec::new();
-    if page == 0 {
-        errors.push(FieldError {
-            field: "page".into(),
-            message: "must be at least 1".into(),
-        });
-    }
-    if !(1..=wasmshop_kit::http::Page::MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError {
-            field: "limit".into(),
-            message: format!("must be 1 to {}", wasmshop_kit::http::Page::MAX_LIMIT),
-        });
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(errors))
-    }
-}
-
 /// Notifications of `user_id` (everyone's when `None`, for admins), newest first.
 pub fn list(
     user_id: Option<&str>,
@@ -247,7 +226,7 @@ pub fn list(
     page: u32,
     limit: u32,
 ) -> Result<NotificationPage, Error> {
-    check_page(page, limit)?;
+    wasmshop_kit::http::Page::new(page, limit).map_err(Error::InvalidInput)?;
     let conn = repo::open()?;
     let offset = i64::from(page - 1) * i64::from(limit);
     let (items, total) = repo::list(&conn, user_id, unread_only, limit, offset)?;

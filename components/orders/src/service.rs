@@ -335,7 +335,8 @@ pub fn cancel(identity: &Identity, id: &str) -> Result<Order, ApiError> {
         Advance::NotCancellable | Advance::Ignored => Err(ApiError::conflict(
             "order_not_cancellable",
             format!("a {} order can no longer be cancelled", order.status),
-        )),
+        )
+        .with_details(json!({ "status": order.status }))),
     }
 }
 

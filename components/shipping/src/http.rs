@@ -17,7 +17,7 @@ use wasmshop_kit::http::{Page, Query, segments};
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::json::{json_response, parse_body};
 
-use crate::domain::{self, Status};
+use crate::domain::Status;
 use crate::{messages, repo, service};
 
 pub fn handle(req: Request) -> Response {
@@ -85,16 +85,5 @@ fn quote(req: &Request) -> Result<Response, ApiError> {
     let query = Query::parse(req.query());
     let country = query.get("country").unwrap_or("");
     let weight = query.number::<u32>("weight_grams")?.unwrap_or(0);
-    let quote =
-        domain::quote(country, weight).map_err(|errors| ApiError::invalid_input(&errors))?;
-    Ok(json_response(
-        200,
-        &json!({
-            "country": quote.country,
-            "weight_grams": quote.weight_grams,
-            "service": "standard",
-            "amount": { "amount": quote.amount, "currency": domain::CURRENCY },
-            "estimated_days": quote.estimated_days,
-        }),
-    ))
+    Ok(json_response(200, &service::quote(country, weight)?))
 }

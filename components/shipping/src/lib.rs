@@ -1,12 +1,43 @@
 //! The shipping bounded context: rate quotes, shipments created and cancelled by the checkout
 //! saga's commands (`shipping.commands` → `shipping.events`), tracked through their statuses
-//! by operators.
+//! by operators; read over HTTP and through the exported WIT `wasmshop:shipping/api`.
 
+mod api;
 mod domain;
 mod http;
 mod messages;
 mod repo;
 mod service;
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: ["../../wit/events", "../../wit/shipping"],
+        world: "wasmshop:shipping/shipping",
+        with: {
+            "wasmshop:events/common@0.1.0": wasmshop_kit::wit::wasmshop::events::common,
+            "wasmshop:events/payloads@0.1.0": wasmshop_kit::wit::wasmshop::events::payloads,
+        },
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Clone],
+        additional_derives_ignore: ["shipment-status", "error"],
+    });
+
+    // Underscores, not the WIT's dashes: the HTTP API spells statuses this way.
+    wasmshop_kit::wit_enum_json!(crate::bindings::wasmshop::shipping::types::ShipmentStatus {
+        Created => "created",
+        Picked => "picked",
+        InTransit => "in_transit",
+        Delivered => "delivered",
+        Cancelled => "cancelled",
+    });
+}
+
+/// The type the exported `api` is implemented on.
+pub struct Component;
+
+// Only Wasm builds export (the `api` and `wasi:http/incoming-handler`): a native cdylib, linked
+// for `cargo test`, cannot carry WIT export names.
+#[cfg(target_arch = "wasm32")]
+bindings::export!(Component with_types_in bindings);
 
 /// The HTTP entry (`wasi:http/incoming-handler` in Wasm builds).
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]

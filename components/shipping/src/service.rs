@@ -11,7 +11,7 @@ use wasmshop_kit::identity::Identity;
 use wasmshop_kit::ids::new_id;
 use wasmshop_kit::messaging::Failure;
 use wasmshop_kit::payloads::{CreateShipment, OrderCommand, ShipmentChanged, ShipmentFailed};
-use wasmshop_kit::{Event, events, outbox};
+use wasmshop_kit::{Event, Money, events, outbox};
 
 use crate::domain::{self, Status};
 use crate::repo::{self, NewShipment, Shipment};
@@ -172,6 +172,31 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
 // ---------------------------------------------------------------------------------------------
 // HTTP use cases
 // ---------------------------------------------------------------------------------------------
+
+/// A quote as both doors show it: the rate table's answer with its currency and service.
+#[derive(Debug, Serialize)]
+pub struct QuoteView {
+    pub country: String,
+    pub weight_grams: u32,
+    pub service: &'static str,
+    pub amount: Money,
+    pub estimated_days: u32,
+}
+
+pub fn quote(country: &str, weight_grams: u32) -> Result<QuoteView, ApiError> {
+    let quote =
+        domain::quote(country, weight_grams).map_err(|errors| ApiError::invalid_input(&errors))?;
+    Ok(QuoteView {
+        country: quote.country,
+        weight_grams: quote.weight_grams,
+        service: "standard",
+        amount: Money {
+            amount: quote.amount,
+            currency: domain::CURRENCY.into(),
+        },
+        estimated_days: quote.estimated_days,
+    })
+}
 
 pub fn get(identity: &Identity, id: &str) -> Result<Shipment, ApiError> {
     let conn = repo::open().map_err(ApiError::from)?;

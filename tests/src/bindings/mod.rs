@@ -3,4 +3,7 @@
 
 pub mod catalog;
 pub mod notifications;
+pub mod orders;
+pub mod payments;
+pub mod shipping;
 pub mod users;

@@ -1,0 +1,5 @@
+wasmtime::component::bindgen!({
+    path: ["../wit/events", "../wit/orders"],
+    world: "wasmshop:orders/orders",
+    exports: { default: async },
+});
