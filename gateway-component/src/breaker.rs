@@ -74,7 +74,10 @@ impl Breaker {
                 holds_slot: false,
             }),
             Err(e) => {
-                eprintln!("gateway: breaker for {upstream} skipped: {e}");
+                wasmshop_kit::trace::log(
+                    "gateway",
+                    format_args!("breaker for {upstream} skipped: {e}"),
+                );
                 None
             }
         }
@@ -91,7 +94,12 @@ impl Breaker {
     fn run(&self, command: &str, arguments: &[RedisParameter]) -> Option<Vec<RedisResult>> {
         self.connection
             .execute(command, arguments)
-            .map_err(|e| eprintln!("gateway: breaker for {}: {e}", self.upstream))
+            .map_err(|e| {
+                wasmshop_kit::trace::log(
+                    "gateway",
+                    format_args!("breaker for {}: {e}", self.upstream),
+                );
+            })
             .ok()
     }
 
@@ -195,7 +203,10 @@ impl Breaker {
         match transition {
             Transition::Stay => {}
             Transition::Open { until_ms } => {
-                eprintln!("gateway: circuit for {} opens", self.upstream);
+                wasmshop_kit::trace::log(
+                    "gateway",
+                    format_args!("circuit for {} opens", self.upstream),
+                );
                 // Kept well past the open period so a half-open state is seen; then it lapses.
                 self.run(
                     "SET",
@@ -209,7 +220,10 @@ impl Breaker {
                 self.run("DEL", &counters.map(binary));
             }
             Transition::Close => {
-                eprintln!("gateway: circuit for {} closes", self.upstream);
+                wasmshop_kit::trace::log(
+                    "gateway",
+                    format_args!("circuit for {} closes", self.upstream),
+                );
                 let mut keys = counters.map(binary).to_vec();
                 keys.push(binary(self.key("open_until")));
                 self.run("DEL", &keys);

@@ -89,7 +89,7 @@ impl Context {
 
 fn variable(name: &str) -> Result<String, ApiError> {
     spin_sdk::variables::get(name).map_err(|e| {
-        eprintln!("gateway: variable `{name}`: {e}");
+        wasmshop_kit::trace::log("gateway", format_args!("variable `{name}`: {e}"));
         ApiError::internal("gateway misconfigured")
     })
 }
@@ -146,6 +146,8 @@ pub async fn handle(req: IncomingRequest) -> Response {
         trace::new_span_id(),
         trace::new_trace_id(),
     );
+    // The gateway's own log lines carry the trace it forwards.
+    wasmshop_kit::trace::adopt(Some(&trace.header()));
     let context = Context {
         method: req.method(),
         path,
@@ -356,7 +358,7 @@ fn is_revoked(jti: &str) -> Result<bool, ApiError> {
     use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
     let address = variable("redis_address")?;
     let failed = |e: spin_sdk::redis::Error| {
-        eprintln!("gateway: revocation check: {e}");
+        wasmshop_kit::trace::log("gateway", format_args!("revocation check: {e}"));
         unavailable("token revocation cannot be checked; retry later")
     };
     let connection = Connection::open(&address).map_err(failed)?;
@@ -385,8 +387,11 @@ fn rate_limit(
     let name = limiter::variable_name(route.class);
     let limit = match variable(&name) {
         Ok(text) => Limit::parse(&text).unwrap_or_else(|| {
-            eprintln!(
-                "gateway: `{name}` = {text:?} is not `<requests>/<seconds>`; using the default"
+            wasmshop_kit::trace::log(
+                "gateway",
+                format_args!(
+                    "`{name}` = {text:?} is not `<requests>/<seconds>`; using the default"
+                ),
             );
             Limit::default_for(route.class)
         }),
@@ -410,11 +415,14 @@ fn rate_limit(
         match result.as_deref() {
             Ok([RedisResult::Int64(count), RedisResult::Int64(ttl)]) => Some((*count, *ttl)),
             Ok(other) => {
-                eprintln!("gateway: rate limiter: unexpected reply {other:?}");
+                wasmshop_kit::trace::log(
+                    "gateway",
+                    format_args!("rate limiter: unexpected reply {other:?}"),
+                );
                 None
             }
             Err(e) => {
-                eprintln!("gateway: rate limiter: {e}");
+                wasmshop_kit::trace::log("gateway", format_args!("rate limiter: {e}"));
                 None
             }
         }
@@ -562,7 +570,10 @@ async fn forward(
             format!("{} did not answer in time", route.upstream),
         ),
         UpstreamError::Failed(reason) => {
-            eprintln!("gateway: {} {}: {reason}", route.upstream, upstream_path);
+            wasmshop_kit::trace::log(
+                "gateway",
+                format_args!("{} {}: {reason}", route.upstream, upstream_path),
+            );
             ApiError::new(
                 502,
                 "bad_gateway",

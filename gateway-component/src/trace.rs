@@ -9,28 +9,18 @@ pub struct TraceParent {
 }
 
 impl TraceParent {
-    /// `00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>`, lower-case, ids not all zero.
+    /// `00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>`, lower-case, ids not all zero
+    /// (the rule every context applies: `wasmshop_kit::trace::is_valid`).
     pub fn parse(header: &str) -> Option<Self> {
-        let parts: Vec<&str> = header.trim().split('-').collect();
-        let [version, trace_id, parent_id, flags] = parts.as_slice() else {
+        let header = header.trim();
+        if !wasmshop_kit::trace::is_valid(header) {
             return None;
-        };
-        let hex = |s: &str, len: usize| {
-            s.len() == len
-                && s.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-        let zero = |s: &str| s.bytes().all(|b| b == b'0');
-        (*version == "00"
-            && hex(trace_id, 32)
-            && hex(parent_id, 16)
-            && hex(flags, 2)
-            && !zero(trace_id)
-            && !zero(parent_id))
-        .then(|| Self {
-            trace_id: (*trace_id).to_owned(),
-            parent_id: (*parent_id).to_owned(),
-            flags: (*flags).to_owned(),
+        }
+        let mut parts = header.split('-').skip(1).map(str::to_owned);
+        Some(Self {
+            trace_id: parts.next()?,
+            parent_id: parts.next()?,
+            flags: parts.next()?,
         })
     }
 

@@ -19,6 +19,7 @@ pub mod bindings;
 pub mod client;
 pub mod invariants;
 pub mod process;
+pub mod webhook;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 
@@ -292,6 +293,25 @@ impl Wasmshop {
             .ok_or_else(|| anyhow::anyhow!("component `{component_id}` is not loaded"))?
             .clone();
         Ok((self.running.app.new_store(&component), component))
+    }
+}
+
+/// Polls `check` every 50 ms until it gives a value; panics naming `what` after 15 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -13,7 +13,7 @@ use wasmshop_tests::bindings::catalog::wasmshop::catalog::types::{
     ReservationStatus, StockInput,
 };
 use wasmshop_tests::bindings::catalog::wasmshop::events::common::Money;
-use wasmshop_tests::{Wasmshop, json};
+use wasmshop_tests::{Wasmshop, eventually, json};
 
 const ADMIN: (&str, &str) = ("0190d7a0-0000-7000-8000-000000000001", "admin");
 const CUSTOMER: (&str, &str) = ("0190d7a0-0000-7000-8000-000000000002", "customer");
@@ -1716,22 +1716,6 @@ async fn concurrent_http_reservations_never_oversell() {
     }
     assert_eq!(statuses, HashMap::from([(201, 30), (409, 70)]));
     assert_eq!(stock(&shop, &id).await, (30, 30, 0));
-}
-
-/// Polls `check` until it returns `Some`, for at most 10 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,6 @@
 //! once each, per template and channel; other facts are ignored and foreign messages kept as
 //! dead letters; reading is the owner's; the exported WIT api; the webhook with its retries.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -10,6 +9,7 @@ use wasmshop_tests::bindings::notifications::exports::wasmshop::notifications::a
 use wasmshop_tests::bindings::notifications::wasmshop::notifications::types::{
     Channel, DeliveryStatus,
 };
+use wasmshop_tests::webhook::webhook_server;
 use wasmshop_tests::{Wasmshop, envelope, json};
 
 const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
@@ -638,58 +638,6 @@ async fn the_wit_api_lists_and_marks_read() {
     assert_eq!(bobs.total, 0);
 }
 
-/// A local webhook endpoint: answers each call with the next status of `statuses` (the last
-/// one repeated) and records the bodies it got.
-async fn webhook_server(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Value>>>) {
-    use http_body_util::BodyExt;
-    use hyper::service::service_fn;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let seen = seen.clone();
-            let statuses = statuses.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let seen = seen.clone();
-                    let statuses = statuses.clone();
-                    async move {
-                        let body = request
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let status = {
-                            let mut seen = seen.lock().expect("lock");
-                            seen.push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-                            statuses
-                                .get(seen.len() - 1)
-                                .or(statuses.last())
-                                .copied()
-                                .unwrap_or(204)
-                        };
-                        hyper::Response::builder()
-                            .status(status)
-                            .body(http_body_util::Empty::<bytes::Bytes>::new())
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (format!("http://127.0.0.1:{port}"), bodies)
-}
-
 fn webhook(items: &[Value]) -> Option<Value> {
     items.first()?["deliveries"]
         .as_array()?
@@ -714,7 +662,7 @@ async fn settled_webhook(shop: &Wasmshop) -> Value {
 /// recovery tick and recorded delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_deliveries_are_recorded_and_retried() {
-    let (origin, bodies) = webhook_server(vec![500, 204]).await;
+    let (origin, bodies) = webhook_server(vec![500, 204]).await.expect("webhook");
     let url = format!("{origin}/hooks/wasmshop");
     let shop = Wasmshop::boot_components(
         &["notifications"],
@@ -772,7 +720,12 @@ async fn webhook_deliveries_are_recorded_and_retried() {
     let (_, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
     assert_eq!(report["context"]["webhooks_attempted"], 0, "{report}");
 
-    let bodies = bodies.lock().expect("lock").clone();
+    let bodies: Vec<Value> = bodies
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|call| call.body.clone())
+        .collect();
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     let note = &items[0];
     let expected = json!({ "id": note["id"], "user_id": ALICE, "template": "order_confirmed",
@@ -785,7 +738,7 @@ async fn webhook_deliveries_are_recorded_and_retried() {
 /// as failed, and the notification itself is unharmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_to_a_host_not_allowed_is_recorded_failed() {
-    let (origin, bodies) = webhook_server(vec![204]).await;
+    let (origin, bodies) = webhook_server(vec![204]).await.expect("webhook");
     let url = format!("{origin}/hooks/wasmshop");
     // `notification_webhook_origin` keeps its default, which is not this server.
     let shop = Wasmshop::boot_components(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, address};
-use wasmshop_tests::{EventTransport, Wasmshop, invariants};
+use wasmshop_tests::{EventTransport, Wasmshop, eventually, invariants};
 
 const ADMIN_EMAIL: &str = "admin@wasmshop.local";
 
@@ -17,24 +17,6 @@ async fn shop() -> (Wasmshop, ApiClient) {
         .await
         .expect("admin");
     (shop, admin)
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

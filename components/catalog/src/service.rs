@@ -23,7 +23,7 @@ const SOURCE: &str = "catalog";
 
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
-        eprintln!("catalog: {e}");
+        wasmshop_kit::trace::log("catalog", &e);
         Error::Internal("database error".into())
     }
 }

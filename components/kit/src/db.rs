@@ -21,7 +21,7 @@ impl From<SqliteError> for DbError {
 /// a plain 500 for the client (SQLite's wording is nobody else's business).
 impl From<DbError> for crate::error::ApiError {
     fn from(e: DbError) -> Self {
-        eprintln!("database: {e}");
+        crate::trace::log("database", &e);
         crate::error::ApiError::internal("database error")
     }
 }

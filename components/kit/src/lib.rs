@@ -13,6 +13,7 @@ pub mod ids;
 pub mod json;
 pub mod messaging;
 pub mod outbox;
+pub mod trace;
 
 /// Rust types of the `wasmshop:events` WIT package, shared by every component's bindings
 /// (`with: { "wasmshop:events/common@0.1.0": wasmshop_kit::wit::wasmshop::events::common, ... }`).

@@ -165,7 +165,7 @@ pub fn receive(
             let error = format!("not an event envelope: {e}");
             let text = String::from_utf8_lossy(payload).into_owned();
             park(conn, &ids::new_id(), None, &text, &error, 1, status::DEAD)?;
-            eprintln!("{source}: dead letter: {error}");
+            crate::trace::log(source, format_args!("dead letter: {error}"));
             return Ok(Outcome::DeadLettered { error });
         }
     };
@@ -192,11 +192,14 @@ pub fn receive(
                 &failure,
                 previous,
             )?;
-            eprintln!(
-                "{source}: {} {} {}: {failure}",
-                event.event_type,
-                event.id,
-                outcome.as_str()
+            crate::trace::log(
+                source,
+                format_args!(
+                    "{} {} {}: {failure}",
+                    event.event_type,
+                    event.id,
+                    outcome.as_str()
+                ),
             );
             outcome
         }
@@ -209,6 +212,8 @@ pub fn receive(
 
 /// Applies `event` unless its id is in the inbox; `Ok(false)` for a duplicate.
 fn apply_once(conn: &Connection, event: &Event, consumer: &dyn Consumer) -> Result<bool, Failure> {
+    // What the consumer emits, chains or logs continues the event's trace.
+    crate::trace::adopt(event.trace.as_ref().map(|t| t.traceparent.as_str()));
     transaction(conn, |conn| -> Result<bool, Failure> {
         let seen = conn.execute(
             "SELECT 1 FROM inbox WHERE event_id = ?",
@@ -352,7 +357,7 @@ pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Resu
     let republished = match crate::outbox::publish_pending(conn, RECOVERY_BATCH) {
         Ok(count) => count,
         Err(e) => {
-            eprintln!("{source}: recovery could not publish: {e}");
+            crate::trace::log(source, format_args!("recovery could not publish: {e}"));
             0
         }
     };

@@ -35,7 +35,16 @@ static ENQUEUED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new(
 const RECOVERY_GRACE_MS: i64 = 2_000;
 
 /// Records `event` for `channel`; call inside the state change's transaction.
+/// An event without a trace context continues the trace being handled, if any.
 pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), DbError> {
+    let traced;
+    let event = match (&event.trace, crate::trace::current()) {
+        (None, Some(traceparent)) => {
+            traced = crate::events::with_trace(event.clone(), Some(&traceparent));
+            &traced
+        }
+        _ => event,
+    };
     let payload = serde_json::to_string(event).map_err(|e| DbError::Data(e.to_string()))?;
     conn.execute(
         "INSERT INTO outbox (id, channel, event_type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -125,13 +134,16 @@ impl Sender for HttpPushSender {
     fn send(&self, channel: &str, payload: &str) -> Result<(), String> {
         for component in crate::messaging::subscribers(channel) {
             let url = format!("http://{component}.spin.internal/events");
-            let request = spin_sdk::http::Request::builder()
+            let mut request = spin_sdk::http::Request::builder();
+            request
                 .method(spin_sdk::http::Method::Post)
                 .uri(&url)
                 .header("content-type", "application/json")
-                .header("x-event-channel", channel)
-                .body(payload.as_bytes().to_vec())
-                .build();
+                .header("x-event-channel", channel);
+            if let Some(traceparent) = crate::trace::outgoing() {
+                request.header("traceparent", traceparent);
+            }
+            let request = request.body(payload.as_bytes().to_vec()).build();
             let response: spin_sdk::http::Response =
                 spin_sdk::http::run(spin_sdk::http::send(request))
                     .map_err(|e| format!("pushing to {url}: {e}"))?;
@@ -215,6 +227,6 @@ pub fn relay_after_commit(conn: &Connection, source: &str) {
         .map_err(DbError::from)
         .and_then(|rows| publish(conn, &rows))
     {
-        eprintln!("{source}: events not published yet: {e}");
+        crate::trace::log(source, format_args!("events not published yet: {e}"));
     }
 }

@@ -53,6 +53,10 @@ pub fn open() -> Result<Connection, DbError> {
             },
             wasmshop_kit::outbox::migration(2),
             wasmshop_kit::messaging::migration(3),
+            Migration {
+                version: 4,
+                sql: "ALTER TABLE notifications ADD COLUMN trace_id TEXT",
+            },
         ],
     )
 }
@@ -95,7 +99,14 @@ pub fn contact_email(conn: &Connection, user_id: &str) -> Result<Option<String>,
 /// Inserts the notification unless `event_id` already made one of its template; whether it was
 /// new. Runs in the message's write transaction, so the check and the insert cannot interleave
 /// with another delivery of the same event; the UNIQUE constraint is the backstop.
-pub fn insert(conn: &Connection, id: &str, event_id: &str, draft: &Draft) -> Result<bool, DbError> {
+/// `trace_id`: of the request that caused the event, kept to follow it to its notification.
+pub fn insert(
+    conn: &Connection,
+    id: &str,
+    event_id: &str,
+    trace_id: Option<&str>,
+    draft: &Draft,
+) -> Result<bool, DbError> {
     let template = draft.template.as_str();
     let existing = conn.execute(
         "SELECT 1 FROM notifications WHERE event_id = ? AND template = ?",
@@ -105,7 +116,7 @@ pub fn insert(conn: &Connection, id: &str, event_id: &str, draft: &Draft) -> Res
         return Ok(false);
     }
     conn.execute(
-        "INSERT INTO notifications (id, user_id, template, subject_id, subject, body, event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO notifications (id, user_id, template, subject_id, subject, body, event_id, created_at, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             db::text(id),
             db::text(&draft.user_id),
@@ -115,6 +126,7 @@ pub fn insert(conn: &Connection, id: &str, event_id: &str, draft: &Draft) -> Res
             db::text(&draft.body),
             db::text(event_id),
             db::text(now_rfc3339()),
+            db::opt_text(trace_id),
         ],
     )?;
     Ok(true)
@@ -152,7 +164,8 @@ pub fn set_delivery(
     Ok(())
 }
 
-const COLUMNS: &str = "id, user_id, template, subject_id, subject, body, created_at, read_at";
+const COLUMNS: &str =
+    "id, user_id, template, subject_id, subject, body, created_at, read_at, trace_id";
 
 fn unknown(what: &str, text: &str) -> DbError {
     DbError::Data(format!("unknown {what} `{text}`"))
@@ -179,6 +192,7 @@ fn notification_of(row: &Row<'_>) -> Result<Notification, DbError> {
         body: row.text("body")?,
         created_at: row.text("created_at")?,
         read_at: row.opt_text("read_at")?,
+        trace_id: row.opt_text("trace_id")?,
         deliveries: Vec::new(),
     })
 }

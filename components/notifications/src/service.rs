@@ -26,7 +26,7 @@ const WEBHOOK_BATCH: usize = 20;
 
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
-        eprintln!("{SOURCE}: {e}");
+        wasmshop_kit::trace::log(SOURCE, &e);
         Error::Internal("database error".into())
     }
 }
@@ -68,7 +68,11 @@ pub fn apply(conn: &Connection, event: &Event) -> Result<(), Failure> {
 
 fn notify(conn: &Connection, event: &Event, draft: &Draft) -> Result<(), Failure> {
     let id = new_id();
-    if !repo::insert(conn, &id, &event.id, draft)? {
+    let trace_id = event
+        .trace
+        .as_ref()
+        .and_then(|t| wasmshop_kit::trace::trace_id_of(&t.traceparent));
+    if !repo::insert(conn, &id, &event.id, trace_id, draft)? {
         return Ok(());
     }
     let has_email = repo::contact_email(conn, &draft.user_id)?.is_some();
@@ -114,7 +118,7 @@ pub fn after_message(payload: &[u8]) {
         return;
     };
     if let Err(e) = repo::open().and_then(|conn| deliver_webhooks(&conn, Some(&id))) {
-        eprintln!("{SOURCE}: webhook delivery: {e}");
+        wasmshop_kit::trace::log(SOURCE, format_args!("webhook delivery: {e}"));
     }
 }
 
@@ -152,9 +156,12 @@ fn deliver_webhooks(conn: &Connection, event_id: Option<&str>) -> Result<usize, 
         let (status, next_attempt_ms) = match &outcome {
             Ok(()) => (DeliveryStatus::Delivered, None),
             Err(error) => {
-                eprintln!(
-                    "{SOURCE}: webhook for {} (attempt {attempts}): {error}",
-                    notification.id
+                wasmshop_kit::trace::log(
+                    SOURCE,
+                    format_args!(
+                        "webhook for {} (attempt {attempts}): {error}",
+                        notification.id
+                    ),
                 );
                 match domain::after_webhook_failure(attempts) {
                     AfterFailure::RetryInMs(delay) => {
@@ -198,12 +205,20 @@ fn post(url: &str, notification: &Notification) -> Result<(), WebhookError> {
         "body": notification.body,
         "created_at": notification.created_at,
     });
-    let request = spin_sdk::http::Request::builder()
+    let mut request = spin_sdk::http::Request::builder();
+    request
         .method(spin_sdk::http::Method::Post)
         .uri(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .build();
+        .header("content-type", "application/json");
+    // Retries from the tick run untraced: the notification keeps its cause's trace.
+    if let Some(traceparent) = notification
+        .trace_id
+        .as_deref()
+        .and_then(wasmshop_kit::trace::outgoing_for)
+    {
+        request.header("traceparent", traceparent);
+    }
+    let request = request.body(body.to_string()).build();
     let response: spin_sdk::http::Response = spin_sdk::http::run(spin_sdk::http::send(request))
         .map_err(|e| WebhookError::Unreachable(e.to_string()))?;
     let status = *response.status();

@@ -77,7 +77,7 @@ impl Guest for Component {
         let key = domain::validate_idempotency_key(Some(&idempotency_key))
             .map_err(|_| Error::IdempotencyKeyRequired)?;
         let request: domain::CheckoutRequest = reshape(&request).map_err(error)?;
-        let (id, status) = service::checkout(&identity, &key, &request, None).map_err(error)?;
+        let (id, status) = service::checkout(&identity, &key, &request).map_err(error)?;
         accepted(id, &status)
     }
 

@@ -83,8 +83,7 @@ fn route(req: &Request) -> Result<Response, ApiError> {
             let key = domain::validate_idempotency_key(header(req, "idempotency-key"))
                 .map_err(|message| ApiError::bad_request("idempotency_key_required", message))?;
             let request: CheckoutRequest = parse_body(req.body())?;
-            let (id, status) =
-                service::checkout(&identity, &key, &request, header(req, "traceparent"))?;
+            let (id, status) = service::checkout(&identity, &key, &request)?;
             let mut response = json_response(202, &json!({ "id": id, "status": status }));
             response.set_header("location", format!("/api/v1/orders/{id}"));
             Ok(response)

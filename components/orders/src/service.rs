@@ -25,8 +25,7 @@ pub const SOURCE: &str = "orders";
 pub const CHANNEL: &str = "orders.events";
 
 fn db_error(e: DbError) -> ApiError {
-    eprintln!("orders: {e}");
-    ApiError::internal("database error")
+    ApiError::from(e)
 }
 
 fn open() -> Result<Connection, ApiError> {
@@ -163,7 +162,6 @@ pub fn checkout(
     identity: &Identity,
     key: &str,
     request: &CheckoutRequest,
-    traceparent: Option<&str>,
 ) -> Result<(String, String), ApiError> {
     let explicit = domain::validate_checkout(request).map_err(|e| ApiError::invalid_input(&e))?;
     let canonical = domain::canonical(request);
@@ -248,7 +246,9 @@ pub fn checkout(
                     lines: &lines,
                     address: &request.shipping_address,
                     payment_token: request.payment_token.trim(),
-                    traceparent,
+                    // The saga's later steps run from replies and ticks: the order keeps the
+                    // checkout's trace for every event it emits.
+                    traceparent: wasmshop_kit::trace::current().as_deref(),
                 },
             )?;
             repo::remember(conn, &identity.user_id, key, &canonical, &id)?;
@@ -563,7 +563,9 @@ pub fn tick(conn: &Connection) -> Result<serde_json::Value, Failure> {
         match outcome {
             Ok(Advance::Moved) => moved += 1,
             Ok(_) => {}
-            Err(e) => eprintln!("orders: tick of saga {order_id}: {e}"),
+            Err(e) => {
+                wasmshop_kit::trace::log(SOURCE, format_args!("tick of saga {order_id}: {e}"))
+            }
         }
     }
     Ok(json!({ "due": due.len(), "moved": moved }))

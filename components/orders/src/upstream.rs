@@ -18,9 +18,15 @@ pub struct CatalogProduct {
 }
 
 fn get(url: &str) -> Result<(u16, Vec<u8>), ApiError> {
-    let request = Request::builder().method(Method::Get).uri(url).build();
+    let mut request = Request::builder();
+    request.method(Method::Get).uri(url);
+    // Service chaining continues the caller's trace.
+    if let Some(traceparent) = wasmshop_kit::trace::outgoing() {
+        request.header("traceparent", traceparent);
+    }
+    let request = request.build();
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| {
-        eprintln!("orders: GET {url}: {e}");
+        wasmshop_kit::trace::log("orders", format_args!("GET {url}: {e}"));
         ApiError::new(
             502,
             "bad_gateway",
@@ -42,7 +48,10 @@ pub fn product(id: &str) -> Result<Option<CatalogProduct>, ApiError> {
         }
         404 => Ok(None),
         other => {
-            eprintln!("orders: catalog answered {other} for product {id}");
+            wasmshop_kit::trace::log(
+                "orders",
+                format_args!("catalog answered {other} for product {id}"),
+            );
             Err(ApiError::new(
                 503,
                 "service_unavailable",
@@ -88,7 +97,10 @@ pub fn shipping_quote(country: &str, weight_grams: u32) -> Result<Money, ApiErro
             }]))
         }
         other => {
-            eprintln!("orders: shipping answered {other} for a quote");
+            wasmshop_kit::trace::log(
+                "orders",
+                format_args!("shipping answered {other} for a quote"),
+            );
             Err(ApiError::new(
                 503,
                 "service_unavailable",

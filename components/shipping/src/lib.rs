@@ -42,6 +42,7 @@ bindings::export!(Component with_types_in bindings);
 /// The HTTP entry (`wasi:http/incoming-handler` in Wasm builds).
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
 pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
+    wasmshop_kit::trace::adopt_request(&req);
     http::handle(req)
 }
 

@@ -5,7 +5,7 @@ use crate::{Component, Error, LoginRequest, ProfileUpdate, RegisterRequest, Toke
 
 impl Guest for Component {
     fn register(request: RegisterRequest) -> Result<User, Error> {
-        service::register(&request, None)
+        service::register(&request)
     }
 
     fn login(request: LoginRequest) -> Result<Token, Error> {
@@ -21,6 +21,6 @@ impl Guest for Component {
     }
 
     fn update_profile(user_id: String, update: ProfileUpdate) -> Result<User, Error> {
-        service::update_profile(&user_id, &update, None)
+        service::update_profile(&user_id, &update)
     }
 }

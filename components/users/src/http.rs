@@ -70,13 +70,9 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-fn traceparent(req: &Request) -> Option<&str> {
-    req.header("traceparent").and_then(|v| v.as_str())
-}
-
 fn register(req: &Request) -> Result<Response, ApiError> {
     let request: RegisterRequest = parse_body(req.body())?;
-    let user = service::register(&request, traceparent(req)).map_err(api_error)?;
+    let user = service::register(&request).map_err(api_error)?;
     Ok(json_response(201, &user))
 }
 
@@ -113,8 +109,7 @@ fn me(req: &Request) -> Result<Response, ApiError> {
 fn update_me(req: &Request) -> Result<Response, ApiError> {
     let identity = Identity::require(req)?;
     let update: ProfileUpdate = parse_body(req.body())?;
-    let user =
-        service::update_profile(&identity.user_id, &update, traceparent(req)).map_err(api_error)?;
+    let user = service::update_profile(&identity.user_id, &update).map_err(api_error)?;
     Ok(json_response(200, &user))
 }
 
@@ -133,7 +128,7 @@ fn api_error(error: Error) -> ApiError {
         Error::NotFound => ApiError::not_found("no such user"),
         Error::Internal(message) => {
             // Details go to the log, not to the client.
-            eprintln!("users: internal error: {message}");
+            wasmshop_kit::trace::log("users", format_args!("internal error: {message}"));
             ApiError::internal("internal error")
         }
     }

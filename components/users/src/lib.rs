@@ -40,5 +40,6 @@ bindings::export!(Component with_types_in bindings);
 /// The HTTP entry (the `wasi:http/incoming-handler` export in Wasm).
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
 pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
+    wasmshop_kit::trace::adopt_request(&req);
     http::handle(req)
 }

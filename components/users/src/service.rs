@@ -8,7 +8,7 @@ use std::fmt::Display;
 use spin_sdk::redis::RedisParameter;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::db::{DbError, transaction};
-use wasmshop_kit::events::{envelope, with_trace};
+use wasmshop_kit::events::envelope;
 use wasmshop_kit::ids::{is_id, new_id, now_rfc3339, now_unix_seconds};
 use wasmshop_kit::outbox;
 use wasmshop_kit::payloads::{UserProfileUpdated, UserRegistered};
@@ -56,7 +56,7 @@ fn publish_pending(conn: &Connection) {
     outbox::relay_after_commit(conn, SOURCE);
 }
 
-pub fn register(request: &RegisterRequest, traceparent: Option<&str>) -> Result<User, Error> {
+pub fn register(request: &RegisterRequest) -> Result<User, Error> {
     let (email, name) = validate_registration(request).map_err(Error::InvalidInput)?;
     let admin_email = variable("admin_email")?;
     let conn = repo::open()?;
@@ -82,7 +82,6 @@ pub fn register(request: &RegisterRequest, traceparent: Option<&str>) -> Result<
     };
     let event = envelope("user.registered", SOURCE, &user.id, &payload)
         .map_err(|e| internal("event", e))?;
-    let event = with_trace(event, traceparent);
     transaction(&conn, |conn| {
         if repo::email_taken(conn, &user.email)? {
             return Err(Error::EmailTaken);
@@ -170,11 +169,7 @@ pub fn get_user(user_id: &str) -> Result<User, Error> {
     repo::find_user(&conn, user_id)?.ok_or(Error::NotFound)
 }
 
-pub fn update_profile(
-    user_id: &str,
-    update: &ProfileUpdate,
-    traceparent: Option<&str>,
-) -> Result<User, Error> {
+pub fn update_profile(user_id: &str, update: &ProfileUpdate) -> Result<User, Error> {
     if !is_id(user_id) {
         return Err(Error::NotFound);
     }
@@ -192,7 +187,7 @@ pub fn update_profile(
         };
         let event = envelope("user.profile-updated", SOURCE, &user.id, &payload)
             .map_err(|e| internal("event", e))?;
-        outbox::enqueue(conn, EVENTS_CHANNEL, &with_trace(event, traceparent))?;
+        outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
         Ok((user, true))
     })?;
     if changed {

@@ -1,0 +1,287 @@
+//! What an operator sees of a checkout: one W3C trace from the client's request through the
+//! gateway's chained call, the saga's events and the replies to the notification it caused
+//! (and its webhook call); and the runtime's Prometheus counters moving with the traffic.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use wasmshop_tests::client::{ApiClient, address};
+use wasmshop_tests::webhook::webhook_server;
+use wasmshop_tests::{EventTransport, Wasmshop, eventually, invariants};
+
+const ADMIN_EMAIL: &str = "admin@wasmshop.local";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+fn trace_of(traceparent: &str) -> (&str, &str) {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    (parts[1], parts[2])
+}
+
+fn event_trace(message: &str) -> (String, String) {
+    let event: Value = serde_json::from_str(message).expect("an envelope");
+    let traceparent = event["trace"]["traceparent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no trace on {event}"));
+    let (trace, span) = trace_of(traceparent);
+    (trace.to_owned(), span.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_traceparent_follows_a_checkout_to_its_notification() {
+    let (origin, webhook_calls) = webhook_server(vec![204]).await.expect("webhook");
+    let url = format!("{origin}/hooks/orders");
+    let shop = Wasmshop::boot_shop(
+        EventTransport::Redis,
+        &[
+            ("notification_webhook_url", &url),
+            ("notification_webhook_origin", &origin),
+        ],
+    )
+    .await
+    .expect("boot");
+    let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
+        .await
+        .expect("admin");
+    let product = admin.stocked_product(1_500, 3).await.expect("product");
+    let customer = ApiClient::register(&shop.base_url, &shop.client, "traced@example.com")
+        .await
+        .expect("customer");
+    let line = json!({ "product_id": product, "quantity": 1 });
+    let (status, _) = customer
+        .send("POST", "/api/v1/cart/items", Some(&line))
+        .await
+        .expect("cart");
+    assert_eq!(status, 200);
+
+    // Commands and replies of the saga, and the order's own events, as they travel.
+    let commands = shop.subscribe("payments.commands", 2).expect("subscribe");
+    let replies = shop.subscribe("payments.events", 2).expect("subscribe");
+    let order_events = shop.subscribe("orders.events", 2).expect("subscribe");
+
+    let client_traceparent = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
+    let response = customer
+        .request("POST", "/api/v1/orders")
+        .expect("request")
+        .header("traceparent", &client_traceparent)
+        .header("idempotency-key", "traced-1")
+        .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }))
+        .send()
+        .await
+        .expect("checkout");
+    assert_eq!(response.status(), 202);
+    let gateway_traceparent = response
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .expect("the gateway answers with its traceparent")
+        .to_owned();
+    let (trace, gateway_span) = trace_of(&gateway_traceparent);
+    assert_eq!(trace, TRACE_ID, "the gateway continues the client's trace");
+    assert_ne!(gateway_span, CLIENT_SPAN, "under a span of its own");
+    let accepted: Value = response.json().await.expect("json");
+    let order_id = accepted["id"].as_str().expect("id").to_owned();
+    let order = customer
+        .wait_terminal(&order_id, std::time::Duration::from_secs(20))
+        .await
+        .expect("terminal");
+    assert_eq!(order["status"], "confirmed", "{order}");
+
+    // Through the chained call: orders got the gateway's span as parent and kept it.
+    let orders_db =
+        rusqlite::Connection::open(shop.state_dir().join("orders.db")).expect("orders.db");
+    let stored: String = orders_db
+        .query_row(
+            "SELECT traceparent FROM orders WHERE id = ?1",
+            [&order_id],
+            |row| row.get(0),
+        )
+        .expect("the order's traceparent");
+    assert_eq!(stored, gateway_traceparent);
+
+    // Through the events: the saga's commands, the consumer's replies, the order's events.
+    for (what, messages) in [
+        ("payments.commands", commands.received().await),
+        ("payments.events", replies.received().await),
+        ("orders.events", order_events.received().await),
+    ] {
+        assert_eq!(messages.len(), 2, "{what}: {messages:?}");
+        for message in &messages {
+            assert_eq!(event_trace(&message.to_string()).0, TRACE_ID, "{what}");
+        }
+    }
+
+    // To the notification the confirmation caused, and its webhook call.
+    let notification = eventually("the order_confirmed notification", || async {
+        let (_, page) = customer.get("/api/v1/notifications").await.ok()?;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|n| n["template"] == "order_confirmed" && n["subject_id"] == order_id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(notification["trace_id"], TRACE_ID, "{notification}");
+    let webhook_traceparent = eventually("the webhook call", || async {
+        webhook_calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|call| call.body["id"] == notification["id"])
+            .and_then(|call| call.traceparent.clone())
+    })
+    .await;
+    assert_eq!(trace_of(&webhook_traceparent).0, TRACE_ID);
+
+    // A notification from an untraced cause has no trace id rather than a made-up one.
+    let (_, page) = admin.get("/api/v1/notifications").await.expect("list");
+    let welcome = &page["items"][0];
+    assert_eq!(welcome["template"], "welcome");
+    assert_eq!(
+        welcome["trace_id"].as_str().map(str::len),
+        Some(32),
+        "registration went through the gateway too, which started a trace: {welcome}"
+    );
+    invariants::check(shop.state_dir())
+        .await
+        .expect("invariants");
+}
+
+/// `/metrics` as `name{labels}` → value.
+async fn scrape(shop: &Wasmshop) -> BTreeMap<String, f64> {
+    let addr = shop.running.metrics_addr().expect("metrics are served");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: &str) -> f64 {
+    after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_a_checkout() {
+    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+        .await
+        .expect("boot");
+    let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
+        .await
+        .expect("admin");
+    let product = admin.stocked_product(2_000, 5).await.expect("product");
+    let customer = ApiClient::register(&shop.base_url, &shop.client, "metered@example.com")
+        .await
+        .expect("customer");
+    let before = scrape(&shop).await;
+
+    let body = json!({ "shipping_address": address(), "payment_token": "tok_visa",
+        "lines": [{ "product_id": product, "quantity": 2 }] });
+    let (status, accepted) = customer
+        .checkout("metered-1", &body)
+        .await
+        .expect("checkout");
+    assert_eq!(status, 202, "{accepted}");
+    let order_id = accepted["id"].as_str().expect("id");
+    let order = customer
+        .wait_terminal(order_id, std::time::Duration::from_secs(20))
+        .await
+        .expect("terminal");
+    assert_eq!(order["status"], "confirmed");
+    let (status, _) = customer.get("/api/v1/nowhere").await.expect("404");
+    assert_eq!(status, 404);
+    // The consumers' outboxes and the notification settle after the order does.
+    let after = eventually("the saga's last messages", || {
+        let shop = &shop;
+        let before = &before;
+        async move {
+            let after = scrape(shop).await;
+            (delta(
+                before,
+                &after,
+                r#"wasmshop_runtime_redis_messages_total{channel="orders.events",component="notifications",outcome="ok"}"#,
+            ) >= 2.0)
+                .then_some(after)
+        }
+    })
+    .await;
+
+    let gateway = |status: u16| {
+        format!(
+            r#"wasmshop_runtime_http_requests_total{{component="gateway",route="/...",status="{status}"}}"#
+        )
+    };
+    assert_eq!(delta(&before, &after, &gateway(202)), 1.0, "the checkout");
+    assert_eq!(
+        delta(&before, &after, &gateway(404)),
+        1.0,
+        "the unknown route"
+    );
+    assert!(delta(&before, &after, &gateway(200)) >= 1.0, "the polls");
+    assert!(
+        delta(
+            &before,
+            &after,
+            r#"wasmshop_runtime_http_requests_total{component="orders",route="/...",status="202"}"#
+        ) >= 1.0,
+        "the chained checkout"
+    );
+    assert!(
+        delta(
+            &before,
+            &after,
+            r#"wasmshop_runtime_http_request_duration_seconds_count{component="gateway"}"#
+        ) >= 3.0
+    );
+    // reserve + commit; authorize + capture; create shipment: each handled once, as "ok".
+    for (channel, component, at_least) in [
+        ("catalog.commands", "catalog", 2.0),
+        ("payments.commands", "payments", 2.0),
+        ("shipping.commands", "shipping", 1.0),
+        ("payments.events", "orders", 2.0),
+        ("shipping.events", "orders", 1.0),
+    ] {
+        let series = format!(
+            r#"wasmshop_runtime_redis_messages_total{{channel="{channel}",component="{component}",outcome="ok"}}"#
+        );
+        assert!(
+            delta(&before, &after, &series) >= at_least,
+            "{series}: {}",
+            delta(&before, &after, &series)
+        );
+    }
+    for component in ["gateway", "orders", "payments", "catalog"] {
+        let series = format!(r#"wasmshop_runtime_instances_total{{component="{component}"}}"#);
+        assert!(delta(&before, &after, &series) >= 1.0, "{series}");
+    }
+    let traps: f64 = after
+        .iter()
+        .filter(|(series, _)| series.starts_with("wasmshop_runtime_traps_total"))
+        .map(|(_, value)| value)
+        .sum();
+    assert_eq!(traps, 0.0);
+    let dead_letters: f64 = after
+        .iter()
+        .filter(|(series, _)| series.starts_with("wasmshop_runtime_dead_letters"))
+        .map(|(_, value)| value)
+        .sum();
+    assert_eq!(dead_letters, 0.0);
+    assert!(
+        after
+            .keys()
+            .any(|series| series.starts_with("wasmshop_runtime_outbox_backlog")),
+        "the outbox backlog is exported"
+    );
+    invariants::check(shop.state_dir())
+        .await
+        .expect("invariants");
+}
