@@ -1,5 +1,5 @@
 //! Bearer-token verification (pure: the clock is a parameter) and the route's role check.
-//! The revocation lookup in Redis is in `lib.rs`.
+//! The revocation lookup in Redis is part of the gate (`gate.rs`).
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;

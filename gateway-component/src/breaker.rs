@@ -1,27 +1,19 @@
-//! The circuit breaker's and the bulkhead's Redis adapter: stores what `resilience` decides.
-//! Keys per upstream: `breaker:<id>:open_until` (ms; absent = closed), `breaker:<id>:ok` /
-//! `:fail` (outcome counters of the current window), `breaker:<id>:probe` (the half-open probe
-//! lock, `SET NX PX`) and `bulkhead:<id>` (a sorted set of the requests in flight, scored by
-//! start time, so a slot whose gateway instance died lapses instead of leaking).
+//! The Redis adapter of the per-request gate (`gate.rs`: revocation, rate limit, circuit
+//! state, bulkhead slot in one script) and of the circuit breaker's bookkeeping after the
+//! call. Keys per upstream: `breaker:<id>:open_until` (ms; absent = closed), `breaker:<id>:ok`
+//! / `:fail` (outcome counters of the current window), `breaker:<id>:probe` (the half-open
+//! probe lock, `SET NX PX`) and `bulkhead:<id>` (a sorted set of the requests in flight,
+//! scored by start time, so a slot whose gateway instance died lapses instead of leaking).
 //!
-//! Admission and release each cost one round trip, the bulkhead riding in the breaker's
-//! scripts. When Redis cannot be asked both are skipped (requests go through, logged): they
-//! protect upstreams, they must not become an outage of their own.
+//! A request costs two round trips: the gate before the call, the outcome (which frees the
+//! slot) after it; a circuit that opens or closes costs one more. What happens when Redis
+//! cannot be asked is the caller's policy (`lib.rs`).
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
-use crate::resilience::{self, Admission, BreakerConfig, Snapshot, Transition};
-
-/// Reads the breaker state and, unless it is open, takes a bulkhead slot.
-/// KEYS: open_until, in-flight set. ARGV: now ms, request id, max in flight, slot lifetime ms.
-/// Returns {open_until ms, 1 = slot taken | 0 = not asked (open) | -1 = full}.
-const ADMIT_SCRIPT: &str = "local open_until = tonumber(redis.call('GET', KEYS[1]) or '0') \
-if open_until > tonumber(ARGV[1]) then return {open_until, 0} end \
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[4])) \
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {open_until, -1} end \
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) \
-redis.call('PEXPIRE', KEYS[2], ARGV[4]) \
-return {open_until, 1}";
+use crate::gate;
+use crate::limiter::Limit;
+use crate::resilience::{self, Admission, BreakerConfig, Transition};
 
 /// Frees the slot, counts one outcome in its window counter (starting the window on its first
 /// hit) and returns both counters.
@@ -35,13 +27,24 @@ pub struct Breaker {
     connection: Connection,
     upstream: &'static str,
     config: BreakerConfig,
-    max_in_flight: i64,
     /// This request's member of the in-flight set.
-    request_id: String,
+    slot: String,
     holds_slot: bool,
 }
 
-fn now_ms() -> i64 {
+/// What the gate is asked about one request.
+pub struct Ask<'a> {
+    pub upstream: &'static str,
+    /// The token's id, when the request has one: checked against the revocations.
+    pub jti: Option<&'a str>,
+    /// The client's counter for the route's class (`limiter::redis_key`).
+    pub limit_key: String,
+    pub limit: Limit,
+    /// How long a bulkhead slot counts if it is never given back.
+    pub slot_lifetime_ms: i64,
+}
+
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -51,44 +54,78 @@ fn binary(text: impl Into<String>) -> RedisParameter {
     RedisParameter::Binary(text.into().into_bytes())
 }
 
-impl Breaker {
-    /// `None` (breaker and bulkhead skipped) when Redis is unavailable.
-    pub fn open(upstream: &'static str) -> Option<Self> {
-        let address = spin_sdk::variables::get("redis_address").ok()?;
-        let config = BreakerConfig::with_open_ms(
-            spin_sdk::variables::get("breaker_open_ms").ok().as_deref(),
-        );
-        let max_in_flight = resilience::max_in_flight(
-            spin_sdk::variables::get("upstream_max_in_flight")
-                .ok()
-                .as_deref(),
-        );
-        match Connection::open(&address) {
-            Ok(connection) => Some(Self {
-                connection,
-                upstream,
-                config,
-                max_in_flight,
-                // Not the client-supplied request id: two requests may share that.
-                request_id: uuid::Uuid::new_v4().to_string(),
-                holds_slot: false,
-            }),
-            Err(e) => {
-                wasmshop_kit::trace::log(
-                    "gateway",
-                    format_args!("breaker for {upstream} skipped: {e}"),
-                );
-                None
-            }
-        }
-    }
+fn key(upstream: &str, suffix: &str) -> String {
+    format!("breaker:{upstream}:{suffix}")
+}
 
+fn in_flight_key(upstream: &str) -> String {
+    format!("bulkhead:{upstream}")
+}
+
+/// Runs the gate script: the verdict, and the breaker that must record the outcome of an
+/// admitted request (it gives its bulkhead slot back when dropped). `Err` when Redis cannot
+/// be asked.
+pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), String> {
+    let config =
+        BreakerConfig::with_open_ms(spin_sdk::variables::get("breaker_open_ms").ok().as_deref());
+    let max_in_flight = resilience::max_in_flight(
+        spin_sdk::variables::get("upstream_max_in_flight")
+            .ok()
+            .as_deref(),
+    );
+    let connection = Connection::open(address).map_err(|e| e.to_string())?;
+    // Not the client-supplied request id: two requests may share that.
+    let slot = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    let upstream = ask.upstream;
+    let reply = connection
+        .execute(
+            "EVAL",
+            &[
+                binary(gate::SCRIPT),
+                RedisParameter::Int64(5),
+                binary(crate::auth::revocation_key(ask.jti.unwrap_or_default())),
+                binary(ask.limit_key.clone()),
+                binary(key(upstream, "open_until")),
+                binary(key(upstream, "probe")),
+                binary(in_flight_key(upstream)),
+                binary(if ask.jti.is_some() { "1" } else { "0" }),
+                RedisParameter::Int64(i64::from(ask.limit.window_seconds) * 1000),
+                RedisParameter::Int64(i64::from(ask.limit.requests)),
+                RedisParameter::Int64(now),
+                binary(slot.clone()),
+                RedisParameter::Int64(max_in_flight),
+                RedisParameter::Int64(ask.slot_lifetime_ms),
+                RedisParameter::Int64(config.probe_ms),
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+    let values: Vec<i64> = reply
+        .iter()
+        .map(|value| match value {
+            RedisResult::Int64(n) => Ok(*n),
+            other => Err(format!("unexpected gate reply {other:?}")),
+        })
+        .collect::<Result<_, _>>()?;
+    let reply =
+        gate::Reply::parse(&values).ok_or_else(|| format!("unexpected gate reply {values:?}"))?;
+    let breaker = Breaker {
+        connection,
+        upstream,
+        config,
+        slot,
+        holds_slot: reply.holds_slot(),
+    };
+    Ok((gate::decide(reply, ask.limit, now), breaker))
+}
+
+impl Breaker {
     fn key(&self, suffix: &str) -> String {
-        format!("breaker:{}:{suffix}", self.upstream)
+        key(self.upstream, suffix)
     }
 
     fn in_flight_key(&self) -> String {
-        format!("bulkhead:{}", self.upstream)
+        in_flight_key(self.upstream)
     }
 
     fn run(&self, command: &str, arguments: &[RedisParameter]) -> Option<Vec<RedisResult>> {
@@ -103,63 +140,12 @@ impl Breaker {
             .ok()
     }
 
-    /// Whether a request may go to the upstream now; `slot_lifetime_ms` bounds how long its
-    /// bulkhead slot counts if it is never released.
-    pub fn admit(&mut self, slot_lifetime_ms: i64) -> Admission {
-        let now = now_ms();
-        let reply = self.run(
-            "EVAL",
-            &[
-                binary(ADMIT_SCRIPT),
-                RedisParameter::Int64(2),
-                binary(self.key("open_until")),
-                binary(self.in_flight_key()),
-                RedisParameter::Int64(now),
-                binary(self.request_id.clone()),
-                RedisParameter::Int64(self.max_in_flight),
-                RedisParameter::Int64(slot_lifetime_ms),
-            ],
-        );
-        let Some([RedisResult::Int64(open_until_ms), RedisResult::Int64(slot)]) = reply.as_deref()
-        else {
-            return Admission::Send;
-        };
-        self.holds_slot = *slot == 1;
-        if *slot == -1 {
-            return Admission::Full;
-        }
-        let state = Snapshot {
-            open_until_ms: *open_until_ms,
-        }
-        .state(now);
-        let admission = resilience::admit(state, || {
-            let reply = self.run(
-                "SET",
-                &[
-                    binary(self.key("probe")),
-                    binary("1"),
-                    binary("NX"),
-                    binary("PX"),
-                    RedisParameter::Int64(self.config.probe_ms),
-                ],
-            );
-            matches!(reply.as_deref(), Some([RedisResult::Status(s)]) if s == "OK")
-        });
-        if matches!(admission, Admission::Reject { .. }) {
-            self.release();
-        }
-        admission
-    }
-
     /// Gives the bulkhead slot back without counting an outcome.
     fn release(&mut self) {
         if std::mem::take(&mut self.holds_slot) {
             self.run(
                 "ZREM",
-                &[
-                    binary(self.in_flight_key()),
-                    binary(self.request_id.clone()),
-                ],
+                &[binary(self.in_flight_key()), binary(self.slot.clone())],
             );
         }
     }
@@ -187,7 +173,7 @@ impl Breaker {
                         binary(self.key("fail")),
                         binary(self.in_flight_key()),
                         RedisParameter::Int64(config.window_ms),
-                        binary(self.request_id.clone()),
+                        binary(self.slot.clone()),
                     ],
                 );
                 self.holds_slot = false;

@@ -1,13 +1,15 @@
 //! wasmshop's single public entry. Every request: a request id and trace context, CORS, the
-//! route table (`routes.rs`), bearer-token verification and revocation (`auth.rs`), the role
-//! check, rate limiting per client and route class (`limiter.rs`), a body limit, then
-//! forwarding to the owning component by service chaining, behind a circuit breaker per
-//! upstream with retries for idempotent methods (`resilience.rs`, `breaker.rs`); one JSON log
-//! line per request on stderr. `/health` is liveness, `/ready` checks every upstream.
+//! route table (`routes.rs`), bearer-token verification (`auth.rs`), the role check, a body
+//! limit, then the gate — one Redis round trip for the token's revocation, the rate limit per
+//! client and route class (`limiter.rs`), the upstream's circuit breaker and bulkhead slot
+//! (`gate.rs`, `resilience.rs`, Redis adapter `breaker.rs`) — and forwarding to the owning
+//! component by service chaining with retries for idempotent methods; one JSON log line per
+//! request on stderr. `/health` is liveness, `/ready` checks every upstream.
 
 pub mod auth;
 mod breaker;
 pub mod cors;
+pub mod gate;
 pub mod limiter;
 pub mod resilience;
 pub mod routes;
@@ -211,22 +213,19 @@ fn decorate(
 
 /// One structured line per request; never the token or the body.
 fn log(context: &Context, outcome: &Outcome, status: u16, elapsed_ms: f64) {
-    eprintln!(
-        "{}",
-        json!({
-            "msg": "request",
-            "method": context.method.to_string(),
-            "path": context.path,
-            "route": outcome.route,
-            "status": status,
-            "duration_ms": (elapsed_ms * 1000.0).round() / 1000.0,
-            "upstream": outcome.upstream,
-            "upstream_ms": outcome.upstream_ms,
-            "request_id": context.request_id,
-            "trace_id": context.trace.trace_id,
-            "user_id": outcome.user_id,
-        })
-    );
+    wasmshop_kit::trace::write_line(&json!({
+        "msg": "request",
+        "method": context.method.to_string(),
+        "path": context.path,
+        "route": outcome.route,
+        "status": status,
+        "duration_ms": (elapsed_ms * 1000.0).round() / 1000.0,
+        "upstream": outcome.upstream,
+        "upstream_ms": outcome.upstream_ms,
+        "request_id": context.request_id,
+        "trace_id": context.trace.trace_id,
+        "user_id": outcome.user_id,
+    }));
 }
 
 async fn dispatch(
@@ -275,26 +274,30 @@ async fn dispatch(
 
     let claims = authenticate(context)?;
     outcome.user_id = claims.as_ref().map(|c| c.sub.clone());
-    auth::authorize(route.auth, claims.as_ref()).map_err(|status| match status {
-        403 => ApiError::forbidden("this route requires the admin role"),
-        _ => ApiError::unauthorized(AuthError::Missing.message()),
-    })?;
-
-    let decision = rate_limit(context, route, outcome.user_id.as_deref(), &method)?;
-    outcome.rate_limit = decision;
-    if let Some(decision) = decision
-        && !decision.allowed
-    {
-        return Err(ApiError::too_many_requests(decision.reset_seconds));
+    if let Err(status) = auth::authorize(route.auth, claims.as_ref()) {
+        // A revoked token is refused as such even where its role would not do; Redis is asked
+        // separately only on this rare path (the common one asks in the gate's round trip).
+        if let Some(claims) = &claims
+            && is_revoked(&claims.jti)?
+        {
+            return Err(ApiError::unauthorized(AuthError::Revoked.message()));
+        }
+        return Err(match status {
+            403 => ApiError::forbidden("this route requires the admin role"),
+            _ => ApiError::unauthorized(AuthError::Missing.message()),
+        });
     }
 
+    // Read before the gate, so a slow upload never holds a bulkhead slot of the upstream.
     let body = read_body(req, context).await?;
+    let pass = gate(context, route, claims.as_ref(), &method, outcome)?;
     forward(
         context,
         route,
         &upstream_path,
         claims.as_ref(),
         body,
+        pass,
         outcome,
     )
     .await
@@ -332,7 +335,8 @@ fn options(context: &Context, cors: &CorsConfig, allowed: &[&str]) -> Response {
 }
 
 /// The verified claims of the request's bearer token, `None` without an `Authorization`
-/// header. A present header must be valid even on public routes.
+/// header. A present header must be valid even on public routes. Whether the token was
+/// revoked is asked by the gate (or by `is_revoked`).
 fn authenticate(context: &Context) -> Result<Option<Claims>, ApiError> {
     let Some(header) = context.header("authorization") else {
         return Ok(None);
@@ -345,11 +349,9 @@ fn authenticate(context: &Context) -> Result<Option<Claims>, ApiError> {
         audience: variable("jwt_audience")?,
     };
     let now = wasmshop_kit::ids::now_unix_seconds();
-    let claims = auth::verify(token, &config, now).map_err(unauthorized)?;
-    if is_revoked(&claims.jti)? {
-        return Err(unauthorized(AuthError::Revoked));
-    }
-    Ok(Some(claims))
+    auth::verify(token, &config, now)
+        .map(Some)
+        .map_err(unauthorized)
 }
 
 /// `EXISTS revoked:jti:<jti>`. Fails closed: when Redis cannot answer, no token is accepted
@@ -373,16 +375,29 @@ fn is_revoked(jti: &str) -> Result<bool, ApiError> {
     Ok(matches!(result.first(), Some(RedisResult::Int64(n)) if *n > 0))
 }
 
-/// Counts the request in its client's window for the route's class (see `limiter`); `None`
-/// when Redis could not be asked and the policy fails open.
-fn rate_limit(
+/// A request the gate let through to its upstream.
+struct Pass {
+    /// Records the outcome and frees the bulkhead slot; `None` when Redis could not be asked.
+    breaker: Option<breaker::Breaker>,
+    admission: Admission,
+}
+
+/// The gate before the upstream, one Redis round trip (`gate.rs`): the token's revocation,
+/// the client's rate-limit window for the route's class, the upstream's circuit and a slot of
+/// its bulkhead. `None` breaker: Redis could not be asked and the policy let the request on.
+///
+/// Policy when Redis is unreachable: an anonymous read (GET/HEAD) fails open — no limit, no
+/// breaker: browsing must survive a Redis outage and reads change nothing; everything else is
+/// refused with 503 `service_unavailable` — an unthrottled write path (login guessing, order
+/// spam) is worse than a brief outage, and a revoked token could not be recognised.
+fn gate(
     context: &Context,
     route: &Route,
-    user_id: Option<&str>,
+    claims: Option<&Claims>,
     method: &str,
-) -> Result<Option<limiter::Decision>, ApiError> {
+    outcome: &mut Outcome,
+) -> Result<Pass, ApiError> {
     use limiter::Limit;
-    use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
     let name = limiter::variable_name(route.class);
     let limit = match variable(&name) {
@@ -397,40 +412,76 @@ fn rate_limit(
         }),
         Err(_) => Limit::default_for(route.class),
     };
-    let client = limiter::client_key(user_id, context.header("spin-client-addr"));
-    let key = limiter::redis_key(route.class, &client);
-    let window_ms = i64::from(limit.window_seconds) * 1000;
-    let counted = variable("redis_address").ok().and_then(|address| {
-        let result = Connection::open(&address).and_then(|connection| {
-            connection.execute(
-                "EVAL",
-                &[
-                    RedisParameter::Binary(limiter::SCRIPT.as_bytes().to_vec()),
-                    RedisParameter::Int64(1),
-                    RedisParameter::Binary(key.into_bytes()),
-                    RedisParameter::Int64(window_ms),
-                ],
-            )
-        });
-        match result.as_deref() {
-            Ok([RedisResult::Int64(count), RedisResult::Int64(ttl)]) => Some((*count, *ttl)),
-            Ok(other) => {
-                wasmshop_kit::trace::log(
-                    "gateway",
-                    format_args!("rate limiter: unexpected reply {other:?}"),
-                );
-                None
+    let client = limiter::client_key(
+        claims.map(|c| c.sub.as_str()),
+        context.header("spin-client-addr"),
+    );
+    let timeout = route.class.timeout();
+    let ask = breaker::Ask {
+        upstream: route.upstream,
+        jti: claims.map(|c| c.jti.as_str()),
+        limit_key: limiter::redis_key(route.class, &client),
+        limit,
+        slot_lifetime_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX) * 2,
+    };
+    let asked = variable("redis_address")
+        .map_err(|e| e.message)
+        .and_then(|address| breaker::ask(&address, &ask));
+    let (verdict, breaker) = match asked {
+        Ok(answer) => answer,
+        Err(e) => {
+            wasmshop_kit::trace::log("gateway", format_args!("gate for {}: {e}", route.upstream));
+            if claims.is_none() && limiter::fail_open(method) {
+                return Ok(Pass {
+                    breaker: None,
+                    admission: Admission::Send,
+                });
             }
-            Err(e) => {
-                wasmshop_kit::trace::log("gateway", format_args!("rate limiter: {e}"));
-                None
+            return Err(unavailable(if claims.is_some() {
+                "token revocation cannot be checked; retry later"
+            } else {
+                "rate limiting is unavailable; retry later"
+            }));
+        }
+    };
+    match verdict {
+        gate::Verdict::Revoked => Err(ApiError::unauthorized(AuthError::Revoked.message())),
+        gate::Verdict::Limited(decision) => {
+            outcome.rate_limit = Some(decision);
+            Err(ApiError::too_many_requests(decision.reset_seconds))
+        }
+        gate::Verdict::Counted {
+            rate_limit,
+            admission,
+        } => {
+            outcome.rate_limit = Some(rate_limit);
+            match admission {
+                Admission::Reject {
+                    retry_after_seconds,
+                } => {
+                    let mut error = unavailable(format!(
+                        "{} is failing; the circuit is open",
+                        route.upstream
+                    ));
+                    error.code = "circuit_open";
+                    error.retry_after = Some(retry_after_seconds);
+                    Err(error)
+                }
+                Admission::Full => {
+                    let mut error = unavailable(format!(
+                        "{} has too many requests in flight",
+                        route.upstream
+                    ));
+                    error.code = "upstream_busy";
+                    error.retry_after = Some(1);
+                    Err(error)
+                }
+                Admission::Send | Admission::Probe => Ok(Pass {
+                    breaker: Some(breaker),
+                    admission,
+                }),
             }
         }
-    });
-    match counted {
-        Some((count, ttl)) => Ok(Some(limiter::decide(limit, count, ttl))),
-        None if limiter::fail_open(method) => Ok(None),
-        None => Err(unavailable("rate limiting is unavailable; retry later")),
     }
 }
 
@@ -476,6 +527,7 @@ async fn forward(
     upstream_path: &str,
     claims: Option<&Claims>,
     body: Vec<u8>,
+    pass: Pass,
     outcome: &mut Outcome,
 ) -> Result<Response, ApiError> {
     let mut url = format!("{}{upstream_path}", upstream::base_url(route.upstream));
@@ -512,35 +564,6 @@ async fn forward(
     };
 
     let timeout = route.class.timeout();
-    let slot_lifetime_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX) * 2;
-    let mut breaker = breaker::Breaker::open(route.upstream);
-    let admission = breaker
-        .as_mut()
-        .map_or(Admission::Send, |b| b.admit(slot_lifetime_ms));
-    match admission {
-        Admission::Reject {
-            retry_after_seconds,
-        } => {
-            let mut error = unavailable(format!(
-                "{} is failing; the circuit is open",
-                route.upstream
-            ));
-            error.code = "circuit_open";
-            error.retry_after = Some(retry_after_seconds);
-            return Err(error);
-        }
-        Admission::Full => {
-            let mut error = unavailable(format!(
-                "{} has too many requests in flight",
-                route.upstream
-            ));
-            error.code = "upstream_busy";
-            error.retry_after = Some(1);
-            return Err(error);
-        }
-        Admission::Send | Admission::Probe => {}
-    }
-
     let started = Instant::now();
     let method = context.method.to_string();
     let mut attempt = 0;
@@ -560,6 +583,10 @@ async fn forward(
     };
     outcome.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let success = matches!(&result, Ok(response) if *response.status() < 500);
+    let Pass {
+        mut breaker,
+        admission,
+    } = pass;
     if let Some(breaker) = &mut breaker {
         breaker.record(admission, success);
     }

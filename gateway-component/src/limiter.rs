@@ -1,16 +1,8 @@
-//! Rate limiting per client and route class: a fixed window counted atomically in Redis by one
-//! Lua script (one round trip). This module holds the pure parts — configuration, the client
-//! key, the decision and the failure policy; `lib.rs` runs the script.
+//! Rate limiting per client and route class: a fixed window counted atomically in Redis, by
+//! the gate's script (`gate.rs`, in the same round trip as the other checks). This module
+//! holds the pure parts — configuration, the client key, the decision and the failure policy.
 
 use crate::routes::Class;
-
-/// `INCR` the window's counter, start the window on its first hit, and return the count and
-/// the milliseconds left in the window. A key that somehow lost its TTL gets one again, so a
-/// client can never be locked out forever.
-pub const SCRIPT: &str = "local n = redis.call('INCR', KEYS[1]) \
-local ttl = redis.call('PTTL', KEYS[1]) \
-if n == 1 or ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end \
-return {n, ttl}";
 
 /// At most `requests` per `window_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -265,8 +265,8 @@ fn open_logs(log_dir: Option<&Path>, component_id: &str) -> anyhow::Result<Compo
             .open(dir.join(format!("{component_id}_{stream}.txt")))
     };
     Ok(ComponentLogs {
-        stdout: Some(open("stdout")?),
-        stderr: Some(open("stderr")?),
+        stdout: Some(Arc::new(open("stdout")?)),
+        stderr: Some(Arc::new(open("stderr")?)),
     })
 }
 

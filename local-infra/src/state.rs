@@ -15,6 +15,7 @@ use crate::capabilities::outbound_http::OutboundHttp;
 use crate::capabilities::redis::RedisAccess;
 use crate::capabilities::sqlite::SqliteAccess;
 use crate::capabilities::variables::ComponentVariables;
+use crate::logs::InstanceLog;
 
 /// What one component may use, fixed when the app loads.
 pub struct ComponentCapabilities {
@@ -32,8 +33,8 @@ pub struct ComponentCapabilities {
 /// Where a component's stdout and stderr go: files under the log dir, as `spin up` does.
 #[derive(Default)]
 pub struct ComponentLogs {
-    pub stdout: Option<std::fs::File>,
-    pub stderr: Option<std::fs::File>,
+    pub stdout: Option<Arc<std::fs::File>>,
+    pub stderr: Option<Arc<std::fs::File>>,
 }
 
 pub struct InstanceState {
@@ -49,21 +50,11 @@ impl InstanceState {
     pub fn new(capabilities: Arc<ComponentCapabilities>) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&capabilities.environment);
-        if let Some(file) = capabilities
-            .logs
-            .stdout
-            .as_ref()
-            .and_then(|f| f.try_clone().ok())
-        {
-            wasi.stdout(wasmtime_wasi::cli::OutputFile::new(file));
+        if let Some(file) = &capabilities.logs.stdout {
+            wasi.stdout(InstanceLog::new(file.clone()));
         }
-        if let Some(file) = capabilities
-            .logs
-            .stderr
-            .as_ref()
-            .and_then(|f| f.try_clone().ok())
-        {
-            wasi.stderr(wasmtime_wasi::cli::OutputFile::new(file));
+        if let Some(file) = &capabilities.logs.stderr {
+            wasi.stderr(InstanceLog::new(file.clone()));
         }
         let limits = StoreLimitsBuilder::new()
             .memory_size(capabilities.max_memory_bytes)

@@ -279,6 +279,23 @@ async fn every_jwt_attack_gets_401() {
         json(call(&shop, "POST", "/api/v1/auth/logout", Some(&token), None).await).await;
     assert_eq!(status, 204);
     assert_unauthorized(&shop, Some(&token), "revoked").await;
+    // Also where its role would not do: revoked comes first (401, not 403).
+    let (status, body) = json(
+        call(
+            &shop,
+            "GET",
+            "/api/v1/admin/orders/dead-letters",
+            Some(&token),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("unauthorized")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -859,4 +876,215 @@ async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
     }
     let (status, _) = json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
     assert_eq!(status, 200);
+}
+
+/// The shopping and operator routes reach their contexts with what those need: the verified
+/// identity, `Idempotency-Key`, `content-type`, `traceparent`; `Location` comes back; admin
+/// routes of every context are admin-only; `/ready` covers all six upstreams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopping_and_operator_routes_reach_their_contexts() {
+    let shop = Wasmshop::boot().await.expect("boot");
+    let (_, customer) = account(&shop, "shopper@example.com").await;
+    let (_, admin) = account(&shop, "admin@wasmshop.local").await;
+
+    let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
+    assert_eq!(status, 200, "{body}");
+    for service in [
+        "users",
+        "catalog",
+        "orders",
+        "payments",
+        "shipping",
+        "notifications",
+    ] {
+        assert_eq!(
+            body["services"][service]["status"], "up",
+            "{service}: {body}"
+        );
+    }
+
+    // Public: shipping quotes (shipping's `/quotes`).
+    let (status, quote) = json(
+        call(
+            &shop,
+            "GET",
+            "/api/v1/shipping/quotes?country=DE&weight_grams=500",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{quote}");
+
+    // Signed in: the cart, then a checkout with an idempotency key, twice.
+    let (_, page) = json(call(&shop, "GET", "/api/v1/products?limit=1", None, None).await).await;
+    let product_id = page["items"][0]["id"].as_str().expect("a seeded product");
+    let item = json!({ "product_id": product_id, "quantity": 1 });
+    let (status, _) =
+        json(call(&shop, "POST", "/api/v1/cart/items", None, Some(&item)).await).await;
+    assert_eq!(status, 401, "the cart needs a token");
+    let (status, cart) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/cart/items",
+            Some(&customer),
+            Some(&item),
+        )
+        .await,
+    )
+    .await;
+    assert!(matches!(status, 200 | 201), "{status} {cart}");
+    let (status, cart) =
+        json(call(&shop, "GET", "/api/v1/cart", Some(&customer), None).await).await;
+    assert_eq!(status, 200, "{cart}");
+    assert_eq!(
+        cart["lines"][0]["product_id"].as_str(),
+        Some(product_id),
+        "{cart}"
+    );
+
+    let checkout = json!({ "shipping_address": { "name": "Ada", "line1": "1 Way", "line2": null,
+        "city": "Berlin", "postal_code": "10115", "country": "DE" }, "payment_token": "tok_visa" });
+    let (status, error) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/orders",
+            Some(&customer),
+            Some(&checkout),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (400, &json!("idempotency_key_required")),
+        "{error}"
+    );
+    let events = shop.subscribe("orders.events", 1).expect("subscribed");
+    let place = || {
+        shop.client
+            .post(shop.url("/api/v1/orders"))
+            .bearer_auth(&customer)
+            .header("idempotency-key", "gateway-checkout-1")
+            .json(&checkout)
+            .send()
+    };
+    let response = place().await.expect("checkout");
+    let location = header(&response, "location").expect("location passes through");
+    let traceparent = header(&response, "traceparent").expect("traceparent");
+    let (status, order) = json(response).await;
+    assert_eq!(status, 202, "{order}");
+    let order_id = order["id"].as_str().expect("id").to_owned();
+    assert_eq!(location, format!("/api/v1/orders/{order_id}"));
+    let (status, again) = json(place().await.expect("checkout again")).await;
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (202, Some(order_id.as_str())),
+        "the key reached orders: {again}"
+    );
+    let created = events.received().await.pop().expect("order.created");
+    assert_eq!(
+        created["subject"].as_str(),
+        Some(order_id.as_str()),
+        "{created}"
+    );
+    assert_eq!(
+        created["trace"]["traceparent"].as_str(),
+        Some(traceparent.as_str()),
+        "the gateway's trace context reached orders: {created}"
+    );
+    let (status, fetched) = json(
+        call(
+            &shop,
+            "GET",
+            &format!("/api/v1/orders/{order_id}"),
+            Some(&customer),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{fetched}");
+    for path in [
+        "/api/v1/orders",
+        "/api/v1/payments",
+        "/api/v1/shipments",
+        "/api/v1/notifications",
+    ] {
+        let (status, body) = json(call(&shop, "GET", path, Some(&customer), None).await).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let (status, _) = json(call(&shop, "GET", path, None, None).await).await;
+        assert_eq!(status, 401, "{path} without a token");
+    }
+
+    // Operator routes: admin-only, mapped to each context's own `/admin/...`.
+    for context in [
+        "users",
+        "catalog",
+        "orders",
+        "payments",
+        "shipping",
+        "notifications",
+    ] {
+        let path = format!("/api/v1/admin/{context}/dead-letters");
+        let (status, body) = json(call(&shop, "GET", &path, Some(&customer), None).await).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (403, &json!("forbidden")),
+            "{path}"
+        );
+        let (status, body) = json(call(&shop, "GET", &path, Some(&admin), None).await).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body["items"].is_array(), "{path}: {body}");
+        let path = format!("/api/v1/admin/{context}/recovery");
+        let (status, body) = json(call(&shop, "POST", &path, Some(&admin), None).await).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let path =
+            format!("/api/v1/admin/{context}/dead-letters/0190d7a0-0000-7000-8000-000000000009");
+        let (status, _) = json(call(&shop, "DELETE", &path, Some(&admin), None).await).await;
+        assert_eq!(status, 404, "{path}: no such dead letter");
+    }
+    let (status, body) = json(
+        call(
+            &shop,
+            "GET",
+            "/api/v1/admin/notifications/notifications",
+            Some(&admin),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/admin/payments/payments/0190d7a0-0000-7000-8000-000000000009/refund",
+            Some(&customer),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let shipment_status = json!({ "status": "in_transit" });
+    let (status, _) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/shipments/0190d7a0-0000-7000-8000-000000000009/status",
+            Some(&customer),
+            Some(&shipment_status),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403, "shipment status is for operators");
+    let response = call(&shop, "PUT", "/api/v1/orders", Some(&customer), None).await;
+    assert_eq!(header(&response, "allow").as_deref(), Some("GET, POST"));
+    assert_eq!(response.status(), 405);
 }

@@ -37,11 +37,18 @@ pub struct Migration {
 /// write transaction so concurrent first requests cannot apply a step twice.
 pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError> {
     let conn = Connection::open(label)?;
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        &[],
-    )?;
-    let applied = current_version(&conn)?;
+    // The common case, a database already migrated, costs one read; only a first open (no
+    // `schema_migrations` yet) creates the table.
+    let applied = match current_version(&conn) {
+        Ok(version) => version,
+        Err(_) => {
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+                &[],
+            )?;
+            current_version(&conn)?
+        }
+    };
     if migrations.iter().all(|m| m.version <= applied) {
         return Ok(conn);
     }

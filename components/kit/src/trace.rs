@@ -70,14 +70,21 @@ pub fn trace_id_of(traceparent: &str) -> Option<&str> {
 /// One JSON line on stderr (Spin keeps each component's stderr as its log), with the trace
 /// id of what is being handled, so an operator can follow one request through every context.
 pub fn log(source: &str, message: impl Display) {
-    eprintln!(
-        "{}",
-        serde_json::json!({
-            "source": source,
-            "trace_id": trace_id(),
-            "msg": message.to_string(),
-        })
-    );
+    write_line(&serde_json::json!({
+        "source": source,
+        "trace_id": trace_id(),
+        "msg": message.to_string(),
+    }));
+}
+
+/// `line` and a newline on stderr in one write: `eprintln!` of a JSON value writes it token by
+/// token, and in Wasm each write is a host call.
+pub fn write_line(line: &serde_json::Value) {
+    use std::io::Write;
+    let mut text = line.to_string();
+    text.push('\n');
+    // A log line that cannot be written has nowhere to be reported.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 #[cfg(test)]

@@ -234,14 +234,18 @@ impl Drop for ConnectionHandle {
 /// Statements that take SQLite's write lock when run outside a transaction: a `BEGIN` (whose
 /// transaction is about to write) or a write on its own.
 fn takes_write_lock(statement: &str) -> bool {
-    let head = statement
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("");
+    let head = leading_keyword(statement);
     ["BEGIN", "INSERT", "UPDATE", "DELETE", "REPLACE"]
         .iter()
         .any(|keyword| head.eq_ignore_ascii_case(keyword))
+}
+
+fn leading_keyword(statement: &str) -> &str {
+    statement
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
 }
 
 /// A value crossing the guest boundary; both WIT versions share this shape.
@@ -274,8 +278,9 @@ impl ConnectionHandle {
                 *writing = Some(slot);
             }
         }
+        let inline = self.runs_inline(&statement);
         let inner = self.inner.clone();
-        let (result, autocommit) = tokio::task::spawn_blocking(move || {
+        let run = move || {
             let slot = inner
                 .lock()
                 .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
@@ -285,14 +290,37 @@ impl ConnectionHandle {
             let result =
                 run_statement(conn, &statement, params).map_err(|e| SqliteError::Io(e.to_string()));
             Ok::<_, SqliteError>((result, conn.is_autocommit()))
-        })
-        .await
-        .map_err(|e| SqliteError::Io(e.to_string()))??;
+        };
+        let (result, autocommit) = if inline {
+            run()?
+        } else {
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| SqliteError::Io(e.to_string()))??
+        };
         // The transaction is over (committed, rolled back, or never begun): next writer.
         if autocommit && let Ok(mut writing) = self.writing.lock() {
             writing.take();
         }
         result
+    }
+
+    /// Whether `statement` can run on the async worker instead of the blocking pool: it neither
+    /// waits for a lock nor syncs the disk, so it takes microseconds, less than the two thread
+    /// hand-offs of the pool. A read never waits in WAL mode; inside a transaction this
+    /// connection holds the writer slot of, nobody else writes. `BEGIN` (which may wait for a
+    /// writer outside this runtime), a commit, explicit or implicit (a write in autocommit
+    /// mode, which may checkpoint and sync), and anything unusual go to the pool.
+    fn runs_inline(&self, statement: &str) -> bool {
+        let head = leading_keyword(statement);
+        if head.eq_ignore_ascii_case("SELECT") {
+            return true;
+        }
+        let in_transaction = !self.in_autocommit();
+        in_transaction
+            && ["INSERT", "UPDATE", "DELETE", "REPLACE", "ROLLBACK"]
+                .iter()
+                .any(|keyword| head.eq_ignore_ascii_case(keyword))
     }
 
     fn in_autocommit(&self) -> bool {

@@ -1,0 +1,244 @@
+//! Everything the gateway asks Redis before forwarding a request, in one round trip: is the
+//! token revoked, the rate-limit count, the upstream's circuit state (with the half-open probe
+//! lock) and a bulkhead slot. One Lua script does the lookups and increments atomically; this
+//! module holds it and turns its reply into a verdict. Pure: the decisions themselves are
+//! `limiter::decide` and `resilience::admit`, the Redis call is in `breaker.rs`.
+//!
+//! Asking separately cost four round trips per request (`EXISTS`, the limiter's script, the
+//! breaker's script, its release); each is a host call, a trip through the runtime's shared
+//! Redis connection and a wake-up of the request's task, about a quarter of the gateway's
+//! time per request under load.
+
+use crate::limiter::{self, Decision, Limit};
+use crate::resilience::{self, Admission, Snapshot};
+
+/// KEYS: revoked-jti key, rate-limit counter, `open_until`, probe lock, in-flight set.
+/// ARGV: check revocation (1/0), window ms, requests allowed, now ms, slot member,
+/// max in flight, slot lifetime ms, probe lock ms.
+///
+/// Steps, each only if the previous one let the request on: a revoked token stops everything
+/// (nothing counted); the window's counter is bumped (started on its first hit, re-armed if it
+/// lost its TTL); past the limit, stop; an open circuit stops; a half-open one needs the probe
+/// lock (`SET NX PX`); then a bulkhead slot (the in-flight set, scored by start time, so a
+/// slot of a dead instance lapses), released again with the probe lock when full.
+///
+/// Returns `{revoked 1/0, count, window ms left, open_until ms (0 = closed), slot}` with slot
+/// 0 = not asked, 1 = taken, 2 = taken with the probe lock, -1 = full.
+pub const SCRIPT: &str = "\
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {1, 0, 0, 0, 0} end \
+local n = redis.call('INCR', KEYS[2]) \
+local ttl = redis.call('PTTL', KEYS[2]) \
+if n == 1 or ttl < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) ttl = tonumber(ARGV[2]) end \
+if n > tonumber(ARGV[3]) then return {0, n, ttl, 0, 0} end \
+local now = tonumber(ARGV[4]) \
+local open_until = tonumber(redis.call('GET', KEYS[3]) or '0') \
+if open_until > now then return {0, n, ttl, open_until, 0} end \
+local probe = 0 \
+if open_until > 0 then \
+  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[8]) then return {0, n, ttl, open_until, 0} end \
+  probe = 1 \
+end \
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[7])) \
+if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[6]) then \
+  if probe == 1 then redis.call('DEL', KEYS[4]) end \
+  return {0, n, ttl, open_until, -1} \
+end \
+redis.call('ZADD', KEYS[5], now, ARGV[5]) \
+redis.call('PEXPIRE', KEYS[5], ARGV[7]) \
+return {0, n, ttl, open_until, 1 + probe}";
+
+/// What the script says about the bulkhead slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Not asked: revoked, rate-limited, or the circuit is open.
+    NotAsked,
+    Taken,
+    /// Taken, and this request is the half-open circuit's probe.
+    TakenWithProbe,
+    /// The upstream already has its maximum in flight.
+    Full,
+}
+
+/// The script's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub revoked: bool,
+    /// This request's number in its rate-limit window.
+    pub count: i64,
+    pub window_left_ms: i64,
+    /// 0 when the circuit is closed.
+    pub open_until_ms: i64,
+    pub slot: Slot,
+}
+
+impl Reply {
+    /// The five integers the script returns; `None` for anything else.
+    pub fn parse(values: &[i64]) -> Option<Self> {
+        let &[revoked, count, window_left_ms, open_until_ms, slot] = values else {
+            return None;
+        };
+        let slot = match slot {
+            0 => Slot::NotAsked,
+            1 => Slot::Taken,
+            2 => Slot::TakenWithProbe,
+            -1 => Slot::Full,
+            _ => return None,
+        };
+        Some(Self {
+            revoked: revoked == 1,
+            count,
+            window_left_ms,
+            open_until_ms,
+            slot,
+        })
+    }
+
+    /// Whether this request holds a bulkhead slot to give back.
+    pub fn holds_slot(&self) -> bool {
+        matches!(self.slot, Slot::Taken | Slot::TakenWithProbe)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The token was revoked (logout): 401.
+    Revoked,
+    /// Past the client's limit: 429.
+    Limited(Decision),
+    /// Within the limit; `admission` says whether the upstream may be called (`Send`,
+    /// `Probe`) or not (`Reject` while the circuit is open, `Full` for the bulkhead).
+    Counted {
+        rate_limit: Decision,
+        admission: Admission,
+    },
+}
+
+/// The verdict on a request given the script's reply, its route class's `limit` and the
+/// `now_ms` the script was given.
+pub fn decide(reply: Reply, limit: Limit, now_ms: i64) -> Verdict {
+    if reply.revoked {
+        return Verdict::Revoked;
+    }
+    let rate_limit = limiter::decide(limit, reply.count, reply.window_left_ms);
+    if !rate_limit.allowed {
+        return Verdict::Limited(rate_limit);
+    }
+    let admission = match reply.slot {
+        Slot::Taken => Admission::Send,
+        Slot::TakenWithProbe => Admission::Probe,
+        Slot::Full => Admission::Full,
+        // Open, or half-open with the probe lock taken by another request; a closed circuit
+        // always asks for a slot, so `Send` here is only a guard against a malformed reply.
+        Slot::NotAsked => resilience::admit(
+            Snapshot {
+                open_until_ms: reply.open_until_ms,
+            }
+            .state(now_ms),
+            || false,
+        ),
+    };
+    Verdict::Counted {
+        rate_limit,
+        admission,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+    const LIMIT: Limit = Limit {
+        requests: 3,
+        window_seconds: 10,
+    };
+
+    fn reply(values: [i64; 5]) -> Reply {
+        Reply::parse(&values).expect("a well-formed reply")
+    }
+
+    #[test]
+    fn parses_only_the_scripts_shape() {
+        assert_eq!(
+            reply([0, 2, 9_000, 0, 1]),
+            Reply {
+                revoked: false,
+                count: 2,
+                window_left_ms: 9_000,
+                open_until_ms: 0,
+                slot: Slot::Taken,
+            }
+        );
+        assert_eq!(reply([1, 0, 0, 0, 0]).slot, Slot::NotAsked);
+        assert_eq!(reply([0, 1, 1, 5, 2]).slot, Slot::TakenWithProbe);
+        assert_eq!(reply([0, 1, 1, 0, -1]).slot, Slot::Full);
+        assert!(reply([0, 1, 1, 0, 2]).holds_slot() && reply([0, 1, 1, 0, 1]).holds_slot());
+        assert!(!reply([0, 1, 1, 0, -1]).holds_slot() && !reply([0, 1, 1, 0, 0]).holds_slot());
+        for bad in [
+            &[][..],
+            &[0, 1, 1, 0],
+            &[0, 1, 1, 0, 1, 0],
+            &[0, 1, 1, 0, 3],
+        ] {
+            assert_eq!(Reply::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_revoked_token_stops_before_anything_is_counted() {
+        assert_eq!(decide(reply([1, 0, 0, 0, 0]), LIMIT, NOW), Verdict::Revoked);
+    }
+
+    #[test]
+    fn the_limit_is_exact_and_a_limited_request_is_not_admitted() {
+        let Verdict::Counted {
+            rate_limit,
+            admission,
+        } = decide(reply([0, 3, 9_500, 0, 1]), LIMIT, NOW)
+        else {
+            panic!("the third request is within the limit");
+        };
+        assert_eq!((rate_limit.remaining, rate_limit.reset_seconds), (0, 10));
+        assert_eq!(admission, Admission::Send);
+        let Verdict::Limited(decision) = decide(reply([0, 4, 1_200, 0, 0]), LIMIT, NOW) else {
+            panic!("the fourth request is past the limit");
+        };
+        assert!(!decision.allowed);
+        assert_eq!(decision.reset_seconds, 2);
+    }
+
+    #[test]
+    fn open_half_open_and_full_circuits_map_to_their_admissions() {
+        let counted = |values| match decide(reply(values), LIMIT, NOW) {
+            Verdict::Counted { admission, .. } => admission,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            counted([0, 1, 10_000, NOW + 2_500, 0]),
+            Admission::Reject {
+                retry_after_seconds: 3
+            }
+        );
+        // Half-open, the probe lock held by someone else.
+        assert_eq!(
+            counted([0, 1, 10_000, NOW - 1, 0]),
+            Admission::Reject {
+                retry_after_seconds: 1
+            }
+        );
+        assert_eq!(counted([0, 1, 10_000, NOW - 1, 2]), Admission::Probe);
+        assert_eq!(counted([0, 1, 10_000, 0, -1]), Admission::Full);
+        assert_eq!(counted([0, 1, 10_000, 0, 1]), Admission::Send);
+    }
+
+    #[test]
+    fn the_script_declares_every_key_it_touches() {
+        // Redis requires scripts to name their keys in KEYS (cluster and replication rely on
+        // it): no key built inside the script.
+        assert!(!SCRIPT.contains(".."), "no key concatenation in Lua");
+        for n in 1..=5 {
+            assert!(SCRIPT.contains(&format!("KEYS[{n}]")), "KEYS[{n}]");
+        }
+        assert!(!SCRIPT.contains("KEYS[6]"));
+    }
+}
