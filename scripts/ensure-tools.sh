@@ -19,3 +19,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
     $sudo_cmd systemctl disable --now redis-server >/dev/null 2>&1 || true
   fi
 fi
+
+# schemathesis fuzzes the running app against its OpenAPI document in the test suite, wherever
+# Python is available (tests/tests/schemathesis.rs).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import schemathesis" >/dev/null 2>&1; then
+  echo "==> installing schemathesis from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+fi

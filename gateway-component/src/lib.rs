@@ -89,6 +89,11 @@ impl Context {
     }
 }
 
+/// The OpenAPI 3.1 document of the public API, served as it is in the repository; the route
+/// table's test (`routes.rs`) keeps the two in step.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
 fn variable(name: &str) -> Result<String, ApiError> {
     spin_sdk::variables::get(name).map_err(|e| {
         wasmshop_kit::trace::log("gateway", format_args!("variable `{name}`: {e}"));
@@ -240,6 +245,17 @@ async fn dispatch(
             outcome.route = Some("/health");
             return match method.as_str() {
                 "GET" => Ok(json_response(200, &json!({ "status": "ok" }))),
+                _ => Err(ApiError::method_not_allowed(&["GET"])),
+            };
+        }
+        OPENAPI_PATH => {
+            outcome.route = Some(OPENAPI_PATH);
+            return match method.as_str() {
+                "GET" => Ok(Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(OPENAPI)
+                    .build()),
                 _ => Err(ApiError::method_not_allowed(&["GET"])),
             };
         }

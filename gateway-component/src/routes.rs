@@ -401,3 +401,124 @@ mod tests {
         }
     }
 }
+
+/// The OpenAPI document (`openapi.json`, served at `/api/v1/openapi.json`) and this table
+/// describe the same API: a route served but not documented, or documented but not served,
+/// fails here.
+#[cfg(test)]
+mod openapi_tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The gateway's own endpoints, answered before the table is consulted.
+    const OWN: [(&str, &str); 4] = [
+        ("/health", "get"),
+        ("/api/v1/health", "get"),
+        ("/ready", "get"),
+        ("/api/v1/openapi.json", "get"),
+    ];
+
+    fn document() -> Value {
+        serde_json::from_str(crate::OPENAPI).expect("openapi.json is JSON")
+    }
+
+    fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+        let mut operations = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ] {
+                if item.get(method).is_some() {
+                    operations.insert((path.clone(), method.to_owned()));
+                }
+            }
+        }
+        operations
+    }
+
+    fn served() -> BTreeSet<(String, String)> {
+        let mut operations: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .flat_map(|route| {
+                route.methods.iter().map(|method| {
+                    (
+                        format!("{API_PREFIX}{}", route.pattern),
+                        method.to_ascii_lowercase(),
+                    )
+                })
+            })
+            .collect();
+        operations.extend(OWN.iter().map(|(p, m)| ((*p).to_owned(), (*m).to_owned())));
+        operations
+    }
+
+    #[test]
+    fn the_document_lists_exactly_the_routes_served() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let documented = documented(&doc);
+        let served = served();
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty(),
+            "served, not documented: {undocumented:?}"
+        );
+        assert!(unserved.is_empty(), "documented, not served: {unserved:?}");
+    }
+
+    #[test]
+    fn operations_are_named_once_and_secured_as_their_routes() {
+        let doc = document();
+        let mut ids = BTreeSet::new();
+        for (path, method) in documented(&doc) {
+            let operation = &doc["paths"][&path][&method];
+            let id = operation["operationId"].as_str().expect("operationId");
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            let route = path.strip_prefix(API_PREFIX).and_then(|pattern| {
+                ROUTES.iter().find(|r| {
+                    r.pattern == pattern
+                        && r.methods.iter().any(|m| m.eq_ignore_ascii_case(&method))
+                })
+            });
+            let needs_token = route.is_some_and(|r| r.auth != Auth::Public);
+            assert_eq!(secured, needs_token, "{method} {path}: security");
+            if route.is_some_and(|r| r.auth == Auth::Admin) {
+                assert!(
+                    operation["responses"].get("403").is_some(),
+                    "{method} {path} documents its 403"
+                );
+            }
+        }
+    }
+
+    /// Every `$ref` points at something in the document.
+    #[test]
+    fn every_reference_resolves() {
+        fn walk(doc: &Value, value: &Value, found: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                        let pointer = reference.trim_start_matches('#');
+                        if doc.pointer(pointer).is_none() {
+                            found.push(reference.to_owned());
+                        }
+                    }
+                    map.values().for_each(|v| walk(doc, v, found));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(doc, v, found)),
+                _ => {}
+            }
+        }
+        let doc = document();
+        let mut dangling = Vec::new();
+        walk(&doc, &doc, &mut dangling);
+        assert!(dangling.is_empty(), "dangling: {dangling:?}");
+    }
+}

@@ -14,6 +14,20 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "a JSON body is required",
         ));
     }
+    // serde fills a struct from a JSON array too (`[null, null]` would be a valid profile
+    // update); every body of the API is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        // Well-formed JSON of the wrong type is bad input, as a wrong field type is.
+        let code = if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
+            "invalid_input"
+        } else {
+            "invalid_json"
+        };
+        return Err(ApiError::bad_request(
+            code,
+            "the body must be a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let mut unknown = Vec::new();
     let value: T =
@@ -84,8 +98,11 @@ mod tests {
 
     #[test]
     fn rejects_each_kind_of_bad_input() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 9] = [
             (b"", "invalid_json"),
+            (br#"["a", 2]"#, "invalid_input"),
+            (b"  null", "invalid_input"),
+            (b"[not json", "invalid_json"),
             (b"{not json", "invalid_json"),
             (br#"{"name":"a","quantity":"2"}"#, "invalid_input"),
             (br#"{"name":"a","quantity":-1}"#, "invalid_input"),
