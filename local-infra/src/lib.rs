@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod runtime_config;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod template;
 pub mod testing;
 pub mod ticker;

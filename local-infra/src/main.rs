@@ -136,6 +136,7 @@ fn manifest_path(from: &Path) -> PathBuf {
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let manifest_file = manifest_path(&args.from);
     let manifest = Manifest::from_file(&manifest_file)?;
+    let telemetry = local_infra::telemetry::init_from_env(&manifest.application.name)?;
     if args.build {
         local_infra::build::build_components(&manifest, &[])?;
     }
@@ -208,6 +209,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     wait_for_signal().await?;
     println!("Shutting down");
     running.shutdown().await;
+    // The last batch of spans leaves now, on a thread of its own: the exporter blocks.
+    tokio::task::spawn_blocking(move || drop(telemetry)).await?;
     Ok(())
 }
 

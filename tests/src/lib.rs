@@ -19,7 +19,7 @@ pub mod bindings;
 pub mod client;
 pub mod invariants;
 pub mod process;
-pub mod webhook;
+pub mod recorder;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 
@@ -294,6 +294,29 @@ impl Wasmshop {
             .clone();
         Ok((self.running.app.new_store(&component), component))
     }
+}
+
+/// Every bounded context behind the gateway: each has a private health route, an outbox, an
+/// inbox and the operator routes under `/admin/<context>/`.
+pub const CONTEXTS: [&str; 6] = [
+    "users",
+    "catalog",
+    "orders",
+    "payments",
+    "shipping",
+    "notifications",
+];
+
+/// The runtime's `/metrics` text (the shop must have been booted with a metrics listener).
+pub async fn scrape_metrics(shop: &Wasmshop) -> anyhow::Result<String> {
+    let addr = shop
+        .running
+        .metrics_addr()
+        .ok_or_else(|| anyhow::anyhow!("metrics are not served"))?;
+    Ok(reqwest::get(format!("http://{addr}/metrics"))
+        .await?
+        .text()
+        .await?)
 }
 
 /// Polls `check` every 50 ms until it gives a value; panics naming `what` after 15 s.

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use local_infra::testing::free_port;
 
+use crate::CONTEXTS;
+
 /// Builds the `wasmshop-spin` binary once per test process (debug, as the tests are).
 pub fn runtime_binary() -> anyhow::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -55,14 +57,7 @@ pub fn up_args(state: &Path, redis: &str, variables: &[(&str, &str)]) -> Vec<Str
         args.push("--variable".into());
         args.push(format!("{name}={value}"));
     }
-    for context in [
-        "users",
-        "catalog",
-        "orders",
-        "payments",
-        "shipping",
-        "notifications",
-    ] {
+    for context in CONTEXTS {
         args.push("--tick".into());
         args.push(format!("http://{context}.spin.internal/admin/recovery"));
     }
@@ -75,6 +70,8 @@ pub struct RuntimeProcess {
     child: Option<Child>,
     /// What `up` gets besides `--listen`; change it between a kill and a restart.
     pub args: Vec<String>,
+    /// Environment of the child besides this process's (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub env: Vec<(String, String)>,
     pub port: u16,
     log: PathBuf,
 }
@@ -92,10 +89,32 @@ impl RuntimeProcess {
         args: Vec<String>,
         log: &Path,
     ) -> anyhow::Result<Self> {
+        Self::launch(binary, args, &[], log).await
+    }
+
+    /// Like [`start`](Self::start), with `env` added to the child's environment.
+    pub async fn start_with_env(
+        args: Vec<String>,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        Self::launch(runtime_binary()?, args, env, log).await
+    }
+
+    async fn launch(
+        binary: PathBuf,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
         let mut process = Self {
             binary,
             child: None,
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             port: free_port()?,
             log: log.to_owned(),
         };
@@ -116,6 +135,7 @@ impl RuntimeProcess {
             .arg("up")
             .args(&self.args)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use wasmshop_tests::{TEST_JWT_SECRET, Wasmshop, json};
+use wasmshop_tests::{CONTEXTS, TEST_JWT_SECRET, Wasmshop, json};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -721,13 +721,7 @@ async fn shop_with_puppet_catalog(variables: &[(&str, &str)]) -> Wasmshop {
 
 /// Requests the runtime has served to `component`, from its `/metrics`.
 async fn served_to(shop: &Wasmshop, component: &str) -> u64 {
-    let addr = shop.running.metrics_addr().expect("metrics are served");
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = wasmshop_tests::scrape_metrics(shop).await.expect("scrape");
     let needle = format!("component=\"{component}\"");
     text.lines()
         .filter(|line| {
@@ -889,14 +883,7 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
 
     let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
     assert_eq!(status, 200, "{body}");
-    for service in [
-        "users",
-        "catalog",
-        "orders",
-        "payments",
-        "shipping",
-        "notifications",
-    ] {
+    for service in CONTEXTS {
         assert_eq!(
             body["services"][service]["status"], "up",
             "{service}: {body}"
@@ -1021,14 +1008,7 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
     }
 
     // Operator routes: admin-only, mapped to each context's own `/admin/...`.
-    for context in [
-        "users",
-        "catalog",
-        "orders",
-        "payments",
-        "shipping",
-        "notifications",
-    ] {
+    for context in CONTEXTS {
         let path = format!("/api/v1/admin/{context}/dead-letters");
         let (status, body) = json(call(&shop, "GET", &path, Some(&customer), None).await).await;
         assert_eq!(

@@ -9,7 +9,7 @@ use wasmshop_tests::bindings::notifications::exports::wasmshop::notifications::a
 use wasmshop_tests::bindings::notifications::wasmshop::notifications::types::{
     Channel, DeliveryStatus,
 };
-use wasmshop_tests::webhook::webhook_server;
+use wasmshop_tests::recorder::recording_endpoint;
 use wasmshop_tests::{Wasmshop, envelope, json};
 
 const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
@@ -662,7 +662,7 @@ async fn settled_webhook(shop: &Wasmshop) -> Value {
 /// recovery tick and recorded delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_deliveries_are_recorded_and_retried() {
-    let (origin, bodies) = webhook_server(vec![500, 204]).await.expect("webhook");
+    let (origin, bodies) = recording_endpoint(vec![500, 204]).await.expect("webhook");
     let url = format!("{origin}/hooks/wasmshop");
     let shop = Wasmshop::boot_components(
         &["notifications"],
@@ -738,7 +738,7 @@ async fn webhook_deliveries_are_recorded_and_retried() {
 /// as failed, and the notification itself is unharmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_to_a_host_not_allowed_is_recorded_failed() {
-    let (origin, bodies) = webhook_server(vec![204]).await.expect("webhook");
+    let (origin, bodies) = recording_endpoint(vec![204]).await.expect("webhook");
     let url = format!("{origin}/hooks/wasmshop");
     // `notification_webhook_origin` keeps its default, which is not this server.
     let shop = Wasmshop::boot_components(

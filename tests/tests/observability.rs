@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, address};
-use wasmshop_tests::webhook::webhook_server;
+use wasmshop_tests::recorder::recording_endpoint;
 use wasmshop_tests::{EventTransport, Wasmshop, eventually, invariants};
 
 const ADMIN_EMAIL: &str = "admin@wasmshop.local";
@@ -30,7 +30,7 @@ fn event_trace(message: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_traceparent_follows_a_checkout_to_its_notification() {
-    let (origin, webhook_calls) = webhook_server(vec![204]).await.expect("webhook");
+    let (origin, webhook_calls) = recording_endpoint(vec![204]).await.expect("webhook");
     let url = format!("{origin}/hooks/orders");
     let shop = Wasmshop::boot_shop(
         EventTransport::Redis,
@@ -150,13 +150,7 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
 
 /// `/metrics` as `name{labels}` → value.
 async fn scrape(shop: &Wasmshop) -> BTreeMap<String, f64> {
-    let addr = shop.running.metrics_addr().expect("metrics are served");
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = wasmshop_tests::scrape_metrics(shop).await.expect("scrape");
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .filter_map(|line| {
@@ -284,4 +278,76 @@ async fn metrics_move_with_a_checkout() {
     invariants::check(shop.state_dir())
         .await
         .expect("invariants");
+}
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, as under `spin up`, the runtime exports a span per
+/// request each component serves, in the client's trace: the gateway's span is the child of
+/// the client's, and the chained call's span (catalog) is in the same trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_go_to_the_otlp_endpoint_in_the_clients_trace() {
+    use wasmshop_tests::process::{RuntimeProcess, up_args};
+
+    let (collector, exports) = recording_endpoint(vec![200]).await.expect("collector");
+    drop(wasmshop_tests::build_app().expect("build"));
+    let redis = local_infra::testing::RedisServer::start().expect("redis");
+    let state = tempfile::tempdir().expect("state dir");
+    let runtime = RuntimeProcess::start_with_env(
+        up_args(state.path(), &redis.url(), &[("seed_demo_data", "true")]),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+        &state.path().join("runtime.log"),
+    )
+    .await
+    .expect("runtime starts");
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/products?limit=1", runtime.base_url()))
+        .header("traceparent", format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+
+    // Spans of the trace, by component, as OTLP/JSON carries them.
+    let spans = eventually("the gateway's and catalog's spans", || async {
+        let mut spans: BTreeMap<String, Value> = BTreeMap::new();
+        for call in exports.lock().expect("lock").iter() {
+            let Some(resources) = call.body["resourceSpans"].as_array() else {
+                continue;
+            };
+            for span in resources
+                .iter()
+                .flat_map(|r| r["scopeSpans"].as_array().into_iter().flatten())
+                .flat_map(|s| s["spans"].as_array().into_iter().flatten())
+                .filter(|span| span["traceId"] == TRACE_ID)
+            {
+                let component = span["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["key"] == "spin.component")
+                    .and_then(|a| a["value"]["stringValue"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                spans.insert(component, span.clone());
+            }
+        }
+        (spans.contains_key("gateway") && spans.contains_key("catalog")).then_some(spans)
+    })
+    .await;
+    let gateway = &spans["gateway"];
+    assert_eq!(gateway["parentSpanId"], CLIENT_SPAN, "{gateway}");
+    assert_eq!(gateway["name"], "GET /...");
+    assert_eq!(gateway["kind"], 2, "a server span");
+    let catalog = &spans["catalog"];
+    assert_ne!(catalog["spanId"], gateway["spanId"]);
+    let status_code = catalog["attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["key"] == "http.response.status_code")
+        .map(|a| a["value"]["intValue"].clone());
+    assert_eq!(status_code, Some(json!("200")), "{catalog}");
 }

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, PASSWORD, address};
-use wasmshop_tests::{EventTransport, Wasmshop, eventually, workspace_root};
+use wasmshop_tests::{CONTEXTS, EventTransport, Wasmshop, eventually, workspace_root};
 
 const ADMIN_EMAIL: &str = "admin@wasmshop.local";
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -741,14 +741,7 @@ async fn every_documented_operation_answers_as_documented() {
         page["items"][0]["id"].as_str().map(str::to_owned)
     })
     .await;
-    for context in [
-        "users",
-        "catalog",
-        "orders",
-        "payments",
-        "shipping",
-        "notifications",
-    ] {
+    for context in CONTEXTS {
         let base = format!("/api/v1/admin/{context}");
         let (status, _) = api
             .call(

@@ -209,11 +209,21 @@ impl HttpTrigger {
     {
         let request = with_spin_headers(request, pattern, &matched, &origin);
         let component_id = target.component.id.clone();
+        let mut span = crate::telemetry::http_server_span(
+            &component_id,
+            request.method().as_str(),
+            pattern.as_str(),
+            request.headers(),
+        );
+        let trace_id = trace_id(request.headers()).to_owned();
         let started = std::time::Instant::now();
         let response = match self.run_guest(target, request).await {
             Ok(response) => response,
             Err(e) => {
-                tracing::error!(component = %component_id, "request failed: {e}");
+                tracing::error!(component = %component_id, %trace_id, "request failed: {e}");
+                if let Some(span) = &mut span {
+                    span.set_error(e.to_string());
+                }
                 self.app.metrics.trapped(&component_id);
                 text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
@@ -224,6 +234,9 @@ impl HttpTrigger {
             response.status().as_u16(),
             started.elapsed(),
         );
+        if let Some(span) = &mut span {
+            span.set_status_code(response.status().as_u16());
+        }
         response
     }
 
@@ -332,6 +345,16 @@ impl ServiceChaining for HttpTrigger {
                 .await)
         })
     }
+}
+
+/// The W3C trace id of a request, for the runtime's own log lines about it.
+fn trace_id(headers: &http::HeaderMap) -> &str {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|tp| tp.split('-').nth(1))
+        .filter(|id| id.len() == 32)
+        .unwrap_or("")
 }
 
 fn text_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {

@@ -129,7 +129,11 @@ impl RedisTrigger {
                     let Ok(_permit) = in_flight.acquire_owned().await else {
                         return;
                     };
+                    let mut span = crate::telemetry::redis_message_span(&component.id, &channel);
                     let outcome = deliver(&app, &component, &handler, payload).await;
+                    if let (Some(span), Err(e)) = (&mut span, &outcome) {
+                        span.set_error(e.to_string());
+                    }
                     let label = if outcome.is_ok() { "ok" } else { "error" };
                     app.metrics.message_handled(&channel, &component.id, label);
                     if let Err(e) = outcome {

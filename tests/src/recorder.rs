@@ -1,5 +1,5 @@
-//! A local webhook endpoint for notifications to call: it answers each call with the next
-//! status of a script and records what it got.
+//! A local HTTP endpoint that records what it is sent — notifications' webhook, an OTLP
+//! collector — answering each call with the next status of a script.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,16 +8,16 @@ use hyper::service::service_fn;
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
-pub struct WebhookCall {
+pub struct RecordedCall {
     pub traceparent: Option<String>,
     pub body: Value,
 }
 
-pub type Calls = Arc<Mutex<Vec<WebhookCall>>>;
+pub type Calls = Arc<Mutex<Vec<RecordedCall>>>;
 
 /// Serves on a free loopback port until the test ends; returns its origin and its calls.
 /// Call `n` is answered `statuses[n]`, the last status repeating.
-pub async fn webhook_server(statuses: Vec<u16>) -> anyhow::Result<(String, Calls)> {
+pub async fn recording_endpoint(statuses: Vec<u16>) -> anyhow::Result<(String, Calls)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let calls: Calls = Arc::new(Mutex::new(Vec::new()));
@@ -44,7 +44,7 @@ pub async fn webhook_server(statuses: Vec<u16>) -> anyhow::Result<(String, Calls
                             .unwrap_or_default();
                         let status = {
                             let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                            seen.push(WebhookCall {
+                            seen.push(RecordedCall {
                                 traceparent,
                                 body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                             });
