@@ -59,8 +59,10 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             "/api/v1/auth/logout",
             "--max-examples",
             "10",
+            // One worker: hypothesis' source introspection (`ast.parse`) is not thread-safe on
+            // CPython 3.11 and fails the run now and then with two.
             "--workers",
-            "2",
+            "1",
             "--seed",
             SEED,
             "--no-color",
