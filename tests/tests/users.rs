@@ -954,3 +954,38 @@ async fn unknown_email_costs_as_much_as_a_wrong_password() {
         "wrong password {wrong:.1} ms vs unknown email {unknown:.1} ms"
     );
 }
+
+/// Pub/sub acknowledges nothing, so an event whose consumer died while handling it would be
+/// lost: the recovery tick sends every event once more a few seconds after its first
+/// delivery (the consumers' inboxes make the copy a no-op), and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_tick_delivers_each_event_a_second_time_once() {
+    let shop = boot().await;
+    // This test stands in for the consumer: the first publish has a receiver, so it counts
+    // as sent.
+    let copies = shop.subscribe("users.events", 2).expect("subscribe");
+    let (status, user) = shop
+        .call_as(
+            "POST",
+            "/auth/register",
+            None,
+            Some(&json!({ "email": "twice@example.com", "password": PASSWORD, "name": "Twice" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let (_, early) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    assert_eq!(early["redelivered"], 0, "not before 5 s: {early}");
+    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
+    let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    assert_eq!(
+        (status, &report["redelivered"]),
+        (200, &json!(1)),
+        "{report}"
+    );
+    let (_, again) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    assert_eq!(again["redelivered"], 0, "only once: {again}");
+    let copies = copies.received().await;
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(copies[0]["id"], copies[1]["id"], "the same event twice");
+    assert_eq!(copies[0]["event_type"], "user.registered");
+}

@@ -351,13 +351,21 @@ fn redrive(
     Ok(Some(outcome))
 }
 
-/// One pass of the recovery tick for a context: re-publish what its outbox still holds,
+/// One pass of the recovery tick for a context: re-publish what its outbox still holds, send
+/// recent events a second time over Redis (`outbox::redeliver`),
 /// re-drive kept messages whose retry is due, then the context's own [`Consumer::tick`].
 pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Result<Value, Failure> {
     let republished = match crate::outbox::publish_pending(conn, RECOVERY_BATCH) {
         Ok(count) => count,
         Err(e) => {
             crate::trace::log(source, format_args!("recovery could not publish: {e}"));
+            0
+        }
+    };
+    let redelivered = match crate::outbox::redeliver(conn, RECOVERY_BATCH) {
+        Ok(count) => count,
+        Err(e) => {
+            crate::trace::log(source, format_args!("recovery could not redeliver: {e}"));
             0
         }
     };
@@ -388,6 +396,7 @@ pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Resu
     }
     Ok(json!({
         "republished": republished,
+        "redelivered": redelivered,
         "redriven": redriven,
         "resolved": resolved,
         "context": own,

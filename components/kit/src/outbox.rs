@@ -18,6 +18,15 @@ pub const OUTBOX_SQL: &str = "CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unsent ON outbox (sent_at, created_at)";
 
+/// The mark of an event's second delivery over Redis ([`redeliver`]).
+pub fn redelivery_migration(version: u32) -> Migration {
+    Migration {
+        version,
+        sql: "ALTER TABLE outbox ADD COLUMN redelivered_at TEXT;
+CREATE INDEX outbox_redelivery ON outbox (redelivered_at, sent_at)",
+    }
+}
+
 pub fn migration(version: u32) -> Migration {
     Migration {
         version,
@@ -155,18 +164,46 @@ impl Sender for HttpPushSender {
     }
 }
 
+/// Which delivery of a row a publish pass makes, and so which column it stamps.
+#[derive(Clone, Copy)]
+enum Delivery {
+    First,
+    Second,
+}
+
+fn sender(transport: Transport) -> Result<Box<dyn Sender>, DbError> {
+    Ok(match transport {
+        Transport::Redis(address) => match spin_sdk::redis::Connection::open(&address) {
+            Ok(redis) => Box::new(RedisSender(redis)),
+            Err(e) => return Err(DbError::Data(format!("redis {address}: {e:?}"))),
+        },
+        Transport::HttpPush => Box::new(HttpPushSender),
+    })
+}
+
 /// Publishes unsent rows in order over the configured transport and marks each sent; stops at
 /// the first failure and leaves the rest for later. Returns how many were published.
 fn publish(conn: &Connection, pending: &spin_sdk::sqlite3::QueryResult) -> Result<usize, DbError> {
     if pending.rows.is_empty() {
         return Ok(0);
     }
-    let sender: Box<dyn Sender> = match Transport::configured()? {
-        Transport::Redis(address) => match spin_sdk::redis::Connection::open(&address) {
-            Ok(redis) => Box::new(RedisSender(redis)),
-            Err(e) => return Err(DbError::Data(format!("redis {address}: {e:?}"))),
-        },
-        Transport::HttpPush => Box::new(HttpPushSender),
+    send_rows(
+        conn,
+        pending,
+        sender(Transport::configured()?)?,
+        Delivery::First,
+    )
+}
+
+fn send_rows(
+    conn: &Connection,
+    pending: &spin_sdk::sqlite3::QueryResult,
+    sender: Box<dyn Sender>,
+    delivery: Delivery,
+) -> Result<usize, DbError> {
+    let mark = match delivery {
+        Delivery::First => "UPDATE outbox SET sent_at = ? WHERE id = ?",
+        Delivery::Second => "UPDATE outbox SET redelivered_at = ? WHERE id = ?",
     };
     let mut published = 0;
     let mut unreceived = None;
@@ -181,16 +218,47 @@ fn publish(conn: &Connection, pending: &spin_sdk::sqlite3::QueryResult) -> Resul
             }
             Err(e) => return Err(DbError::Data(e)),
         }
-        conn.execute(
-            "UPDATE outbox SET sent_at = ? WHERE id = ?",
-            &[db::text(crate::ids::now_rfc3339()), db::text(id)],
-        )?;
+        conn.execute(mark, &[db::text(crate::ids::now_rfc3339()), db::text(id)])?;
         published += 1;
     }
     match unreceived {
         Some(e) => Err(DbError::Data(e)),
         None => Ok(published),
     }
+}
+
+/// How long after its first delivery an event is sent again, and up to how long.
+const REDELIVERY_AFTER_MS: i64 = 5_000;
+const REDELIVERY_WINDOW_MS: i64 = 10 * 60 * 1_000;
+
+/// The recovery tick's second delivery over Redis. Pub/sub acknowledges nothing: a consumer
+/// that dies while it handles a message (SIGKILL, OOM, a node lost) loses it, and the
+/// producer, told that the message was received, would never send it again. So every event is
+/// published once more a few seconds after its first delivery; the consumers' inboxes make
+/// that second copy a no-op whenever the first one took. HTTP push is acknowledged by each
+/// subscriber: nothing to redeliver. Rows older than the window are left alone.
+pub fn redeliver(conn: &Connection, limit: u32) -> Result<usize, DbError> {
+    let transport = Transport::configured()?;
+    if transport == Transport::HttpPush {
+        return Ok(0);
+    }
+    let now = chrono::Utc::now();
+    let stamp = |ms| {
+        (now - chrono::Duration::milliseconds(ms))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let due = conn.execute(
+        "SELECT id, channel, payload FROM outbox WHERE redelivered_at IS NULL AND sent_at IS NOT NULL AND sent_at <= ? AND sent_at >= ? ORDER BY sent_at, id LIMIT ?",
+        &[
+            db::text(stamp(REDELIVERY_AFTER_MS)),
+            db::text(stamp(REDELIVERY_WINDOW_MS)),
+            Value::Integer(i64::from(limit)),
+        ],
+    )?;
+    if due.rows.is_empty() {
+        return Ok(0);
+    }
+    send_rows(conn, &due, sender(transport)?, Delivery::Second)
 }
 
 /// The recovery tick's relay: rows still unsent a while after they were written (their

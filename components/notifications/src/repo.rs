@@ -57,6 +57,7 @@ pub fn open() -> Result<Connection, DbError> {
                 version: 4,
                 sql: "ALTER TABLE notifications ADD COLUMN trace_id TEXT",
             },
+            wasmshop_kit::outbox::redelivery_migration(5),
         ],
     )
 }

@@ -83,6 +83,7 @@ pub fn open() -> Result<Connection, DbError> {
             },
             wasmshop_kit::outbox::migration(2),
             wasmshop_kit::messaging::migration(3),
+            wasmshop_kit::outbox::redelivery_migration(4),
         ],
     )
 }

@@ -30,7 +30,7 @@ CREATE TABLE login_attempts (
 );
 CREATE INDEX login_attempts_window ON login_attempts (window_start)";
 
-fn migrations() -> [Migration; 3] {
+fn migrations() -> [Migration; 4] {
     [
         Migration {
             version: 1,
@@ -38,6 +38,7 @@ fn migrations() -> [Migration; 3] {
         },
         outbox::migration(2),
         wasmshop_kit::messaging::migration(3),
+        outbox::redelivery_migration(4),
     ]
 }
 
