@@ -215,12 +215,14 @@ impl HttpTrigger {
             pattern.as_str(),
             request.headers(),
         );
-        let trace_id = trace_id(request.headers()).to_owned();
+        // Kept for the error line only; a header clone shares its bytes, no allocation.
+        let traceparent = request.headers().get("traceparent").cloned();
         let started = std::time::Instant::now();
         let response = match self.run_guest(target, request).await {
             Ok(response) => response,
             Err(e) => {
-                tracing::error!(component = %component_id, %trace_id, "request failed: {e}");
+                let trace_id = trace_id(traceparent.as_ref());
+                tracing::error!(component = %component_id, trace_id, "request failed: {e}");
                 if let Some(span) = &mut span {
                     span.set_error(e.to_string());
                 }
@@ -348,9 +350,8 @@ impl ServiceChaining for HttpTrigger {
 }
 
 /// The W3C trace id of a request, for the runtime's own log lines about it.
-fn trace_id(headers: &http::HeaderMap) -> &str {
-    headers
-        .get("traceparent")
+fn trace_id(traceparent: Option<&http::HeaderValue>) -> &str {
+    traceparent
         .and_then(|v| v.to_str().ok())
         .and_then(|tp| tp.split('-').nth(1))
         .filter(|id| id.len() == 32)
