@@ -18,10 +18,48 @@ use crate::resilience::{self, Admission, BreakerConfig, Transition};
 /// Frees the slot, counts one outcome in its window counter (starting the window on its first
 /// hit) and returns both counters.
 /// KEYS: counter to bump, ok, fail, in-flight set. ARGV: window ms, request id.
-const RECORD_SCRIPT: &str = "redis.call('ZREM', KEYS[4], ARGV[2]) \
+const RECORD_SOURCE: &str = "redis.call('ZREM', KEYS[4], ARGV[2]) \
 local n = redis.call('INCR', KEYS[1]) \
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
 return {tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[3]) or '0')}";
+const GATE_SCRIPT: Script = Script {
+    source: gate::SCRIPT,
+    sha1: "4e6776b7e1dad64b3bd293f62e9447480fe5dba7",
+};
+
+const RECORD_SCRIPT: Script = Script {
+    source: RECORD_SOURCE,
+    sha1: "8759ac8284b8ea84dcd4ef432f26091a0c21c142",
+};
+
+/// A Lua script run by its SHA-1 (`EVALSHA`): Redis neither receives nor hashes its text on
+/// every request. A Redis that does not know it (restarted, flushed) answers `NOSCRIPT`; it is
+/// then sent once with `EVAL`, which caches it again. `sha1` is checked against `source` by a
+/// unit test.
+pub struct Script {
+    pub source: &'static str,
+    pub sha1: &'static str,
+}
+
+impl Script {
+    /// `EVALSHA`, or `EVAL` when Redis lacks the script. `keys_and_args` begins with the
+    /// number of keys, as after the script in the Redis command.
+    fn run(
+        &self,
+        connection: &Connection,
+        keys_and_args: impl IntoIterator<Item = RedisParameter>,
+    ) -> Result<Vec<RedisResult>, spin_sdk::redis::Error> {
+        let mut arguments = vec![binary(self.sha1)];
+        arguments.extend(keys_and_args);
+        match connection.execute("EVALSHA", &arguments) {
+            Err(e) if e.to_string().to_ascii_lowercase().contains("noscript") => {
+                arguments[0] = binary(self.source);
+                connection.execute("EVAL", &arguments)
+            }
+            answer => answer,
+        }
+    }
+}
 
 pub struct Breaker {
     connection: Connection,
@@ -78,11 +116,10 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
     let slot = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     let upstream = ask.upstream;
-    let reply = connection
-        .execute(
-            "EVAL",
-            &[
-                binary(gate::SCRIPT),
+    let reply = GATE_SCRIPT
+        .run(
+            &connection,
+            [
                 RedisParameter::Int64(5),
                 binary(crate::auth::revocation_key(ask.jti.unwrap_or_default())),
                 binary(ask.limit_key.clone()),
@@ -131,13 +168,15 @@ impl Breaker {
     fn run(&self, command: &str, arguments: &[RedisParameter]) -> Option<Vec<RedisResult>> {
         self.connection
             .execute(command, arguments)
-            .map_err(|e| {
-                wasmshop_kit::trace::log(
-                    "gateway",
-                    format_args!("breaker for {}: {e}", self.upstream),
-                );
-            })
+            .map_err(|e| self.log_failure(&e))
             .ok()
+    }
+
+    fn log_failure(&self, error: &spin_sdk::redis::Error) {
+        wasmshop_kit::trace::log(
+            "gateway",
+            format_args!("breaker for {}: {error}", self.upstream),
+        );
     }
 
     /// Gives the bulkhead slot back without counting an outcome.
@@ -163,19 +202,21 @@ impl Breaker {
             }
             Admission::Send => {
                 let counter = if success { "ok" } else { "fail" };
-                let reply = self.run(
-                    "EVAL",
-                    &[
-                        binary(RECORD_SCRIPT),
-                        RedisParameter::Int64(4),
-                        binary(self.key(counter)),
-                        binary(self.key("ok")),
-                        binary(self.key("fail")),
-                        binary(self.in_flight_key()),
-                        RedisParameter::Int64(config.window_ms),
-                        binary(self.slot.clone()),
-                    ],
-                );
+                let reply = RECORD_SCRIPT
+                    .run(
+                        &self.connection,
+                        [
+                            RedisParameter::Int64(4),
+                            binary(self.key(counter)),
+                            binary(self.key("ok")),
+                            binary(self.key("fail")),
+                            binary(self.in_flight_key()),
+                            RedisParameter::Int64(config.window_ms),
+                            binary(self.slot.clone()),
+                        ],
+                    )
+                    .map_err(|e| self.log_failure(&e))
+                    .ok();
                 self.holds_slot = false;
                 match reply.as_deref() {
                     Some([RedisResult::Int64(ok), RedisResult::Int64(fail)]) => {
@@ -222,5 +263,22 @@ impl Drop for Breaker {
     /// A request abandoned between admission and outcome still frees its slot.
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_named_by_the_sha1_of_their_source() {
+        for script in [GATE_SCRIPT, RECORD_SCRIPT] {
+            assert_eq!(
+                sha1_smol::Sha1::from(script.source).digest().to_string(),
+                script.sha1,
+                "{}",
+                script.source
+            );
+        }
     }
 }

@@ -165,9 +165,13 @@ pub async fn handle(req: IncomingRequest) -> Response {
     };
 
     let mut outcome = Outcome::default();
-    let cors = variable("cors_allowed_origins")
-        .map(|list| CorsConfig::parse(&list))
-        .unwrap_or_else(|_| CorsConfig::parse(""));
+    // Only a request with an `Origin` can be answered differently by the allowed origins.
+    let cors = match context.header("origin") {
+        Some(_) => variable("cors_allowed_origins")
+            .map(|list| CorsConfig::parse(&list))
+            .unwrap_or_else(|_| CorsConfig::parse("")),
+        None => CorsConfig::parse(""),
+    };
     let mut response = dispatch(req, &context, &cors, &mut outcome)
         .await
         .unwrap_or_else(error_response);

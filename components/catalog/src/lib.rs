@@ -62,4 +62,5 @@ pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
         &messages::CatalogCommands,
         "catalog",
     )
+    .map(drop)
 }

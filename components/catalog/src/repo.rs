@@ -79,6 +79,9 @@ fn migrations(seed: bool) -> Vec<Migration> {
     // After the seed: a step below the highest applied version would be skipped.
     migrations.push(wasmshop_kit::messaging::migration(SEED_VERSION + 1));
     migrations.push(wasmshop_kit::outbox::redelivery_migration(SEED_VERSION + 2));
+    migrations.push(wasmshop_kit::outbox::redelivery_backfill_migration(
+        SEED_VERSION + 3,
+    ));
     migrations
 }
 

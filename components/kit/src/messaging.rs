@@ -57,6 +57,14 @@ pub trait Consumer {
     /// (written by this module) and the outbox rows it enqueues commit together.
     fn apply(&self, conn: &Connection, event: &Event) -> Result<(), Failure>;
 
+    /// Whether every event of `event_type` is nothing to this context, whatever its data. Such
+    /// a message is acknowledged before the database is even opened, with no inbox row:
+    /// ignoring it twice changes nothing. (Subscribers get every event of a channel, and most
+    /// of a busy channel can be of no interest to one of them.)
+    fn ignores(&self, _event_type: &str) -> bool {
+        false
+    }
+
     /// The context's own share of the recovery tick (orders: saga steps past their deadline).
     fn tick(&self, _conn: &Connection) -> Result<Value, Failure> {
         Ok(Value::Null)
@@ -69,6 +77,8 @@ pub enum Outcome {
     Applied,
     /// Its id was already in the inbox.
     Duplicate,
+    /// Of a type the consumer [`Consumer::ignores`].
+    Ignored,
     /// Failed transiently; the recovery tick re-drives it.
     Deferred {
         attempts: u32,
@@ -85,6 +95,7 @@ impl Outcome {
         match self {
             Outcome::Applied => "applied",
             Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
             Outcome::Deferred { .. } => "deferred",
             Outcome::DeadLettered { .. } => "dead_lettered",
         }
@@ -214,12 +225,14 @@ pub fn receive(
 fn apply_once(conn: &Connection, event: &Event, consumer: &dyn Consumer) -> Result<bool, Failure> {
     // What the consumer emits, chains or logs continues the event's trace.
     crate::trace::adopt(event.trace.as_ref().map(|t| t.traceparent.as_str()));
+    // Every Redis event comes twice (`outbox::redeliver`): a plain read turns the copy away
+    // without a turn on the database's single writer; the check inside the transaction
+    // settles two copies that race.
+    if in_inbox(conn, &event.id)? {
+        return Ok(false);
+    }
     transaction(conn, |conn| -> Result<bool, Failure> {
-        let seen = conn.execute(
-            "SELECT 1 FROM inbox WHERE event_id = ?",
-            &[db::text(&event.id)],
-        )?;
-        if !seen.rows.is_empty() {
+        if in_inbox(conn, &event.id)? {
             return Ok(false);
         }
         consumer.apply(conn, event)?;
@@ -234,6 +247,14 @@ fn apply_once(conn: &Connection, event: &Event, consumer: &dyn Consumer) -> Resu
         .map_err(DbError::from)?;
         Ok(true)
     })
+}
+
+fn in_inbox(conn: &Connection, event_id: &str) -> Result<bool, DbError> {
+    let seen = conn.execute(
+        "SELECT 1 FROM inbox WHERE event_id = ?",
+        &[db::text(event_id)],
+    )?;
+    Ok(!seen.rows.is_empty())
 }
 
 /// Keeps a failed message: retrying with backoff while transient and under the attempt cap,
@@ -411,11 +432,28 @@ pub fn on_redis_message(
     payload: &[u8],
     consumer: &dyn Consumer,
     source: &str,
-) -> anyhow::Result<()> {
-    let conn = open().map_err(|e| anyhow::anyhow!("{source}: database: {e}"))?;
-    receive(&conn, payload, consumer, source)
-        .map(|_| ())
+) -> anyhow::Result<Outcome> {
+    receive_opening(open, payload, consumer, source)
         .map_err(|e| anyhow::anyhow!("{source}: could not keep a message: {e}"))
+}
+
+/// [`receive`], opening the database only for a message the consumer does not ignore.
+pub fn receive_opening(
+    open: &dyn Fn() -> Result<Connection, DbError>,
+    payload: &[u8],
+    consumer: &dyn Consumer,
+    source: &str,
+) -> Result<Outcome, DbError> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        event_type: String,
+    }
+    if let Ok(Head { event_type }) = serde_json::from_slice::<Head>(payload)
+        && consumer.ignores(&event_type)
+    {
+        return Ok(Outcome::Ignored);
+    }
+    receive(&open()?, payload, consumer, source)
 }
 
 /// The routes every consuming context serves, before its own: `POST /events` (the HTTP-push
@@ -507,10 +545,9 @@ fn push(
     consumer: &dyn Consumer,
     source: &str,
 ) -> Result<Response, ApiError> {
-    let conn = open()?;
     // 503 only when the message could not even be kept: the producer's outbox row then stays
     // unsent and the push is repeated.
-    let outcome = receive(&conn, req.body(), consumer, source)
+    let outcome = receive_opening(open, req.body(), consumer, source)
         .map_err(|e| ApiError::new(503, "not_kept", e.to_string()))?;
     Ok(json_response(202, &json!({ "outcome": outcome.as_str() })))
 }

@@ -27,6 +27,17 @@ CREATE INDEX outbox_redelivery ON outbox (redelivered_at, sent_at)",
     }
 }
 
+/// Marks as redelivered the rows older than the bound [`redeliver`] used to have (10 minutes),
+/// so that dropping the bound does not send a context's whole history again.
+pub fn redelivery_backfill_migration(version: u32) -> Migration {
+    Migration {
+        version,
+        sql: "UPDATE outbox SET redelivered_at = sent_at
+WHERE redelivered_at IS NULL AND sent_at IS NOT NULL
+  AND sent_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes')",
+    }
+}
+
 pub fn migration(version: u32) -> Migration {
     Migration {
         version,
@@ -55,14 +66,24 @@ pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), Db
         _ => event,
     };
     let payload = serde_json::to_string(event).map_err(|e| DbError::Data(e.to_string()))?;
+    // Over Redis the first delivery is stamped here, inside the transaction, so that the relay
+    // after commit publishes without a write of its own: a write is a turn on the context's
+    // single writer, and there is one per event. An instance that dies before it publishes
+    // leaves the row to the recovery tick's second delivery, a few seconds later; a publish
+    // that fails clears the stamp, and the tick's first delivery retries the row.
+    let claimed = match Transport::configured() {
+        Ok(Transport::Redis(_)) => db::text(crate::ids::now_rfc3339()),
+        _ => Value::Null,
+    };
     conn.execute(
-        "INSERT INTO outbox (id, channel, event_type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (id, channel, event_type, payload, created_at, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
         &[
             db::text(&event.id),
             db::text(channel),
             db::text(&event.event_type),
             db::text(payload),
             db::text(&event.time),
+            claimed,
         ],
     )?;
     if let Ok(mut enqueued) = ENQUEUED.lock() {
@@ -84,6 +105,17 @@ impl Transport {
     /// From the component's variables: `event_transport` (`redis` when absent) and, for Redis,
     /// `redis_address`.
     pub fn configured() -> Result<Self, DbError> {
+        // Read once per instance (Spin makes one per request or message): every enqueued event
+        // asks.
+        static CONFIGURED: std::sync::OnceLock<Result<Transport, String>> =
+            std::sync::OnceLock::new();
+        CONFIGURED
+            .get_or_init(|| Self::read().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(DbError::Data)
+    }
+
+    fn read() -> Result<Self, DbError> {
         let kind = spin_sdk::variables::get("event_transport").unwrap_or_else(|_| "redis".into());
         match kind.as_str() {
             "redis" | "" => spin_sdk::variables::get("redis_address")
@@ -164,10 +196,15 @@ impl Sender for HttpPushSender {
     }
 }
 
-/// Which delivery of a row a publish pass makes, and so which column it stamps.
-#[derive(Clone, Copy)]
+/// Which delivery of a row a publish pass makes, and so what it writes afterwards.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Delivery {
+    /// Rows stamped sent by [`enqueue`]: only the ones that did not go out are written,
+    /// unstamped.
+    Claimed,
+    /// Unstamped rows: the ones that went out are stamped `sent_at`.
     First,
+    /// The second delivery: the ones that went out are stamped `redelivered_at`.
     Second,
 }
 
@@ -181,84 +218,109 @@ fn sender(transport: Transport) -> Result<Box<dyn Sender>, DbError> {
     })
 }
 
-/// Publishes unsent rows in order over the configured transport and marks each sent; stops at
-/// the first failure and leaves the rest for later. Returns how many were published.
-fn publish(conn: &Connection, pending: &spin_sdk::sqlite3::QueryResult) -> Result<usize, DbError> {
-    if pending.rows.is_empty() {
-        return Ok(0);
-    }
-    send_rows(
-        conn,
-        pending,
-        sender(Transport::configured()?)?,
-        Delivery::First,
-    )
-}
-
-fn send_rows(
+/// Publishes `rows` in order over `transport`, then records which went out in one statement.
+/// A channel nobody received skips its row; any other failure stops the pass and leaves the
+/// rest for later. Returns how many were published.
+fn deliver(
     conn: &Connection,
-    pending: &spin_sdk::sqlite3::QueryResult,
-    sender: Box<dyn Sender>,
+    rows: &spin_sdk::sqlite3::QueryResult,
+    transport: Transport,
     delivery: Delivery,
 ) -> Result<usize, DbError> {
-    let mark = match delivery {
-        Delivery::First => "UPDATE outbox SET sent_at = ? WHERE id = ?",
-        Delivery::Second => "UPDATE outbox SET redelivered_at = ? WHERE id = ?",
-    };
-    let mut published = 0;
-    let mut unreceived = None;
-    for row in db::rows(pending) {
-        let (id, channel, payload) = (row.text("id")?, row.text("channel")?, row.text("payload")?);
-        match sender.send(&channel, &payload) {
-            Ok(()) => {}
-            // Its consumers are away; other channels' consumers may not be.
-            Err(e) if e.starts_with(NO_RECEIVER) => {
-                unreceived = Some(e);
-                continue;
-            }
-            Err(e) => return Err(DbError::Data(e)),
-        }
-        conn.execute(mark, &[db::text(crate::ids::now_rfc3339()), db::text(id)])?;
-        published += 1;
+    if rows.rows.is_empty() {
+        return Ok(0);
     }
-    match unreceived {
+    let mut ids = Vec::with_capacity(rows.rows.len());
+    for row in db::rows(rows) {
+        ids.push(row.text("id")?);
+    }
+    let mut sent = vec![false; ids.len()];
+    let mut failure = None;
+    match sender(transport) {
+        Ok(sender) => {
+            for (index, row) in db::rows(rows).enumerate() {
+                match sender.send(&row.text("channel")?, &row.text("payload")?) {
+                    Ok(()) => sent[index] = true,
+                    // Its consumers are away; other channels' consumers may not be.
+                    Err(e) if e.starts_with(NO_RECEIVER) => failure = Some(e),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => failure = Some(e.to_string()),
+    }
+    let published = sent.iter().filter(|&&sent| sent).count();
+    let (statement, marked): (&str, Vec<&String>) = match delivery {
+        Delivery::Claimed => (
+            "UPDATE outbox SET sent_at = NULL WHERE id IN",
+            ids.iter()
+                .zip(&sent)
+                .filter(|(_, sent)| !**sent)
+                .map(|(id, _)| id)
+                .collect(),
+        ),
+        Delivery::First => (
+            "UPDATE outbox SET sent_at = ? WHERE id IN",
+            ids.iter()
+                .zip(&sent)
+                .filter(|(_, sent)| **sent)
+                .map(|(id, _)| id)
+                .collect(),
+        ),
+        Delivery::Second => (
+            "UPDATE outbox SET redelivered_at = ? WHERE id IN",
+            ids.iter()
+                .zip(&sent)
+                .filter(|(_, sent)| **sent)
+                .map(|(id, _)| id)
+                .collect(),
+        ),
+    };
+    if !marked.is_empty() {
+        let mut params = Vec::with_capacity(marked.len() + 1);
+        if delivery != Delivery::Claimed {
+            params.push(db::text(crate::ids::now_rfc3339()));
+        }
+        params.extend(marked.into_iter().map(db::text));
+        let placeholders = vec!["?"; params.len() - usize::from(delivery != Delivery::Claimed)];
+        conn.execute(
+            &format!("{statement} ({})", placeholders.join(", ")),
+            &params,
+        )?;
+    }
+    match failure {
         Some(e) => Err(DbError::Data(e)),
         None => Ok(published),
     }
 }
 
-/// How long after its first delivery an event is sent again, and up to how long.
+/// How long after its first delivery an event is sent again.
 const REDELIVERY_AFTER_MS: i64 = 5_000;
-const REDELIVERY_WINDOW_MS: i64 = 10 * 60 * 1_000;
 
 /// The recovery tick's second delivery over Redis. Pub/sub acknowledges nothing: a consumer
 /// that dies while it handles a message (SIGKILL, OOM, a node lost) loses it, and the
 /// producer, told that the message was received, would never send it again. So every event is
 /// published once more a few seconds after its first delivery; the consumers' inboxes make
 /// that second copy a no-op whenever the first one took. HTTP push is acknowledged by each
-/// subscriber: nothing to redeliver. Rows older than the window are left alone.
+/// subscriber: nothing to redeliver. It is also what sends a row stamped by [`enqueue`] whose
+/// instance died before publishing it.
 pub fn redeliver(conn: &Connection, limit: u32) -> Result<usize, DbError> {
     let transport = Transport::configured()?;
     if transport == Transport::HttpPush {
         return Ok(0);
     }
-    let now = chrono::Utc::now();
-    let stamp = |ms| {
-        (now - chrono::Duration::milliseconds(ms))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
+    let due_before = chrono::Utc::now() - chrono::Duration::milliseconds(REDELIVERY_AFTER_MS);
     let due = conn.execute(
-        "SELECT id, channel, payload FROM outbox WHERE redelivered_at IS NULL AND sent_at IS NOT NULL AND sent_at <= ? AND sent_at >= ? ORDER BY sent_at, id LIMIT ?",
+        "SELECT id, channel, payload FROM outbox WHERE redelivered_at IS NULL AND sent_at IS NOT NULL AND sent_at <= ? ORDER BY sent_at, id LIMIT ?",
         &[
-            db::text(stamp(REDELIVERY_AFTER_MS)),
-            db::text(stamp(REDELIVERY_WINDOW_MS)),
+            db::text(due_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             Value::Integer(i64::from(limit)),
         ],
     )?;
-    if due.rows.is_empty() {
-        return Ok(0);
-    }
-    send_rows(conn, &due, sender(transport)?, Delivery::Second)
+    deliver(conn, &due, transport, Delivery::Second)
 }
 
 /// The recovery tick's relay: rows still unsent a while after they were written (their
@@ -270,7 +332,7 @@ pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> 
         "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL AND created_at <= ? ORDER BY created_at, id LIMIT ?",
         &[db::text(cutoff), Value::Integer(i64::from(limit))],
     )?;
-    publish(conn, &pending)
+    deliver(conn, &pending, Transport::configured()?, Delivery::First)
 }
 
 /// The step after every committing use case: publishes the rows this instance enqueued (those
@@ -285,16 +347,23 @@ pub fn relay_after_commit(conn: &Connection, source: &str) {
         return;
     }
     let placeholders = vec!["?"; ids.len()].join(", ");
-    let pending = conn.execute(
-        &format!(
-            "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL AND id IN ({placeholders}) ORDER BY created_at, id"
-        ),
-        &ids.into_iter().map(db::text).collect::<Vec<_>>(),
-    );
-    if let Err(e) = pending
+    let relayed = conn
+        .execute(
+            &format!(
+                "SELECT id, channel, payload FROM outbox WHERE id IN ({placeholders}) ORDER BY created_at, id"
+            ),
+            &ids.into_iter().map(db::text).collect::<Vec<_>>(),
+        )
         .map_err(DbError::from)
-        .and_then(|rows| publish(conn, &rows))
-    {
+        .and_then(|rows| {
+            let transport = Transport::configured()?;
+            let delivery = match transport {
+                Transport::Redis(_) => Delivery::Claimed,
+                Transport::HttpPush => Delivery::First,
+            };
+            deliver(conn, &rows, transport, delivery)
+        });
+    if let Err(e) = relayed {
         crate::trace::log(source, format_args!("events not published yet: {e}"));
     }
 }

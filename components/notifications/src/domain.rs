@@ -228,14 +228,31 @@ pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
                 text,
             )))
         }
-        other if COMMANDS.contains(&other) => Err(Rejection::Foreign(other.to_owned())),
-        other => match other.split_once('.') {
-            Some(("user" | "order" | "payment" | "shipment", name)) if !name.is_empty() => {
-                Ok(Decision::Ignore)
-            }
-            _ => Err(Rejection::Foreign(other.to_owned())),
-        },
+        other if always_ignored(other) => Ok(Decision::Ignore),
+        other => Err(Rejection::Foreign(other.to_owned())),
     }
+}
+
+/// The event types [`decide`] handles by what their payload says.
+const HANDLED: &[&str] = &[
+    "user.registered",
+    "user.profile-updated",
+    "order.confirmed",
+    "order.cancelled",
+    "order.failed",
+    "payment.failed",
+    "shipment.status-changed",
+];
+
+/// Whether [`decide`] ignores every event of `event_type`, whatever its payload: a fact of the
+/// families read that is neither handled nor a command.
+pub fn always_ignored(event_type: &str) -> bool {
+    !HANDLED.contains(&event_type)
+        && !COMMANDS.contains(&event_type)
+        && matches!(
+            event_type.split_once('.'),
+            Some(("user" | "order" | "payment" | "shipment", name)) if !name.is_empty()
+        )
 }
 
 /// Digits after the decimal point of a currency's major unit (ISO 4217 exponent).
@@ -532,6 +549,10 @@ mod tests {
         ] {
             // Not parsed: an ignored event's payload is not notifications' to judge.
             assert_eq!(decide(ignored, "{}"), Ok(Decision::Ignore), "{ignored}");
+            assert!(always_ignored(ignored), "{ignored}");
+        }
+        for handled in HANDLED {
+            assert!(!always_ignored(handled), "{handled}");
         }
         for foreign in [
             "stock.low",

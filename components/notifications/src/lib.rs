@@ -56,12 +56,14 @@ pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
 /// event made goes out after its transaction.
 #[cfg_attr(target_arch = "wasm32", spin_sdk::redis_component)]
 pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    wasmshop_kit::messaging::on_redis_message(
+    let outcome = wasmshop_kit::messaging::on_redis_message(
         &repo::open,
         &message,
         &messages::Notifier,
         service::SOURCE,
     )?;
-    service::after_message(&message);
+    if outcome == wasmshop_kit::messaging::Outcome::Applied {
+        service::after_message(&message);
+    }
     Ok(())
 }

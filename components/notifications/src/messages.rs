@@ -14,6 +14,10 @@ impl Consumer for Notifier {
         service::apply(conn, event)
     }
 
+    fn ignores(&self, event_type: &str) -> bool {
+        crate::domain::always_ignored(event_type)
+    }
+
     fn tick(&self, conn: &Connection) -> Result<serde_json::Value, Failure> {
         service::tick(conn)
     }

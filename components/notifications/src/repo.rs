@@ -58,6 +58,7 @@ pub fn open() -> Result<Connection, DbError> {
                 sql: "ALTER TABLE notifications ADD COLUMN trace_id TEXT",
             },
             wasmshop_kit::outbox::redelivery_migration(5),
+            wasmshop_kit::outbox::redelivery_backfill_migration(6),
         ],
     )
 }

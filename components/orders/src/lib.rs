@@ -63,4 +63,5 @@ pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
         &messages::SagaReplies,
         service::SOURCE,
     )
+    .map(drop)
 }

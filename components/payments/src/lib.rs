@@ -52,4 +52,5 @@ pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
         &messages::PaymentCommands,
         service::SOURCE,
     )
+    .map(drop)
 }

@@ -55,4 +55,5 @@ pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
         &messages::ShippingCommands,
         service::SOURCE,
     )
+    .map(drop)
 }

@@ -40,6 +40,7 @@ pub fn open() -> Result<Connection, DbError> {
             wasmshop_kit::outbox::migration(2),
             wasmshop_kit::messaging::migration(3),
             wasmshop_kit::outbox::redelivery_migration(4),
+            wasmshop_kit::outbox::redelivery_backfill_migration(5),
         ],
     )
 }

@@ -30,7 +30,7 @@ CREATE TABLE login_attempts (
 );
 CREATE INDEX login_attempts_window ON login_attempts (window_start)";
 
-fn migrations() -> [Migration; 4] {
+fn migrations() -> [Migration; 5] {
     [
         Migration {
             version: 1,
@@ -39,6 +39,7 @@ fn migrations() -> [Migration; 4] {
         outbox::migration(2),
         wasmshop_kit::messaging::migration(3),
         outbox::redelivery_migration(4),
+        outbox::redelivery_backfill_migration(5),
     ]
 }
 

@@ -15,6 +15,10 @@ use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, address};
 use wasmshop_tests::{EventTransport, Wasmshop};
 
+// The app runs in this process: it gets the allocator `wasmshop-spin` runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(about = "Drives wasmshop like its shoppers do and reports what it measured")]
 struct Args {
@@ -363,7 +367,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    if let Some(shop) = &setup._shop {
+        let placed = lock(&stats).placed.len();
+        print_instances(shop, placed).await;
+    }
     report(&args, &lock(&stats), elapsed, setup.redis_url.is_some())
+}
+
+/// Instances the in-process app created per placed order, by component, from its `/metrics`
+/// (every request and message gets one): what an order costs in the runtime's currency.
+async fn print_instances(shop: &Wasmshop, placed: usize) {
+    let Ok(metrics) = wasmshop_tests::scrape_metrics(shop).await else {
+        return;
+    };
+    let mut line = String::new();
+    for sample in metrics
+        .lines()
+        .filter(|l| l.starts_with("wasmshop_runtime_instances_total{"))
+    {
+        let (Some(component), Some(count)) = (
+            sample.split('"').nth(1),
+            sample
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        line.push_str(&format!(" {component} {:.1}", count / placed.max(1) as f64));
+    }
+    println!("instances per placed order:{line}");
 }
 
 fn report(args: &Args, stats: &Stats, elapsed: f64, timed_orders: bool) -> anyhow::Result<()> {
