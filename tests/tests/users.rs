@@ -977,9 +977,10 @@ async fn the_recovery_tick_delivers_each_event_a_second_time_once() {
     assert_eq!(early["redelivered"], 0, "not before 5 s: {early}");
     tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
     let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    // Its subscriber, notifications, is not running here: nobody acknowledged it.
     assert_eq!(
-        (status, &report["redelivered"]),
-        (200, &json!(1)),
+        (status, &report["redelivered"], &report["acknowledged"]),
+        (200, &json!(1), &json!(0)),
         "{report}"
     );
     let (_, again) = shop.call_as("POST", "/admin/recovery", None, None).await;
@@ -988,4 +989,50 @@ async fn the_recovery_tick_delivers_each_event_a_second_time_once() {
     assert_eq!(copies.len(), 2, "{copies:?}");
     assert_eq!(copies[0]["id"], copies[1]["id"], "the same event twice");
     assert_eq!(copies[0]["event_type"], "user.registered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_every_subscriber_acknowledged_is_not_delivered_again() {
+    // Users and its one subscriber of `users.events`, notifications, over Redis.
+    let shop = Wasmshop::boot_components(&["users", "notifications"], "users", &[])
+        .await
+        .expect("boot");
+    let first = shop.subscribe("users.events", 1).expect("subscribe");
+    let (status, user) = shop
+        .call_as(
+            "POST",
+            "/auth/register",
+            None,
+            Some(&json!({ "email": "once@example.com", "password": PASSWORD, "name": "Once" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let event = first.received().await;
+    let id = event[0]["id"].as_str().expect("event id").to_owned();
+
+    // Notifications kept it, and said so.
+    let key = format!("ack:notifications:{id}");
+    let mut redis = shop.redis.connection().expect("redis");
+    let ttl_ms = wasmshop_tests::eventually("notifications' acknowledgment", || {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut redis).unwrap_or(-2);
+        std::future::ready((ttl > 0).then_some(ttl))
+    })
+    .await;
+    assert!(ttl_ms <= 120_000, "acknowledgments lapse: {ttl_ms} ms");
+
+    let again = shop.subscribe("users.events", 1).expect("subscribe");
+    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
+    let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (&report["acknowledged"], &report["redelivered"]),
+        (&json!(1), &json!(0)),
+        "{report}"
+    );
+    let (_, later) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    assert_eq!(later["acknowledged"], 0, "marked once: {later}");
+    assert!(
+        again.received().await.is_empty(),
+        "no second copy of an acknowledged event"
+    );
 }

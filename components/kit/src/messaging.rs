@@ -12,6 +12,7 @@
 
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::redis::{RedisParameter, RedisResult};
 use spin_sdk::sqlite3::Connection;
 
 use crate::Event;
@@ -383,11 +384,11 @@ pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Resu
             0
         }
     };
-    let redelivered = match crate::outbox::redeliver(conn, RECOVERY_BATCH) {
-        Ok(count) => count,
+    let redelivery = match crate::outbox::redeliver(conn, RECOVERY_BATCH) {
+        Ok(redelivery) => redelivery,
         Err(e) => {
             crate::trace::log(source, format_args!("recovery could not redeliver: {e}"));
-            0
+            crate::outbox::Redelivery::default()
         }
     };
     let due = conn.execute(
@@ -417,7 +418,8 @@ pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Resu
     }
     Ok(json!({
         "republished": republished,
-        "redelivered": redelivered,
+        "redelivered": redelivery.published,
+        "acknowledged": redelivery.acknowledged,
         "redriven": redriven,
         "resolved": resolved,
         "context": own,
@@ -426,15 +428,91 @@ pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Resu
 
 const RECOVERY_BATCH: u32 = 500;
 
-/// The body of a `#[redis_component]`: a message is always acknowledged once kept.
+/// The body of a `#[redis_component]` named `source` (its name in [`SUBSCRIBERS`]): a message
+/// is always acknowledged once kept, to the trigger and to the producer's second delivery.
 pub fn on_redis_message(
     open: &dyn Fn() -> Result<Connection, DbError>,
     payload: &[u8],
     consumer: &dyn Consumer,
     source: &str,
 ) -> anyhow::Result<Outcome> {
-    receive_opening(open, payload, consumer, source)
-        .map_err(|e| anyhow::anyhow!("{source}: could not keep a message: {e}"))
+    let outcome = receive_opening(open, payload, consumer, source)
+        .map_err(|e| anyhow::anyhow!("{source}: could not keep a message: {e}"))?;
+    acknowledge(payload, source);
+    Ok(outcome)
+}
+
+/// How long a consumer's acknowledgment stays in Redis: past the second delivery's 5 s, with
+/// room for a recovery tick that comes late (the Kubernetes CronJob ticks once a minute). An
+/// acknowledgment that lapsed or was lost only costs a second copy, which the inbox drops.
+const ACK_TTL_MS: i64 = 120_000;
+
+fn ack_key(consumer: &str, event_id: &str) -> String {
+    format!("ack:{consumer}:{event_id}")
+}
+
+/// Tells the producer's second delivery (`outbox::redeliver`) that `consumer` has kept the
+/// event (applied, duplicate, ignored or held as a dead letter), so that it need not be sent
+/// again. Best effort: without it the event comes a second time and the inbox drops it.
+fn acknowledge(payload: &[u8], consumer: &str) {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let (Ok(Id { id }), Ok(crate::outbox::Transport::Redis(address))) = (
+        serde_json::from_slice::<Id>(payload),
+        crate::outbox::Transport::configured(),
+    ) else {
+        return;
+    };
+    let acknowledged = spin_sdk::redis::Connection::open(&address).and_then(|redis| {
+        redis.execute(
+            "SET",
+            &[
+                RedisParameter::Binary(ack_key(consumer, &id).into_bytes()),
+                RedisParameter::Binary(b"1".to_vec()),
+                RedisParameter::Binary(b"PX".to_vec()),
+                RedisParameter::Int64(ACK_TTL_MS),
+            ],
+        )
+    });
+    if let Err(e) = acknowledged {
+        crate::trace::log(consumer, format_args!("acknowledging {id}: {e}"));
+    }
+}
+
+/// For each row, whether every subscriber of its channel acknowledged it. All `false` when
+/// Redis cannot be asked: then everything is sent again, as without acknowledgments.
+pub fn acknowledged_by_all(address: &str, rows: &[crate::outbox::Pending]) -> Vec<bool> {
+    let keys: Vec<RedisParameter> = rows
+        .iter()
+        .flat_map(|row| {
+            subscribers(&row.channel)
+                .iter()
+                .map(|consumer| RedisParameter::Binary(ack_key(consumer, &row.id).into_bytes()))
+        })
+        .collect();
+    let unconfirmed = vec![false; rows.len()];
+    if keys.is_empty() {
+        return unconfirmed;
+    }
+    let Ok(values) =
+        spin_sdk::redis::Connection::open(address).and_then(|redis| redis.execute("MGET", &keys))
+    else {
+        return unconfirmed;
+    };
+    if values.len() != keys.len() {
+        return unconfirmed;
+    }
+    let mut values = values.into_iter();
+    rows.iter()
+        .map(|row| {
+            let subscribers = subscribers(&row.channel);
+            // Taken whole, whatever the answers, to stay aligned with the next row.
+            let acks: Vec<RedisResult> = values.by_ref().take(subscribers.len()).collect();
+            !subscribers.is_empty() && acks.iter().all(|ack| !matches!(ack, RedisResult::Nil))
+        })
+        .collect()
 }
 
 /// [`receive`], opening the database only for a message the consumer does not ignore.

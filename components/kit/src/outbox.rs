@@ -218,28 +218,43 @@ fn sender(transport: Transport) -> Result<Box<dyn Sender>, DbError> {
     })
 }
 
+/// An outbox row on its way out.
+pub struct Pending {
+    pub id: String,
+    pub channel: String,
+    pub payload: String,
+}
+
+fn pending(result: &spin_sdk::sqlite3::QueryResult) -> Result<Vec<Pending>, DbError> {
+    db::rows(result)
+        .map(|row| {
+            Ok(Pending {
+                id: row.text("id")?,
+                channel: row.text("channel")?,
+                payload: row.text("payload")?,
+            })
+        })
+        .collect()
+}
+
 /// Publishes `rows` in order over `transport`, then records which went out in one statement.
 /// A channel nobody received skips its row; any other failure stops the pass and leaves the
 /// rest for later. Returns how many were published.
 fn deliver(
     conn: &Connection,
-    rows: &spin_sdk::sqlite3::QueryResult,
+    rows: &[&Pending],
     transport: Transport,
     delivery: Delivery,
 ) -> Result<usize, DbError> {
-    if rows.rows.is_empty() {
+    if rows.is_empty() {
         return Ok(0);
     }
-    let mut ids = Vec::with_capacity(rows.rows.len());
-    for row in db::rows(rows) {
-        ids.push(row.text("id")?);
-    }
-    let mut sent = vec![false; ids.len()];
+    let mut sent = vec![false; rows.len()];
     let mut failure = None;
     match sender(transport) {
         Ok(sender) => {
-            for (index, row) in db::rows(rows).enumerate() {
-                match sender.send(&row.text("channel")?, &row.text("payload")?) {
+            for (index, row) in rows.iter().enumerate() {
+                match sender.send(&row.channel, &row.payload) {
                     Ok(()) => sent[index] = true,
                     // Its consumers are away; other channels' consumers may not be.
                     Err(e) if e.starts_with(NO_RECEIVER) => failure = Some(e),
@@ -252,49 +267,53 @@ fn deliver(
         }
         Err(e) => failure = Some(e.to_string()),
     }
-    let published = sent.iter().filter(|&&sent| sent).count();
-    let (statement, marked): (&str, Vec<&String>) = match delivery {
-        Delivery::Claimed => (
-            "UPDATE outbox SET sent_at = NULL WHERE id IN",
-            ids.iter()
-                .zip(&sent)
-                .filter(|(_, sent)| !**sent)
-                .map(|(id, _)| id)
-                .collect(),
-        ),
-        Delivery::First => (
-            "UPDATE outbox SET sent_at = ? WHERE id IN",
-            ids.iter()
-                .zip(&sent)
-                .filter(|(_, sent)| **sent)
-                .map(|(id, _)| id)
-                .collect(),
-        ),
-        Delivery::Second => (
-            "UPDATE outbox SET redelivered_at = ? WHERE id IN",
-            ids.iter()
-                .zip(&sent)
-                .filter(|(_, sent)| **sent)
-                .map(|(id, _)| id)
-                .collect(),
-        ),
+    let with = |outcome: bool| {
+        rows.iter()
+            .zip(&sent)
+            .filter(move |(_, sent)| **sent == outcome)
+            .map(|(row, _)| row.id.as_str())
     };
-    if !marked.is_empty() {
-        let mut params = Vec::with_capacity(marked.len() + 1);
-        if delivery != Delivery::Claimed {
-            params.push(db::text(crate::ids::now_rfc3339()));
-        }
-        params.extend(marked.into_iter().map(db::text));
-        let placeholders = vec!["?"; params.len() - usize::from(delivery != Delivery::Claimed)];
-        conn.execute(
-            &format!("{statement} ({})", placeholders.join(", ")),
-            &params,
-        )?;
+    match delivery {
+        Delivery::Claimed => stamp(conn, Stamp::Unsent, with(false))?,
+        Delivery::First => stamp(conn, Stamp::Sent, with(true))?,
+        Delivery::Second => stamp(conn, Stamp::Redelivered, with(true))?,
     }
     match failure {
         Some(e) => Err(DbError::Data(e)),
-        None => Ok(published),
+        None => Ok(sent.iter().filter(|&&sent| sent).count()),
     }
+}
+
+enum Stamp {
+    /// `sent_at` cleared: the recovery tick's first delivery sends the row again.
+    Unsent,
+    Sent,
+    Redelivered,
+}
+
+/// Stamps rows in one statement.
+fn stamp<'a>(
+    conn: &Connection,
+    stamp: Stamp,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), DbError> {
+    let mut params = Vec::new();
+    let statement = match stamp {
+        Stamp::Unsent => "UPDATE outbox SET sent_at = NULL WHERE id IN",
+        Stamp::Sent => "UPDATE outbox SET sent_at = ? WHERE id IN",
+        Stamp::Redelivered => "UPDATE outbox SET redelivered_at = ? WHERE id IN",
+    };
+    if !matches!(stamp, Stamp::Unsent) {
+        params.push(db::text(crate::ids::now_rfc3339()));
+    }
+    let first_id = params.len();
+    params.extend(ids.map(db::text));
+    if params.len() == first_id {
+        return Ok(());
+    }
+    let placeholders = vec!["?"; params.len() - first_id].join(", ");
+    conn.execute(&format!("{statement} ({placeholders})"), &params)?;
+    Ok(())
 }
 
 /// How long after its first delivery an event is sent again.
@@ -307,20 +326,48 @@ const REDELIVERY_AFTER_MS: i64 = 5_000;
 /// that second copy a no-op whenever the first one took. HTTP push is acknowledged by each
 /// subscriber: nothing to redeliver. It is also what sends a row stamped by [`enqueue`] whose
 /// instance died before publishing it.
-pub fn redeliver(conn: &Connection, limit: u32) -> Result<usize, DbError> {
+pub fn redeliver(conn: &Connection, limit: u32) -> Result<Redelivery, DbError> {
     let transport = Transport::configured()?;
-    if transport == Transport::HttpPush {
-        return Ok(0);
-    }
+    let Transport::Redis(address) = &transport else {
+        return Ok(Redelivery::default());
+    };
     let due_before = chrono::Utc::now() - chrono::Duration::milliseconds(REDELIVERY_AFTER_MS);
-    let due = conn.execute(
+    let due = pending(&conn.execute(
         "SELECT id, channel, payload FROM outbox WHERE redelivered_at IS NULL AND sent_at IS NOT NULL AND sent_at <= ? ORDER BY sent_at, id LIMIT ?",
         &[
             db::text(due_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             Value::Integer(i64::from(limit)),
         ],
+    )?)?;
+    if due.is_empty() {
+        return Ok(Redelivery::default());
+    }
+    // What every subscriber acknowledged has been kept: a second copy would only cost each
+    // of them an instance.
+    let acknowledged = crate::messaging::acknowledged_by_all(address, &due);
+    let (kept, unconfirmed): (Vec<_>, Vec<_>) = due
+        .iter()
+        .zip(acknowledged)
+        .partition(|(_, acknowledged)| *acknowledged);
+    stamp(
+        conn,
+        Stamp::Redelivered,
+        kept.iter().map(|(row, _)| row.id.as_str()),
     )?;
-    deliver(conn, &due, transport, Delivery::Second)
+    let unconfirmed: Vec<&Pending> = unconfirmed.into_iter().map(|(row, _)| row).collect();
+    Ok(Redelivery {
+        published: deliver(conn, &unconfirmed, transport, Delivery::Second)?,
+        acknowledged: kept.len(),
+    })
+}
+
+/// What one pass of [`redeliver`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Redelivery {
+    /// Events published a second time.
+    pub published: usize,
+    /// Events every subscriber had acknowledged: marked, not sent.
+    pub acknowledged: usize,
 }
 
 /// The recovery tick's relay: rows still unsent a while after they were written (their
@@ -328,11 +375,16 @@ pub fn redeliver(conn: &Connection, limit: u32) -> Result<usize, DbError> {
 pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> {
     let cutoff = chrono::Utc::now() - chrono::Duration::milliseconds(RECOVERY_GRACE_MS);
     let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let pending = conn.execute(
+    let unsent = pending(&conn.execute(
         "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL AND created_at <= ? ORDER BY created_at, id LIMIT ?",
         &[db::text(cutoff), Value::Integer(i64::from(limit))],
-    )?;
-    deliver(conn, &pending, Transport::configured()?, Delivery::First)
+    )?)?;
+    deliver(
+        conn,
+        &unsent.iter().collect::<Vec<_>>(),
+        Transport::configured()?,
+        Delivery::First,
+    )
 }
 
 /// The step after every committing use case: publishes the rows this instance enqueued (those
@@ -356,12 +408,13 @@ pub fn relay_after_commit(conn: &Connection, source: &str) {
         )
         .map_err(DbError::from)
         .and_then(|rows| {
+            let rows = pending(&rows)?;
             let transport = Transport::configured()?;
             let delivery = match transport {
                 Transport::Redis(_) => Delivery::Claimed,
                 Transport::HttpPush => Delivery::First,
             };
-            deliver(conn, &rows, transport, delivery)
+            deliver(conn, &rows.iter().collect::<Vec<_>>(), transport, delivery)
         });
     if let Err(e) = relayed {
         crate::trace::log(source, format_args!("events not published yet: {e}"));
