@@ -49,9 +49,9 @@ pub struct Database {
 type SharedConnection = Arc<Mutex<Option<rusqlite::Connection>>>;
 
 /// Idle connections kept per database, for the next instances. Above the instances that use
-/// one database at once under load (a checkout loop of 16 shoppers keeps about twenty on the
+/// one database at once under load (16 shoppers' checkouts plus their sagas' replies on the
 /// orders database): past the cap every release closes a connection and the next acquire
-/// opens one, with its pragmas and a cold page cache (16 kept: 289 orders/s; 64: 359).
+/// opens one, with its pragmas and a cold page cache (16 kept: 289 orders/s; 64: 349).
 const MAX_IDLE_CONNECTIONS: usize = 64;
 /// How often the checkpointer looks for committed transactions to copy into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
