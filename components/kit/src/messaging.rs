@@ -436,9 +436,12 @@ pub fn on_redis_message(
     consumer: &dyn Consumer,
     source: &str,
 ) -> anyhow::Result<Outcome> {
-    let outcome = receive_opening(open, payload, consumer, source)
+    let head = Head::of(payload);
+    let outcome = receive_opening(open, payload, head.as_ref(), consumer, source)
         .map_err(|e| anyhow::anyhow!("{source}: could not keep a message: {e}"))?;
-    acknowledge(payload, source);
+    if let Some(head) = &head {
+        acknowledge(&head.id, source);
+    }
     Ok(outcome)
 }
 
@@ -454,22 +457,16 @@ fn ack_key(consumer: &str, event_id: &str) -> String {
 /// Tells the producer's second delivery (`outbox::redeliver`) that `consumer` has kept the
 /// event (applied, duplicate, ignored or held as a dead letter), so that it need not be sent
 /// again. Best effort: without it the event comes a second time and the inbox drops it.
-fn acknowledge(payload: &[u8], consumer: &str) {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    let (Ok(Id { id }), Ok(crate::outbox::Transport::Redis(address))) = (
-        serde_json::from_slice::<Id>(payload),
-        crate::outbox::Transport::configured(),
-    ) else {
+fn acknowledge(id: &str, consumer: &str) {
+    let Ok(crate::outbox::Transport::Redis(address)) = crate::outbox::Transport::configured()
+    else {
         return;
     };
     let acknowledged = spin_sdk::redis::Connection::open(&address).and_then(|redis| {
         redis.execute(
             "SET",
             &[
-                RedisParameter::Binary(ack_key(consumer, &id).into_bytes()),
+                RedisParameter::Binary(ack_key(consumer, id).into_bytes()),
                 RedisParameter::Binary(b"1".to_vec()),
                 RedisParameter::Binary(b"PX".to_vec()),
                 RedisParameter::Int64(ACK_TTL_MS),
@@ -516,22 +513,30 @@ pub fn acknowledged_by_all(address: &str, rows: &[crate::outbox::Pending]) -> Ve
 }
 
 /// [`receive`], opening the database only for a message the consumer does not ignore.
-pub fn receive_opening(
+fn receive_opening(
     open: &dyn Fn() -> Result<Connection, DbError>,
     payload: &[u8],
+    head: Option<&Head>,
     consumer: &dyn Consumer,
     source: &str,
 ) -> Result<Outcome, DbError> {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        event_type: String,
-    }
-    if let Ok(Head { event_type }) = serde_json::from_slice::<Head>(payload)
-        && consumer.ignores(&event_type)
-    {
+    if head.is_some_and(|head| consumer.ignores(&head.event_type)) {
         return Ok(Outcome::Ignored);
     }
     receive(&open()?, payload, consumer, source)
+}
+
+/// The envelope fields read before the whole event: what decides ignoring and acknowledging.
+#[derive(serde::Deserialize)]
+struct Head {
+    id: String,
+    event_type: String,
+}
+
+impl Head {
+    fn of(payload: &[u8]) -> Option<Self> {
+        serde_json::from_slice(payload).ok()
+    }
 }
 
 /// The routes every consuming context serves, before its own: `POST /events` (the HTTP-push
@@ -625,7 +630,8 @@ fn push(
 ) -> Result<Response, ApiError> {
     // 503 only when the message could not even be kept: the producer's outbox row then stays
     // unsent and the push is repeated.
-    let outcome = receive_opening(open, req.body(), consumer, source)
+    let body = req.body();
+    let outcome = receive_opening(open, body, Head::of(body).as_ref(), consumer, source)
         .map_err(|e| ApiError::new(503, "not_kept", e.to_string()))?;
     Ok(json_response(202, &json!({ "outcome": outcome.as_str() })))
 }
