@@ -192,9 +192,11 @@ pub fn newest_first(
     page.push(int(limit));
     page.push(int(offset));
     let (limit_at, offset_at) = (params.len() + 1, params.len() + 2);
+    // Ties of `created_at` (same millisecond) go by `rowid`, the order of insertion: UUIDv7 ids
+    // made by different instances within one millisecond are in no particular order.
     let result = conn.execute(
         &format!(
-            "SELECT {columns} FROM {table} WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?{limit_at} OFFSET ?{offset_at}"
+            "SELECT {columns} FROM {table} WHERE {filter} ORDER BY created_at DESC, rowid DESC LIMIT ?{limit_at} OFFSET ?{offset_at}"
         ),
         &page,
     )?;
