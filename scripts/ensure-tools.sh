@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and running wasmshop needs and a fresh Debian machine lacks:
-# the wasm32-wasip2 Rust target and redis-server.
+# the wasm32-wasip2 Rust target and redis-server. Called by the scripts that build or run the app
+# (up.sh, test.sh, bench-gateway.sh); what only the tests need is in scripts/ensure-test-tools.sh.
 set -euo pipefail
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
@@ -18,11 +19,4 @@ if ! command -v redis-server >/dev/null 2>&1; then
   if command -v systemctl >/dev/null 2>&1; then
     $sudo_cmd systemctl disable --now redis-server >/dev/null 2>&1 || true
   fi
-fi
-
-# schemathesis fuzzes the running app against its OpenAPI document in the test suite, wherever
-# Python is available (tests/tests/schemathesis.rs).
-if command -v python3 >/dev/null 2>&1 && ! python3 -c "import schemathesis" >/dev/null 2>&1; then
-  echo "==> installing schemathesis from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 fi

@@ -46,7 +46,8 @@ for context in users catalog orders payments shipping notifications; do
   ticks+=(--tick "http://$context.spin.internal/admin/recovery")
 done
 
-"$runtime" up --state-dir "$state_dir" \
+# The same runtime config `spin up` takes: it defines the contexts' SQLite labels (under .spin/).
+"$runtime" up --state-dir "$state_dir" --runtime-config-file runtime-config.local.toml \
   --variable "redis_address=redis://127.0.0.1:$redis_port" \
   --variable "jwt_secret=@$state_dir/jwt_secret" \
   "${ticks[@]}" --tick-interval 2s \

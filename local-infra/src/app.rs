@@ -133,11 +133,11 @@ impl App {
                 .await
                 .context("--key-value needs a component that uses the `default` store")?;
         }
-        let sql_labels = used
+        let sql_uses = used
             .iter()
-            .flat_map(|id| manifest.components[*id].sqlite_databases.iter().cloned());
+            .map(|id| (id.as_str(), &manifest.components[*id].sqlite_databases[..]));
         let sqlite = Arc::new(SqliteService::open(
-            sql_labels,
+            sql_uses,
             &runtime_config.sqlite_databases,
             &options.state_dir,
         )?);
@@ -275,5 +275,6 @@ pub fn check_triggers(manifest: &Manifest) -> anyhow::Result<()> {
     if manifest.http_triggers.is_empty() && manifest.redis_triggers.is_empty() {
         bail!("the manifest declares no triggers: nothing to run");
     }
+    crate::host_requirements::ensure_supported(manifest)?;
     Ok(())
 }

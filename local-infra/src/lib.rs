@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod build;
 pub mod capabilities;
 pub mod engine;
+pub mod host_requirements;
 pub mod logs;
 pub mod manifest;
 pub mod metrics;

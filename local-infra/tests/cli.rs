@@ -116,6 +116,52 @@ fn missing_required_variable_stops_startup() {
 }
 
 #[test]
+fn undefined_sqlite_database_stops_startup_until_a_runtime_config_defines_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let text = APP.replace(
+        "[component.hidden]\n",
+        "[component.hidden]\nsqlite_databases = [\"default\", \"orders\"]\n",
+    );
+    let manifest = write_manifest(dir.path(), &text);
+    let output = runtime()
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(&manifest)
+        .args(["--variable", "token=t"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("One or more components use SQLite databases which are not defined."),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("- Component hidden uses database 'orders'"),
+        "{stderr}"
+    );
+
+    // Defined, it starts (and is stopped once it is serving).
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(&config, "[sqlite_database.orders]\ntype = \"spin\"\n").expect("config");
+    let mut child = runtime()
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(&manifest)
+        .args(["--variable", "token=t", "--runtime-config-file"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runtime starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let _child = Killed(child);
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("Ready"));
+    assert!(ready, "the runtime did not start with `orders` defined");
+}
+
+#[test]
 fn malformed_manifest_gives_a_clear_error() {
     let dir = tempfile::tempdir().expect("dir");
     let cases = [

@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use local_infra::app::RuntimeOptions;
 use serde_json::Value;
 use support::{RedisServer, TestApp, encode, eventually};
 
@@ -67,6 +68,11 @@ source = "FIXTURE"
 environment = { COMPONENT = "internal" }
 "#;
 
+/// ROUTES uses the `orders` database, which, as in Spin, only a runtime config can define.
+fn routes_config(options: &mut RuntimeOptions) {
+    support::runtime_config(options, &["orders"], "");
+}
+
 async fn served_by(app: &TestApp, path: &str) -> String {
     let separator = if path.contains('?') { '&' } else { '?' };
     let (status, body) = app
@@ -78,7 +84,7 @@ async fn served_by(app: &TestApp, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_precedence_and_params() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     assert_eq!(served_by(&app, "/exact").await, "exact");
     assert_eq!(served_by(&app, "/exact/more").await, "web");
     assert_eq!(served_by(&app, "/api/users/42").await, "users");
@@ -95,7 +101,7 @@ async fn route_precedence_and_params() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_spin_header_is_set() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     let (status, body) = support::send(
         reqwest::Client::new()
             .get(format!("{}/hdr/path/end/rest?key=value", app.base))
@@ -142,7 +148,7 @@ async fn private_route_is_404_outside_but_reachable_by_chaining() {
         "route = \"/...\"\ncomponent = \"web\"",
         "route = \"/web/...\"\ncomponent = \"web\"",
     );
-    let app = TestApp::start(&manifest).await;
+    let app = TestApp::start_with(&manifest, routes_config).await;
     let (status, _) = app.get("/internal").await;
     assert_eq!(status, 404);
     let (status, _) = app.get("/").await;
@@ -171,7 +177,7 @@ async fn private_route_is_404_outside_but_reachable_by_chaining() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaining_is_denied_without_allowed_outbound_host() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     let target = "http://internal.spin.internal/";
     let (status, body) = app
         .get(&format!("/api?op=fetch&url={}", encode(target)))
@@ -206,6 +212,7 @@ async fn outbound_http_allowed_and_denied_hosts() {
     let allowed = upstream().await;
     let other = upstream().await;
     let app = TestApp::start_with(ROUTES, |options| {
+        routes_config(options);
         options
             .variables
             .insert("upstream".into(), allowed.to_string());
@@ -231,7 +238,7 @@ async fn outbound_http_allowed_and_denied_hosts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_value_round_trip_persists_across_restart() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     let (status, _) = app
         .post("/?op=kv-set&store=default&key=greeting", "bonjour")
         .await;
@@ -247,13 +254,13 @@ async fn key_value_round_trip_persists_across_restart() {
     );
 
     let dir = tempfile::tempdir().expect("dir");
-    let first = TestApp::start_in(ROUTES, dir.path(), |_| {}).await;
+    let first = TestApp::start_in(ROUTES, dir.path(), routes_config).await;
     first
         .post("/?op=kv-set&store=default&key=k", "survives")
         .await;
     first.stop().await;
     assert!(dir.path().join("sqlite_key_value.db").exists());
-    let second = TestApp::start_in(ROUTES, dir.path(), |_| {}).await;
+    let second = TestApp::start_in(ROUTES, dir.path(), routes_config).await;
     assert_eq!(
         second.get("/?op=kv-get&store=default&key=k").await,
         (200, "survives".to_owned())
@@ -262,7 +269,7 @@ async fn key_value_round_trip_persists_across_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasi_keyvalue_and_wasi_config_share_spins_stores_and_variables() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     assert_eq!(
         app.post("/?op=wkv-set&store=default&key=a", "1").await.0,
         200
@@ -296,18 +303,12 @@ async fn wasi_keyvalue_and_wasi_config_share_spins_stores_and_variables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_value_on_redis_backend_from_runtime_config() {
     let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("dir");
-    let config = dir.path().join("runtime-config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    )
-    .expect("write config");
+    let key_value = format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+        redis.url()
+    );
     let app = TestApp::start_with(ROUTES, |options| {
-        options.runtime_config_file = Some(config.clone());
+        support::runtime_config(options, &["orders"], &key_value);
     })
     .await;
     assert_eq!(
@@ -341,7 +342,7 @@ async fn sql(app: &TestApp, op: &str, db: &str, statements: Value) -> (u16, Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_round_trip_with_transactions() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     let (status, _) = sql(
         &app,
         "sql",
@@ -401,7 +402,7 @@ async fn sqlite_round_trip_with_transactions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undeclared_store_or_database_is_access_denied() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     assert_eq!(
         app.get("/api?op=kv-get&store=default&key=x").await,
         (403, "access-denied".to_owned())
@@ -425,6 +426,7 @@ async fn undeclared_store_or_database_is_access_denied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn component_variables_render_app_variables() {
     let app = TestApp::start_with(ROUTES, |options| {
+        routes_config(options);
         options.variables.insert("greeting".into(), "salut".into());
     })
     .await;
@@ -613,7 +615,7 @@ key_value_stores = ["default"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_does_not_affect_the_next_request() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     assert_eq!(app.get("/?op=trap").await.0, 500);
     assert_eq!(served_by(&app, "/").await, "web");
 }
@@ -621,6 +623,7 @@ async fn a_trap_does_not_affect_the_next_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_kills_an_infinite_loop() {
     let app = TestApp::start_with(ROUTES, |options| {
+        routes_config(options);
         options.request_timeout = Duration::from_millis(500);
     })
     .await;
@@ -637,6 +640,7 @@ async fn deadline_kills_an_infinite_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_memory_is_limited() {
     let app = TestApp::start_with(ROUTES, |options| {
+        routes_config(options);
         options.engine.max_instance_memory = 32 * 1024 * 1024;
     })
     .await;
@@ -654,7 +658,11 @@ async fn compiled_components_come_from_the_cache() {
     let running = local_infra::server::RunningApp::start_manifest(
         manifest,
         "127.0.0.1:0".parse().expect("addr"),
-        &support::options(dir.path()),
+        &{
+            let mut options = support::options(dir.path());
+            routes_config(&mut options);
+            options
+        },
         |id, outcome| outcomes.push((id.to_owned(), outcome)),
     )
     .await
@@ -671,7 +679,7 @@ async fn compiled_components_come_from_the_cache() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_endpoint_answers() {
-    let app = TestApp::start(ROUTES).await;
+    let app = TestApp::start_with(ROUTES, routes_config).await;
     assert_eq!(
         app.get("/.well-known/spin/health").await,
         (200, "OK".to_owned())

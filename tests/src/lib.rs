@@ -75,12 +75,34 @@ fn build_once(manifest: &Manifest, ids: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A runtime config in `state_dir` defining every SQLite label of `manifest` as a file
+/// there: as under Spin, a label other than `default` exists only when a runtime config
+/// defines it (`runtime-config.local.toml` does for `up`).
+pub fn write_runtime_config(state_dir: &Path, manifest: &Manifest) -> anyhow::Result<PathBuf> {
+    let labels: std::collections::BTreeSet<&str> = manifest
+        .components
+        .values()
+        .flat_map(|c| c.sqlite_databases.iter().map(String::as_str))
+        .filter(|label| *label != "default")
+        .collect();
+    let mut text = String::new();
+    for label in labels {
+        text.push_str(&format!(
+            "[sqlite_database.{label}]\ntype = \"spin\"\npath = \"{label}.db\"\n\n"
+        ));
+    }
+    std::fs::create_dir_all(state_dir)?;
+    let path = state_dir.join("runtime-config.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
 /// How events travel between contexts in a booted app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventTransport {
-    /// Redis pub/sub and the manifest's Redis triggers (the default).
+    /// Redis pub/sub, consumed by the manifest's Redis triggers (the `*-subscriber` components).
     Redis,
-    /// Pushed to each consumer's private `/events` route; no Redis trigger at all.
+    /// Pushed to each consumer's private `/events` route by service chaining (the default).
     HttpPush,
 }
 
@@ -102,21 +124,7 @@ impl Wasmshop {
     /// Only `component_id` (its HTTP trigger made public at `/...`, so tests can reach it
     /// directly) and its Redis triggers.
     pub async fn boot_component(component_id: &str) -> anyhow::Result<Self> {
-        let mut manifest = build_only(&[component_id])?;
-        manifest.components.retain(|id, _| id == component_id);
-        if manifest.components.is_empty() {
-            anyhow::bail!("spin.toml has no component `{component_id}`");
-        }
-        manifest
-            .http_triggers
-            .retain(|t| t.component == component_id);
-        for trigger in &mut manifest.http_triggers {
-            trigger.route = HttpRoute::Public("/...".into());
-        }
-        manifest
-            .redis_triggers
-            .retain(|t| t.component == component_id);
-        Self::boot_with(manifest, HashMap::new()).await
+        Self::boot_components(&[component_id], component_id, &[]).await
     }
 
     /// The whole app as a workflow test wants it: events over `transport`, the recovery tick of
@@ -126,7 +134,7 @@ impl Wasmshop {
         transport: EventTransport,
         variables: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let mut manifest = build_app()?;
+        let manifest = build_app()?;
         let mut all: HashMap<String, String> = [
             ("rate_limit_auth", "100000/60"),
             ("rate_limit_read", "1000000/60"),
@@ -135,10 +143,8 @@ impl Wasmshop {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        if transport == EventTransport::HttpPush {
-            // As on a host with no Redis trigger: nothing subscribes, events are pushed.
-            manifest.redis_triggers.clear();
-            all.insert("event_transport".into(), "http".into());
+        if transport == EventTransport::Redis {
+            all.insert("event_transport".into(), "redis".into());
         }
         all.extend(
             variables
@@ -169,15 +175,28 @@ impl Wasmshop {
 
     /// Only `component_ids`, with their Redis triggers; `public` gets its private route made
     /// public at `/...` so tests reach it, the others stay private (reached by chaining).
+    /// Events travel over Redis, so that a test can publish what a component consumes and
+    /// subscribe to what it emits.
     pub async fn boot_components(
         component_ids: &[&str],
         public: &str,
         variables: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let mut manifest = build_only(component_ids)?;
+        for id in component_ids {
+            anyhow::ensure!(
+                manifest.components.contains_key(*id),
+                "spin.toml has no component `{id}`"
+            );
+        }
+        // A context's Redis subscriber runs the same Wasm as its HTTP component.
+        let sources: Vec<String> = component_ids
+            .iter()
+            .map(|id| format!("{:?}", manifest.components[*id].source))
+            .collect();
         manifest
             .components
-            .retain(|id, _| component_ids.contains(&id.as_str()));
+            .retain(|_, component| sources.contains(&format!("{:?}", component.source)));
         manifest
             .http_triggers
             .retain(|t| component_ids.contains(&t.component.as_str()));
@@ -186,14 +205,18 @@ impl Wasmshop {
                 trigger.route = HttpRoute::Public("/...".into());
             }
         }
+        let kept: Vec<String> = manifest.components.keys().cloned().collect();
         manifest
             .redis_triggers
-            .retain(|t| component_ids.contains(&t.component.as_str()));
-        let variables = variables
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
-        Self::boot_with(manifest, variables).await
+            .retain(|t| kept.contains(&t.component));
+        let mut all: HashMap<String, String> =
+            HashMap::from([("event_transport".to_owned(), "redis".to_owned())]);
+        all.extend(
+            variables
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+        Self::boot_with(manifest, all).await
     }
 
     pub async fn boot_with(
@@ -229,6 +252,7 @@ impl Wasmshop {
             }
         }
         options.variables.extend(variables);
+        options.runtime_config_file = Some(write_runtime_config(state.path(), &manifest)?);
         configure(&mut options);
         let running = RunningApp::start_manifest(
             manifest,

@@ -45,6 +45,11 @@ pub fn up_args(state: &Path, redis: &str, variables: &[(&str, &str)]) -> Vec<Str
         "--tick-interval".into(),
         "200ms".into(),
     ];
+    let manifest = local_infra::manifest::Manifest::from_file(&crate::manifest_path())
+        .expect("spin.toml loads");
+    let config = crate::write_runtime_config(state, &manifest).expect("runtime config written");
+    args.push("--runtime-config-file".into());
+    args.push(config.display().to_string());
     let defaults = [
         ("redis_address", redis),
         ("jwt_secret", crate::TEST_JWT_SECRET),

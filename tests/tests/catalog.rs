@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use local_infra::manifest::HttpRoute;
 use serde_json::{Value, json};
 use wasmshop_tests::bindings::catalog::wasmshop::catalog::types::{
     CategoryInput, Error as ApiError, ProductInput, ProductQuery, ProductSort, ReservationLine,
@@ -26,18 +25,7 @@ async fn boot() -> Wasmshop {
 
 /// Like `boot_component`, with app variables set.
 async fn boot_with(variables: &[(&str, &str)]) -> Wasmshop {
-    let mut manifest = wasmshop_tests::build_only(&["catalog"]).expect("build");
-    manifest.components.retain(|id, _| id == "catalog");
-    manifest.http_triggers.retain(|t| t.component == "catalog");
-    for trigger in &mut manifest.http_triggers {
-        trigger.route = HttpRoute::Public("/...".into());
-    }
-    manifest.redis_triggers.retain(|t| t.component == "catalog");
-    let variables: HashMap<String, String> = variables
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Wasmshop::boot_with(manifest, variables)
+    Wasmshop::boot_components(&["catalog"], "catalog", variables)
         .await
         .expect("catalog boots")
 }

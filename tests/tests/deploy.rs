@@ -1,7 +1,8 @@
 //! The deployment files must fit the app they deploy: the SpinKube manifests are checked
-//! against the spin-operator CRDs (made strict, as `kubectl apply` validates fields) and
-//! against `spin.toml` (every variable, database and context accounted for); the production
-//! runtime config loads in the runtime and covers every database.
+//! against the spin-operator CRDs (vendored in `tests/fixtures/spinkube/`; made strict, as
+//! `kubectl apply` validates fields) and against `spin.toml` (every variable, database and
+//! context accounted for); the production runtime config loads in the runtime and covers every
+//! database.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -53,7 +54,7 @@ fn strict(schema: &mut Value) {
 }
 
 fn crd_validator(file: &str) -> jsonschema::Validator {
-    let path = workspace_root().join("../shared/spinkube").join(file);
+    let path = workspace_root().join("tests/fixtures/spinkube").join(file);
     let crd: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).expect("CRD"))
         .expect("CRD is YAML");
     let mut schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
@@ -237,11 +238,12 @@ fn the_recovery_cronjob_ticks_every_context_through_the_gateway() {
         .expect("CONTEXTS")
         .split_whitespace()
         .collect();
-    // Every component behind the gateway keeps an outbox and an inbox, so each has a tick.
+    // Every context behind the gateway (a private HTTP component) keeps an outbox and an
+    // inbox, so each has a tick; its Redis subscriber shares its database and its tick.
     let behind_gateway: BTreeSet<&str> = manifest
-        .components
-        .keys()
-        .map(String::as_str)
+        .http_triggers
+        .iter()
+        .map(|t| t.component.as_str())
         .filter(|id| *id != "gateway")
         .collect();
     assert_eq!(contexts, behind_gateway);
@@ -294,7 +296,7 @@ fn the_production_runtime_config_loads_and_covers_every_database() {
 /// ticks every context and logs out (so the token it used is revoked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recovery_cronjob_script_works_against_the_app() {
-    let shop = wasmshop_tests::Wasmshop::boot_shop(wasmshop_tests::EventTransport::Redis, &[])
+    let shop = wasmshop_tests::Wasmshop::boot_shop(wasmshop_tests::EventTransport::HttpPush, &[])
         .await
         .expect("boot");
     // `admin_email`'s default: this account is made admin on registration.

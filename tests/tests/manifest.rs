@@ -1,5 +1,6 @@
 //! `spin.toml` must load unchanged under real Spin: it is checked against the manifest schema
-//! that Spin 4.0.2 itself prints, and against the architecture's ownership rules.
+//! that Spin 4.0.2 itself prints (vendored in `tests/fixtures/spin/`), and against the
+//! architecture's ownership rules.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use wasmshop_tests::{manifest_path, workspace_root};
 
 #[test]
 fn spin_toml_is_valid_for_real_spin() {
-    let schema_path = workspace_root().join("../shared/spin/manifest-v2.schema.json");
+    let schema_path = workspace_root().join("tests/fixtures/spin/manifest-v2.schema.json");
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&schema_path)
             .unwrap_or_else(|e| panic!("{}: {e}", schema_path.display())),
@@ -34,15 +35,20 @@ fn spin_toml_is_valid_for_real_spin() {
     assert!(!validator.is_valid(&broken));
 }
 
+/// One context = one crate's components: components that share a database run the same Wasm
+/// (a context's HTTP component and its Redis subscriber), and each Wasm is built by exactly one
+/// of them.
 #[test]
-fn every_component_owns_its_data_and_builds() {
+fn every_context_owns_its_data_and_builds() {
     let manifest = Manifest::from_file(&manifest_path()).expect("spin.toml loads");
-    let mut owners: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    let mut owners: BTreeMap<(&str, &str), String> = BTreeMap::new();
+    let mut builders: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (id, component) in &manifest.components {
-        assert!(
-            component.build.is_some(),
-            "component `{id}` has no build command"
-        );
+        let source = source_of(component);
+        let builds = builders.entry(source.clone()).or_default();
+        if component.build.is_some() {
+            builds.push(id);
+        }
         let labels = component
             .key_value_stores
             .iter()
@@ -54,11 +60,40 @@ fn every_component_owns_its_data_and_builds() {
                     .map(|l| ("sqlite_databases", l.as_str())),
             );
         for (kind, label) in labels {
-            if let Some(other) = owners.insert((kind, label), id) {
-                panic!("{kind} label `{label}` is shared by `{other}` and `{id}`");
+            if let Some(other) = owners.insert((kind, label), source.clone())
+                && other != source
+            {
+                panic!("{kind} label `{label}` is shared by `{other}` and `{source}` (`{id}`)");
             }
         }
     }
+    for (source, builds) in builders {
+        assert_eq!(builds.len(), 1, "{source} is built by {builds:?}");
+    }
+}
+
+/// Spin refuses to start an app whose Redis-triggered components list `*.spin.internal`
+/// hosts; the manifest must pass that check for every trigger type.
+#[test]
+fn spin_toml_meets_every_triggers_host_requirements() {
+    let manifest = Manifest::from_file(&manifest_path()).expect("spin.toml loads");
+    local_infra::host_requirements::ensure_supported(&manifest)
+        .expect("spin up would refuse spin.toml");
+}
+
+fn source_of(component: &local_infra::manifest::Component) -> String {
+    format!("{:?}", component.source)
+}
+
+/// The context a component belongs to: the HTTP-triggered component running the same Wasm.
+fn context_of<'a>(manifest: &'a Manifest, component_id: &'a str) -> &'a str {
+    let source = source_of(&manifest.components[component_id]);
+    manifest
+        .http_triggers
+        .iter()
+        .map(|t| t.component.as_str())
+        .find(|id| source_of(&manifest.components[*id]) == source)
+        .unwrap_or(component_id)
 }
 
 /// The HTTP-push transport delivers by `wasmshop_kit::messaging::SUBSCRIBERS`; the Redis
@@ -71,7 +106,12 @@ fn push_subscribers_mirror_the_redis_triggers() {
     let from_manifest: BTreeSet<(String, String)> = manifest
         .redis_triggers
         .iter()
-        .map(|t| (t.channel.clone(), t.component.clone()))
+        .map(|t| {
+            (
+                t.channel.clone(),
+                context_of(&manifest, &t.component).to_owned(),
+            )
+        })
         .collect();
     let from_kit: BTreeSet<(String, String)> = wasmshop_kit::messaging::SUBSCRIBERS
         .iter()

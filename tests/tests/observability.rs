@@ -33,7 +33,7 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
     let (origin, webhook_calls) = recording_endpoint(vec![204]).await.expect("webhook");
     let url = format!("{origin}/hooks/orders");
     let shop = Wasmshop::boot_shop(
-        EventTransport::Redis,
+        EventTransport::HttpPush,
         &[
             ("notification_webhook_url", &url),
             ("notification_webhook_origin", &origin),
@@ -166,7 +166,7 @@ fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_a_checkout() {
-    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
         .await
         .expect("boot");
     let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)

@@ -177,7 +177,7 @@ async fn token(shop: &Wasmshop, email: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_answers_as_documented() {
-    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
         .await
         .expect("boot");
     let contract = Contract::load();

@@ -34,7 +34,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         installed,
         "python3 is here but schemathesis is not: run scripts/ensure-tools.sh"
     );
-    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
         .await
         .expect("boot");
     let admin = ApiClient::register(&shop.base_url, &shop.client, "admin@wasmshop.local")

@@ -10,7 +10,7 @@ use wasmshop_tests::{EventTransport, Wasmshop, eventually, invariants};
 const ADMIN_EMAIL: &str = "admin@wasmshop.local";
 
 async fn shop() -> (Wasmshop, ApiClient) {
-    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
         .await
         .expect("the app boots");
     let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)

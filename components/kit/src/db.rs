@@ -37,11 +37,18 @@ pub struct Migration {
 /// write transaction so concurrent first requests cannot apply a step twice.
 pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError> {
     let conn = Connection::open(label)?;
+    // Spin opens a fresh SQLite connection per `open` and sets nothing on it, so what a
+    // connection needs is asked for here. `synchronous = NORMAL` is per connection: in WAL mode
+    // a commit then appends to the log without waiting for the disk (a crash of the host loses
+    // no committed transaction; a power cut may lose the last few), which keeps the write lock
+    // short for the instances queued behind it.
+    conn.execute("PRAGMA synchronous = NORMAL", &[])?;
     // The common case, a database already migrated, costs one read; only a first open (no
     // `schema_migrations` yet) creates the table.
     let applied = match current_version(&conn) {
         Ok(version) => version,
         Err(_) => {
+            use_write_ahead_log(&conn);
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
                 &[],
@@ -52,6 +59,7 @@ pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError
     if migrations.iter().all(|m| m.version <= applied) {
         return Ok(conn);
     }
+    use_write_ahead_log(&conn);
     for migration in migrations {
         transaction(&conn, |conn| -> Result<(), DbError> {
             // Re-read inside the write lock: another instance may have just applied it.
@@ -72,6 +80,17 @@ pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError
         })?;
     }
     Ok(conn)
+}
+
+/// Puts the database file in WAL mode, once: the mode is stored in the file, so every later
+/// connection has it. Readers then never wait for the writer, nor the writer for them; in the
+/// default rollback journal every write would lock out all readers and sync the disk twice.
+/// Best effort: a database another instance is switching at the same moment keeps whichever
+/// mode it gets, and the next migration asks again.
+fn use_write_ahead_log(conn: &Connection) {
+    if let Err(e) = conn.execute("PRAGMA journal_mode = WAL", &[]) {
+        crate::trace::log("database", format_args!("journal_mode = WAL: {e:?}"));
+    }
 }
 
 fn current_version(conn: &Connection) -> Result<u32, DbError> {
@@ -97,14 +116,26 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Runs `work` in one write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue on the
-/// lock instead of failing on upgrade); commits on `Ok`, rolls back on `Err`.
+/// How many times a transaction asks for the write lock before it gives up. Each ask already
+/// waits up to the connection's busy timeout (rusqlite's 5 s under Spin) in SQLite's busy
+/// handler, so a further one only helps a writer that lost every race of a long burst.
+const BEGIN_ATTEMPTS: u32 = 3;
+
+/// Runs `work` in one write transaction; commits on `Ok`, rolls back on `Err`. `BEGIN
+/// IMMEDIATE` takes the write lock up front, so a writer waits in SQLite's busy handler before
+/// it has read anything instead of failing when a read transaction tries to upgrade; only
+/// that wait is retried (`work` has not run yet).
 pub fn transaction<T, E: From<DbError>>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<T, E> {
-    conn.execute("BEGIN IMMEDIATE", &[])
-        .map_err(DbError::from)?;
+    let mut attempt = 1;
+    while let Err(e) = conn.execute("BEGIN IMMEDIATE", &[]) {
+        if attempt >= BEGIN_ATTEMPTS || !is_busy(&e) {
+            return Err(DbError::from(e).into());
+        }
+        attempt += 1;
+    }
     match work(conn) {
         Ok(value) => {
             conn.execute("COMMIT", &[]).map_err(DbError::from)?;
@@ -115,6 +146,12 @@ pub fn transaction<T, E: From<DbError>>(
             Err(e)
         }
     }
+}
+
+/// Whether SQLite gave up waiting for a lock another connection holds.
+fn is_busy(error: &SqliteError) -> bool {
+    matches!(error, SqliteError::Io(message)
+        if message.contains("database is locked") || message.contains("database is busy"))
 }
 
 /// A row as a small typed accessor over a query result.
@@ -225,6 +262,13 @@ pub fn opt_text(value: Option<impl Into<String>>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_timeouts_are_busy_and_other_errors_are_not() {
+        assert!(is_busy(&SqliteError::Io("database is locked".into())));
+        assert!(!is_busy(&SqliteError::Io("no such table: t".into())));
+        assert!(!is_busy(&SqliteError::AccessDenied));
+    }
 
     #[test]
     fn splits_migration_statements() {

@@ -102,6 +102,20 @@ impl AllowedHost {
         Ok(Self { scheme, host, port })
     }
 
+    /// Whether this entry names a `*.spin.internal` host, i.e. asks for local service
+    /// chaining: what Spin's loader turns into the component's `local_service_chaining` host
+    /// requirement.
+    pub fn is_service_chaining(&self) -> bool {
+        const CHAINING_DOMAIN: &str = "spin.internal";
+        match &self.host {
+            HostPattern::Suffix(suffix) => suffix == CHAINING_DOMAIN,
+            HostPattern::Exact(host) => host
+                .strip_suffix(CHAINING_DOMAIN)
+                .is_some_and(|prefix| prefix.ends_with('.') && prefix.len() > 1),
+            HostPattern::Any => false,
+        }
+    }
+
     fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         if self.scheme.as_deref().is_some_and(|s| s != scheme) {
             return false;

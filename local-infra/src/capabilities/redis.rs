@@ -1,60 +1,42 @@
 //! Outbound Redis: `fermyon:spin/redis@2.0.0`.
 //!
-//! As in Spin, the address a guest opens must be allowed by `allowed_outbound_hosts`
-//! (`redis://host:port`). Connections are multiplexed and shared per address across instances,
-//! and reconnect on their own after the server restarts.
+//! As in Spin (`crates/factor-outbound-redis`): the address a guest opens must be allowed by
+//! `allowed_outbound_hosts` (`redis://host:port`), and each `open` makes a new multiplexed
+//! connection, the guest's own, closed when the guest drops it or its instance ends. Nothing is
+//! shared between guests, so one guest's `SELECT`, `WATCH` or `MULTI` can never leak into
+//! another's commands. Unlike Spin, `open` gives up after [`CONNECT_DEADLINE`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
-use tokio::sync::Mutex;
+use redis::aio::MultiplexedConnection;
 use wasmtime::component::Resource;
 
 use crate::bindings::host::fermyon::spin2_0_0::redis as wit;
 use crate::capabilities::outbound_networking::AllowedHosts;
 use crate::state::InstanceState;
 
-/// Connections of the whole app, one per address.
+/// Outbound Redis of the whole app. It holds no connections: each guest `open` makes its own.
 #[derive(Default)]
-pub struct RedisService {
-    connections: Mutex<HashMap<String, ConnectionManager>>,
-}
+pub struct RedisService {}
 
 /// How long a guest may wait for a new connection before `open` fails: a guest must learn
 /// that Redis is down quickly enough to apply its own policy (fail open, 503, retry later).
+/// redis-rs on its own waits for the OS's TCP connect timeout.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(2);
 
 impl RedisService {
-    async fn connect(&self, address: &str) -> Result<ConnectionManager, wit::Error> {
-        if let Some(conn) = self.connections.lock().await.get(address) {
-            return Ok(conn.clone());
-        }
+    async fn connect(&self, address: &str) -> Result<MultiplexedConnection, wit::Error> {
         let client = redis::Client::open(address).map_err(|_| wit::Error::InvalidAddress)?;
-        // Few, short retries: redis-rs's defaults back off for about two minutes.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_millis(500))
-            .set_response_timeout(Duration::from_secs(5))
-            .set_number_of_retries(2)
-            .set_factor(50)
-            .set_max_delay(200);
-        // Connect without holding the lock, so one unreachable address cannot stall others.
-        let conn = tokio::time::timeout(
+        let config = redis::AsyncConnectionConfig::new();
+        tokio::time::timeout(
             CONNECT_DEADLINE,
-            ConnectionManager::new_with_config(client, config),
+            client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
         .map_err(|_| wit::Error::Other(format!("connecting to {address} timed out")))?
-        .map_err(|e| wit::Error::Other(e.to_string()))?;
-        Ok(self
-            .connections
-            .lock()
-            .await
-            .entry(address.to_owned())
-            .or_insert(conn)
-            .clone())
+        .map_err(other)
     }
 }
 
@@ -72,7 +54,7 @@ impl RedisAccess {
 }
 
 pub struct RedisHandle {
-    conn: ConnectionManager,
+    conn: MultiplexedConnection,
 }
 
 fn other(e: redis::RedisError) -> wit::Error {
@@ -82,7 +64,8 @@ fn other(e: redis::RedisError) -> wit::Error {
 type HostResult<T> = wasmtime::Result<Result<T, wit::Error>>;
 
 impl InstanceState {
-    fn redis(&self, handle: &Resource<RedisHandle>) -> wasmtime::Result<ConnectionManager> {
+    /// A clone of the guest's connection: a handle onto the same socket, not a new one.
+    fn redis(&self, handle: &Resource<RedisHandle>) -> wasmtime::Result<MultiplexedConnection> {
         Ok(self.table.get(handle)?.conn.clone())
     }
 }

@@ -1,15 +1,17 @@
-//! SQLite databases: `fermyon:spin/sqlite@2.0.0` and `spin:sqlite/sqlite@3.0.0`.
+//! SQLite databases: `fermyon:spin/sqlite@2.0.0` and `spin:sqlite/sqlite@3.0.0`, as Spin's
+//! in-process implementation (`crates/sqlite-inproc`) provides them.
 //!
-//! Each label is a database file (the `default` label is `sqlite_db.db` under the state dir, as
-//! in Spin). A guest connection owns one SQLite connection for its lifetime, so `BEGIN` ...
-//! `COMMIT` across several `execute` calls is one transaction. Connections are pooled per
-//! database because opening one costs far more than a typical query.
+//! Each label is a database file: `default` is `sqlite_db.db` under the state dir, any other
+//! label must be defined by the runtime config, or the app does not start. A guest's `open`
+//! is one plain `rusqlite` connection of its own, opened on first use and closed when the guest
+//! drops it, so `BEGIN` ... `COMMIT` across several `execute` calls is one transaction and a
+//! transaction left open is rolled back by SQLite on close. The host sets no pragma: journal
+//! mode, synchronous, busy timeout (rusqlite's 5 s) are whatever the file and the app make
+//! them, and concurrent writers meet in SQLite's own locks, exactly as under `spin up`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::component::Resource;
 
@@ -27,76 +29,31 @@ pub enum SqliteError {
     Io(String),
 }
 
-/// One database file and its idle connections.
+/// Spin's words when a component uses a label nothing defines (crates/factor-sqlite).
+const UNDEFINED_DATABASES: [&str; 4] = [
+    "One or more components use SQLite databases which are not defined.",
+    "Check the spelling, or pass a runtime configuration file that defines these stores.",
+    "See https://developer.fermyon.com/spin/dynamic-configuration#sqlite-storage-runtime-configuration",
+    "Details:",
+];
+
+/// One database file.
 pub struct Database {
     path: PathBuf,
-    idle: Mutex<Vec<rusqlite::Connection>>,
-    /// Held from a guest's `BEGIN` until its transaction ends (or for one write outside a
-    /// transaction). SQLite lets one writer in at a
-    /// time and makes the others poll with growing sleeps (up to 100 ms), so under load the
-    /// lock sits idle between sleepers and throughput collapses; queueing writers here instead
-    /// hands the lock over in arrival order, at once. (This runtime is the only process
-    /// writing its state dir's databases.)
-    writer: Arc<tokio::sync::Mutex<()>>,
-    /// The connection every transaction of the writer slot's holder runs on. Nobody else
-    /// writes, so its page cache stays valid from one transaction to the next; a pooled
-    /// connection's cache is thrown away whenever another connection committed since its last
-    /// use, and under load that is every time.
-    writer_connection: SharedConnection,
-    checkpointer: Checkpointer,
 }
-
-type SharedConnection = Arc<Mutex<Option<rusqlite::Connection>>>;
-
-/// Idle connections kept per database, for the next instances. Above the instances that use
-/// one database at once under load (16 shoppers' checkouts plus their sagas' replies on the
-/// orders database): past the cap every release closes a connection and the next acquire
-/// opens one, with its pragmas and a cold page cache (16 kept: 289 orders/s; 64: 349).
-const MAX_IDLE_CONNECTIONS: usize = 64;
-/// How often the checkpointer looks for committed transactions to copy into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
 impl Database {
     pub fn new(path: PathBuf) -> anyhow::Result<Self> {
+        // As Spin: the directory exists from startup; the file is made by the first connection.
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "failed to create sqlite database directory '{}': {e}",
+                    dir.display()
+                )
+            })?;
         }
-        // Open once up front so a bad path fails at startup, not on the first request.
-        let conn = connect(&path)?;
-        let db = Self {
-            checkpointer: Checkpointer::start(&path)?,
-            path,
-            idle: Mutex::new(Vec::new()),
-            writer: Arc::default(),
-            writer_connection: Arc::default(),
-        };
-        db.release(conn);
-        Ok(db)
-    }
-
-    fn connect(&self) -> anyhow::Result<rusqlite::Connection> {
-        connect(&self.path)
-    }
-
-    fn acquire(&self) -> Result<rusqlite::Connection, SqliteError> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match pooled {
-            Some(conn) => Ok(conn),
-            None => self.connect().map_err(|e| SqliteError::Io(e.to_string())),
-        }
-    }
-
-    fn release(&self, conn: rusqlite::Connection) {
-        // A guest that dropped its connection mid-transaction must not leak that transaction
-        // into the next request.
-        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
-            return;
-        }
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE_CONNECTIONS
-        {
-            idle.push(conn);
-        }
+        Ok(Self { path })
     }
 
     pub fn path(&self) -> &Path {
@@ -104,97 +61,23 @@ impl Database {
     }
 
     /// Rows of `(text, count)` from a two-column query; none when the query fails (a
-    /// database without the table asked about).
+    /// database without the table asked about, or not created yet).
     pub fn counts(&self, sql: &str) -> Vec<(String, i64)> {
-        let Ok(conn) = self.acquire() else {
+        // Without `CREATE`: a scrape must not make the file of a database no guest has used.
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let Ok(conn) = rusqlite::Connection::open_with_flags(&self.path, flags) else {
             return Vec::new();
         };
-        let rows = conn.prepare(sql).and_then(|mut statement| {
-            statement
-                .query_map([], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()
-        });
-        self.release(conn);
-        rows.unwrap_or_default()
-    }
-}
-
-fn connect(path: &Path) -> anyhow::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(path)
-        .map_err(|e| anyhow::anyhow!("sqlite database {}: {e}", path.display()))?;
-    // WAL lets readers proceed while one instance writes; the busy timeout makes concurrent
-    // writers wait for the lock instead of failing at once.
-    // The busy timeout first: under load a new connection's own `journal_mode` pragma
-    // must wait for the lock like everything else instead of failing at once.
-    conn.busy_timeout(Duration::from_secs(10))?;
-    // No checkpoint inside a commit (the `Checkpointer` does them): a commit then only appends
-    // to the WAL without syncing, so it can run on the request's task while other writers
-    // queue for the writer slot — a checkpoint there would sync the disk with the slot held.
-    // Statement journals and sorts stay in memory instead of temporary files. (No `mmap_size`:
-    // a growing file makes every pooled connection remap, and each `munmap` interrupts all
-    // cores to flush their TLBs — slower than the reads it saves.)
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         PRAGMA wal_autocheckpoint = 0;
-         PRAGMA temp_store = MEMORY;",
-    )?;
-    Ok(conn)
-}
-
-/// Copies committed WAL frames back into the database file from its own thread, as SQLite's
-/// automatic checkpoint would in the committing connection. Passive: it never waits for, nor
-/// blocks, readers and writers; the next writer restarts the WAL once all of it is copied.
-struct Checkpointer {
-    /// Commits since the last checkpoint; nothing to do while 0.
-    commits: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(path: &Path) -> anyhow::Result<Self> {
-        let conn = connect(path)?;
-        let commits = Arc::new(AtomicU64::new(1));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn({
-                let (commits, stop) = (commits.clone(), stop.clone());
-                move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::park_timeout(CHECKPOINT_INTERVAL);
-                        if commits.swap(0, Ordering::Relaxed) > 0
-                            && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
-                        {
-                            tracing::warn!("sqlite checkpoint: {e}");
-                        }
-                    }
-                    // Leave the database file complete when the runtime stops.
-                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
-                }
-            })?;
-        Ok(Self {
-            commits,
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    fn committed(&self) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
+        conn.prepare(sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -205,17 +88,35 @@ pub struct SqliteService {
 }
 
 impl SqliteService {
-    pub fn open(
-        labels: impl IntoIterator<Item = String>,
+    /// The databases that `uses` (component id, the labels it declares) and the runtime config
+    /// (`configured`) name. Fails, as Spin does, when a component uses a label other than
+    /// `default` that the runtime config does not define.
+    pub fn open<'a>(
+        uses: impl IntoIterator<Item = (&'a str, &'a [String])>,
         configured: &BTreeMap<String, PathBuf>,
         state_dir: &Path,
     ) -> anyhow::Result<Self> {
+        let mut labels: BTreeSet<String> = configured.keys().cloned().collect();
+        let mut undefined = BTreeSet::new();
+        for (component, used) in uses {
+            for label in used {
+                if label == "default" || configured.contains_key(label) {
+                    labels.insert(label.clone());
+                } else {
+                    undefined.insert(format!("- Component {component} uses database '{label}'"));
+                }
+            }
+        }
+        if !undefined.is_empty() {
+            let lines: Vec<String> = UNDEFINED_DATABASES
+                .iter()
+                .map(|line| (*line).to_owned())
+                .chain(undefined)
+                .collect();
+            anyhow::bail!("{}", lines.join("\n"));
+        }
         let mut databases = BTreeMap::new();
-        let mut all: Vec<String> = labels.into_iter().collect();
-        all.extend(configured.keys().cloned());
-        all.sort();
-        all.dedup();
-        for label in all {
+        for label in labels {
             let path = configured
                 .get(&label)
                 .cloned()
@@ -233,7 +134,8 @@ impl SqliteService {
         self.databases.iter()
     }
 
-    /// Runs statements against the `default` database before the app starts (`--sqlite`).
+    /// Runs statements against the `default` database before the app starts (`--sqlite`), on
+    /// one connection, as `spin up --sqlite` does.
     pub fn run_startup_statements(&self, statements: &[String]) -> anyhow::Result<()> {
         if statements.is_empty() {
             return Ok(());
@@ -241,12 +143,11 @@ impl SqliteService {
         let db = self.database("default").ok_or_else(|| {
             anyhow::anyhow!("--sqlite needs a component that uses the `default` database")
         })?;
-        let conn = db.acquire()?;
+        let conn = open_connection(db.path()).map_err(|e| anyhow::anyhow!("--sqlite: {e}"))?;
         for statement in statements {
             conn.execute_batch(statement)
                 .map_err(|e| anyhow::anyhow!("--sqlite `{statement}`: {e}"))?;
         }
-        db.release(conn);
         Ok(())
     }
 }
@@ -258,6 +159,11 @@ pub fn default_database_path(state_dir: &Path, label: &str) -> PathBuf {
     } else {
         state_dir.join(format!("{label}.db"))
     }
+}
+
+/// A connection exactly as Spin opens one: rusqlite's defaults, nothing else.
+fn open_connection(path: &Path) -> Result<rusqlite::Connection, SqliteError> {
+    rusqlite::Connection::open(path).map_err(|e| SqliteError::Io(e.to_string()))
 }
 
 /// What one component may open.
@@ -284,82 +190,56 @@ impl SqliteAccess {
             .database(label)
             .ok_or(SqliteError::NoSuchDatabase)?
             .clone();
-        let conn = db.acquire()?;
         Ok(ConnectionHandle {
-            inner: Arc::new(Mutex::new(Some(conn))),
             db,
-            writing: Mutex::new(None),
-            counters: Mutex::new((0, 0)),
+            connection: OnceLock::new(),
         })
     }
 }
 
-/// A guest's connection; returned to its database's pool when the guest drops it.
+/// A guest's connection. Its SQLite connection is opened on first use, as Spin's, so an
+/// `open` never fails on I/O, and is closed when the guest drops the handle (or its instance
+/// ends): SQLite then rolls back whatever transaction the guest left open.
 pub struct ConnectionHandle {
-    /// The pooled connection statements outside a write run on.
-    inner: SharedConnection,
     db: Arc<Database>,
-    /// The database's writer slot while this connection is in a transaction it began; its
-    /// statements then run on the database's writer connection.
-    writing: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
-    /// `last_insert_rowid` and `changes` of the last statement, whichever connection ran it.
-    counters: Mutex<(i64, u64)>,
+    connection: OnceLock<Arc<Mutex<rusqlite::Connection>>>,
 }
 
-impl Drop for ConnectionHandle {
-    fn drop(&mut self) {
-        // Rolled back (by `release`) before the writer slot is given up.
-        if let Ok(mut slot) = self.inner.lock()
-            && let Some(conn) = slot.take()
-        {
-            self.db.release(conn);
+impl ConnectionHandle {
+    fn connection(&self) -> Result<Arc<Mutex<rusqlite::Connection>>, SqliteError> {
+        if let Some(conn) = self.connection.get() {
+            return Ok(conn.clone());
         }
-        if let Ok(mut writing) = self.writing.lock()
-            && let Some(slot) = writing.take()
-        {
-            // A guest gone mid-transaction: the next holder must find the connection clean.
-            if let Ok(conn) = self.db.writer_connection.lock()
-                && let Some(conn) = conn.as_ref()
-                && !conn.is_autocommit()
-            {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            drop(slot);
-        }
+        let conn = Arc::new(Mutex::new(open_connection(self.db.path())?));
+        Ok(self.connection.get_or_init(|| conn).clone())
     }
-}
 
-/// Statements that take SQLite's write lock when run outside a transaction: a `BEGIN` (whose
-/// transaction is about to write) or a write on its own.
-fn takes_write_lock(statement: &str) -> bool {
-    let head = leading_keyword(statement);
-    ["BEGIN", "INSERT", "UPDATE", "DELETE", "REPLACE"]
-        .iter()
-        .any(|keyword| head.eq_ignore_ascii_case(keyword))
-}
+    pub async fn execute(
+        &self,
+        statement: String,
+        params: Vec<Value>,
+    ) -> Result<QueryOutput, SqliteError> {
+        let connection = self.connection()?;
+        // Any statement may wait for a lock (up to the busy timeout) or sync the disk.
+        tokio::task::spawn_blocking(move || {
+            let conn = connection
+                .lock()
+                .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
+            run_statement(&conn, &statement, params).map_err(|e| SqliteError::Io(e.to_string()))
+        })
+        .await
+        .map_err(|e| SqliteError::Io(format!("internal runtime error: {e}")))?
+    }
 
-/// Whether `statement` can run on the request's task instead of the blocking pool: it neither
-/// waits for a lock nor syncs the disk, so it takes microseconds, less than the two thread
-/// hand-offs of the pool. A read never waits in WAL mode; with the writer slot held nobody
-/// else in this runtime writes, and a commit only appends to the WAL (checkpoints run on their
-/// own thread). Anything else (DDL outside a transaction, pragmas) goes to the pool.
-fn runs_inline(statement: &str, holds_writer_slot: bool) -> bool {
-    let head = leading_keyword(statement);
-    head.eq_ignore_ascii_case("SELECT")
-        || (holds_writer_slot
-            && [
-                "BEGIN", "COMMIT", "END", "ROLLBACK", "INSERT", "UPDATE", "DELETE", "REPLACE",
-            ]
-            .iter()
-            .any(|keyword| head.eq_ignore_ascii_case(keyword)))
-}
-
-fn leading_keyword(statement: &str) -> &str {
-    statement
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("")
+    /// Reads the connection itself, as Spin does: `changes` and `last_insert_rowid` tell about
+    /// its last statement, whichever it was.
+    fn read<T>(&self, counter: impl FnOnce(&rusqlite::Connection) -> T) -> Result<T, SqliteError> {
+        let conn = self.connection()?;
+        let conn = conn
+            .lock()
+            .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
+        Ok(counter(&conn))
+    }
 }
 
 /// A value crossing the guest boundary; both WIT versions share this shape.
@@ -375,86 +255,6 @@ pub enum Value {
 pub struct QueryOutput {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
-    pub last_insert_rowid: i64,
-    pub changes: u64,
-}
-
-impl ConnectionHandle {
-    pub async fn execute(
-        &self,
-        statement: String,
-        params: Vec<Value>,
-    ) -> Result<QueryOutput, SqliteError> {
-        let mut holds_slot = self.holds_writer_slot();
-        if !holds_slot && takes_write_lock(&statement) && self.in_autocommit() {
-            let slot = self.db.writer.clone().lock_owned().await;
-            if let Ok(mut writing) = self.writing.lock() {
-                *writing = Some(slot);
-                holds_slot = true;
-            }
-        }
-        let inline = runs_inline(&statement, holds_slot);
-        let (connection, db) = (self.connection(holds_slot), self.db.clone());
-        let run = move || {
-            let mut slot = connection
-                .lock()
-                .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
-            if slot.is_none() && holds_slot {
-                *slot = Some(db.connect().map_err(|e| SqliteError::Io(e.to_string()))?);
-            }
-            let conn = slot
-                .as_ref()
-                .ok_or_else(|| SqliteError::Io("connection closed".into()))?;
-            let result =
-                run_statement(conn, &statement, params).map_err(|e| SqliteError::Io(e.to_string()));
-            Ok::<_, SqliteError>((result, conn.is_autocommit()))
-        };
-        let (result, autocommit) = if inline {
-            run()?
-        } else {
-            tokio::task::spawn_blocking(run)
-                .await
-                .map_err(|e| SqliteError::Io(e.to_string()))??
-        };
-        // The transaction is over (committed, rolled back, or never begun): next writer.
-        if autocommit && holds_slot {
-            if let Ok(mut writing) = self.writing.lock() {
-                writing.take();
-            }
-            self.db.checkpointer.committed();
-        }
-        if let (Ok(output), Ok(mut counters)) = (&result, self.counters.lock()) {
-            *counters = (output.last_insert_rowid, output.changes);
-        }
-        result
-    }
-
-    fn connection(&self, holds_writer_slot: bool) -> SharedConnection {
-        if holds_writer_slot {
-            self.db.writer_connection.clone()
-        } else {
-            self.inner.clone()
-        }
-    }
-
-    fn holds_writer_slot(&self) -> bool {
-        self.writing.lock().map(|w| w.is_some()).unwrap_or(false)
-    }
-
-    fn in_autocommit(&self) -> bool {
-        let connection = self.connection(self.holds_writer_slot());
-        let slot = connection.lock();
-        match slot.as_deref() {
-            Ok(Some(conn)) => conn.is_autocommit(),
-            // Not opened yet: nothing begun on it.
-            Ok(None) => true,
-            Err(_) => false,
-        }
-    }
-
-    fn counters(&self) -> (i64, u64) {
-        self.counters.lock().map_or((0, 0), |counters| *counters)
-    }
 }
 
 fn run_statement(
@@ -474,12 +274,9 @@ fn run_statement(
         }
         rows_out.push(values);
     }
-    drop(rows);
     Ok(QueryOutput {
         columns,
         rows: rows_out,
-        last_insert_rowid: conn.last_insert_rowid(),
-        changes: conn.changes(),
     })
 }
 
@@ -629,15 +426,21 @@ impl v2::HostConnection for InstanceState {
 impl v3::HostConnection for InstanceState {
     connection_methods!(v3);
 
+    // The WIT gives these no error: a connection that cannot even open reads as 0, which is
+    // also what a fresh connection says.
     async fn last_insert_rowid(
         &mut self,
         connection: Resource<ConnectionHandle>,
     ) -> wasmtime::Result<i64> {
-        Ok(self.table.get(&connection)?.counters().0)
+        let handle = self.table.get(&connection)?;
+        Ok(handle
+            .read(rusqlite::Connection::last_insert_rowid)
+            .unwrap_or(0))
     }
 
     async fn changes(&mut self, connection: Resource<ConnectionHandle>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&connection)?.counters().1)
+        let handle = self.table.get(&connection)?;
+        Ok(handle.read(rusqlite::Connection::changes).unwrap_or(0))
     }
 }
 
@@ -645,80 +448,74 @@ impl v3::HostConnection for InstanceState {
 mod tests {
     use super::*;
 
-    #[test]
-    fn writes_and_transactions_queue_for_the_writer_slot() {
-        for statement in [
-            "BEGIN IMMEDIATE",
-            "  begin",
-            "INSERT INTO t VALUES (1)",
-            "update t set x = 1",
-            "DELETE FROM t",
-            "REPLACE INTO t VALUES (1)",
-        ] {
-            assert!(takes_write_lock(statement), "{statement}");
-        }
-        for statement in [
-            "SELECT * FROM t",
-            "COMMIT",
-            "ROLLBACK",
-            "CREATE TABLE IF NOT EXISTS t (x)",
-            "PRAGMA user_version",
-            "",
-            "INSERTS",
-        ] {
-            assert!(!takes_write_lock(statement), "{statement}");
-        }
+    fn labels(list: &[&str]) -> Vec<String> {
+        list.iter().map(|label| (*label).to_owned()).collect()
     }
 
     #[test]
-    fn only_lock_free_statements_run_on_the_request_task() {
-        for (statement, holds_writer_slot) in [
-            ("SELECT 1", false),
-            ("BEGIN IMMEDIATE", true),
-            ("INSERT INTO t VALUES (1)", true),
-            ("COMMIT", true),
-        ] {
-            assert!(runs_inline(statement, holds_writer_slot), "{statement}");
-        }
-        for (statement, holds_writer_slot) in [
-            ("INSERT INTO t VALUES (1)", false),
-            ("COMMIT", false),
-            ("CREATE TABLE t (x)", true),
-            ("PRAGMA user_version", true),
-        ] {
-            assert!(!runs_inline(statement, holds_writer_slot), "{statement}");
-        }
+    fn only_default_or_a_configured_label_may_be_used() {
+        let state = tempfile::tempdir().expect("dir");
+        let (web, api) = (labels(&["default", "orders"]), labels(&["orders", "carts"]));
+        let uses = || [("web", &web[..]), ("api", &api[..]), ("web", &web[..])];
+        let err = SqliteService::open(uses(), &BTreeMap::new(), state.path())
+            .err()
+            .expect("undefined labels")
+            .to_string();
+        let mut lines = err.lines();
+        assert_eq!(lines.next(), Some(UNDEFINED_DATABASES[0]));
+        let details: Vec<&str> = lines.skip_while(|line| *line != "Details:").collect();
+        assert_eq!(
+            details,
+            [
+                "Details:",
+                "- Component api uses database 'carts'",
+                "- Component api uses database 'orders'",
+                "- Component web uses database 'orders'",
+            ]
+        );
+
+        let configured = BTreeMap::from([
+            ("orders".to_owned(), state.path().join("o/orders.db")),
+            ("carts".to_owned(), state.path().join("carts.db")),
+        ]);
+        let service = SqliteService::open(uses(), &configured, state.path()).expect("defined");
+        let paths: Vec<(&str, &Path)> = service
+            .databases()
+            .map(|(label, db)| (label.as_str(), db.path()))
+            .collect();
+        let default = state.path().join("sqlite_db.db");
+        assert_eq!(
+            paths,
+            [
+                ("carts", configured["carts"].as_path()),
+                ("default", default.as_path()),
+                ("orders", configured["orders"].as_path()),
+            ]
+        );
+        // Directories exist from startup, files only once a connection makes them.
+        assert!(state.path().join("o").is_dir());
+        assert!(!configured["orders"].exists());
     }
 
-    #[tokio::test]
-    async fn committed_pages_reach_the_database_file_without_a_checkpoint_in_the_commit() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("checkpointed.db");
-        let db = Arc::new(Database::new(path.clone()).expect("database"));
-        let handle = ConnectionHandle {
-            inner: Arc::new(Mutex::new(Some(db.acquire().expect("connection")))),
-            db: db.clone(),
-            writing: Mutex::new(None),
-            counters: Mutex::new((0, 0)),
-        };
-        for statement in [
-            "CREATE TABLE blobs (data BLOB)",
-            "INSERT INTO blobs VALUES (zeroblob(1048576))",
-        ] {
-            handle
-                .execute(statement.into(), Vec::new())
-                .await
-                .expect(statement);
-        }
-        let file_size = || std::fs::metadata(&path).map_or(0, |m| m.len());
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while file_size() < 1 << 20 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    #[test]
+    fn counting_does_not_create_a_database() {
+        let state = tempfile::tempdir().expect("dir");
+        let db = Database::new(state.path().join("unused.db")).expect("database");
+        assert!(db.counts("SELECT 'x', 1").is_empty());
+        assert!(!db.path().exists());
+
+        rusqlite::Connection::open(db.path())
+            .and_then(|conn| {
+                conn.execute_batch("CREATE TABLE t (s TEXT); INSERT INTO t VALUES ('a'), ('a');")
+            })
+            .expect("seeded");
+        assert_eq!(
+            db.counts("SELECT s, COUNT(*) FROM t GROUP BY s"),
+            [("a".to_owned(), 2)]
+        );
         assert!(
-            file_size() >= 1 << 20,
-            "the megabyte committed is still only in the WAL: {} bytes in the file",
-            file_size()
+            db.counts("SELECT s, COUNT(*) FROM absent GROUP BY s")
+                .is_empty()
         );
     }
 }

@@ -1,11 +1,19 @@
 //! The Redis trigger: subscribes to every channel in the manifest and calls the component's
 //! `fermyon:spin/inbound-redis` export once per message, each in a fresh instance.
 //!
+//! As Spin's (`crates/trigger-redis`): per server address one subscriber connection for all of
+//! that address's channels, and its messages handled one at a time, in arrival order. For one
+//! message, every component on its channel runs concurrently, and the next message waits until
+//! all of them have finished. A handler that fails or traps is logged and its message dropped:
+//! no retry. Apps written for Spin may rely on this order: a later message of an address never
+//! overtakes an earlier one, whatever their channels.
+//!
 //! Unlike Spin, a dropped connection is re-established with capped exponential backoff, so a
 //! Redis restart does not silently end the subscription. Messages published while the
-//! subscription is down are lost, as with any pub/sub; the app's own outbox covers that.
+//! subscription is down are lost, as with any pub/sub; the app's own outbox covers that. This
+//! changes nothing about how the messages that do arrive are handled.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +25,11 @@ use crate::bindings::redis_handler::RedisHandlerPre;
 use crate::bindings::redis_handler::fermyon::spin::redis_types::Error as HandlerError;
 use crate::state::InstanceState;
 
+/// One component on one channel.
 struct Subscriber {
     channel: String,
     component: Arc<LoadedComponent>,
     handler: RedisHandlerPre<InstanceState>,
-    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct RedisTrigger {
@@ -29,10 +37,6 @@ pub struct RedisTrigger {
     /// Subscriptions grouped by server address.
     servers: BTreeMap<String, Vec<Subscriber>>,
 }
-
-/// How many messages one subscriber (component × channel) handles at once; the rest wait in
-/// order of arrival. Per subscriber, so a busy consumer never holds up another's messages.
-pub const MAX_CONCURRENT_MESSAGES: usize = 64;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -64,7 +68,6 @@ impl RedisTrigger {
                 channel: trigger.channel.clone(),
                 component,
                 handler,
-                in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_MESSAGES)),
             });
         }
         Ok(Arc::new(Self { app, servers }))
@@ -109,45 +112,44 @@ impl RedisTrigger {
         let client = redis::Client::open(address)?;
         let mut pubsub = client.get_async_pubsub().await?;
         let subscribers = &self.servers[address];
-        for subscriber in subscribers {
-            pubsub.subscribe(&subscriber.channel).await?;
+        let channels: BTreeSet<&str> = subscribers.iter().map(|s| s.channel.as_str()).collect();
+        for channel in &channels {
+            pubsub.subscribe(*channel).await?;
         }
-        tracing::info!(%address, channels = subscribers.len(), "redis trigger subscribed");
+        tracing::info!(%address, channels = channels.len(), "redis trigger subscribed");
         *backoff = MIN_BACKOFF;
         let mut messages = pubsub.on_message();
+        // Not polled while a message is handled: later ones wait in the subscription's buffer.
         while let Some(message) = messages.next().await {
-            let channel = message.get_channel_name().to_owned();
-            let payload = message.get_payload_bytes().to_vec();
-            for subscriber in subscribers.iter().filter(|s| s.channel == channel) {
-                let app = self.app.clone();
-                let component = subscriber.component.clone();
-                let handler = subscriber.handler.clone();
-                let channel = channel.clone();
-                let payload = payload.clone();
-                let in_flight = subscriber.in_flight.clone();
-                tokio::spawn(async move {
-                    let Ok(_permit) = in_flight.acquire_owned().await else {
-                        return;
-                    };
-                    let mut span = crate::telemetry::redis_message_span(&component.id, &channel);
-                    let outcome = deliver(&app, &component, &handler, payload).await;
-                    if let (Some(span), Err(e)) = (&mut span, &outcome) {
-                        span.set_error(e.to_string());
-                    }
-                    let label = if outcome.is_ok() { "ok" } else { "error" };
-                    app.metrics.message_handled(&channel, &component.id, label);
-                    if let Err(e) = outcome {
-                        app.metrics.trapped(&component.id);
-                        tracing::error!(
-                            %channel,
-                            component = %component.id,
-                            "redis message handler failed: {e}"
-                        );
-                    }
-                });
-            }
+            let channel = message.get_channel_name();
+            let payload = message.get_payload_bytes();
+            let handlers = subscribers
+                .iter()
+                .filter(|s| s.channel == channel)
+                .map(|subscriber| self.dispatch(subscriber, payload.to_vec()));
+            futures::future::join_all(handlers).await;
         }
         Ok(())
+    }
+
+    /// Handles one message for one component; a failure is logged and counted, never retried.
+    async fn dispatch(&self, subscriber: &Subscriber, payload: Vec<u8>) {
+        let (app, component, channel) = (&self.app, &subscriber.component, &subscriber.channel);
+        let mut span = crate::telemetry::redis_message_span(&component.id, channel);
+        let outcome = deliver(app, component, &subscriber.handler, payload).await;
+        if let (Some(span), Err(e)) = (&mut span, &outcome) {
+            span.set_error(e.to_string());
+        }
+        let label = if outcome.is_ok() { "ok" } else { "error" };
+        app.metrics.message_handled(channel, &component.id, label);
+        if let Err(e) = outcome {
+            app.metrics.trapped(&component.id);
+            tracing::error!(
+                %channel,
+                component = %component.id,
+                "redis message handler failed: {e}"
+            );
+        }
     }
 }
 

@@ -92,6 +92,22 @@ pub fn manifest_with_fixture(text: &str) -> Manifest {
     Manifest::parse(&text, workspace_root()).expect("test manifest is valid")
 }
 
+/// Writes a runtime config into the state dir that defines each of `sqlite_labels` as a Spin
+/// SQLite database (`<label>.db` in the state dir) and holds `extra` sections, and points
+/// `options` at it. As in Spin, a component may use the `default` database without a runtime
+/// config, and any other label only when one defines it.
+pub fn runtime_config(options: &mut RuntimeOptions, sqlite_labels: &[&str], extra: &str) {
+    let mut text = String::new();
+    for label in sqlite_labels {
+        text.push_str(&format!("[sqlite_database.{label}]\ntype = \"spin\"\n"));
+    }
+    text.push_str(extra);
+    std::fs::create_dir_all(&options.state_dir).expect("state dir");
+    let path = options.state_dir.join("runtime-config.toml");
+    std::fs::write(&path, text).expect("writing the runtime config");
+    options.runtime_config_file = Some(path);
+}
+
 pub fn options(state_dir: &Path) -> RuntimeOptions {
     let mut options = RuntimeOptions::new(state_dir.to_owned());
     options.cache_dir = Some(cache_dir());
@@ -118,6 +134,17 @@ impl TestApp {
         state_dir: &Path,
         configure: impl FnOnce(&mut RuntimeOptions),
     ) -> Self {
+        Self::try_start_in(manifest, state_dir, configure)
+            .await
+            .expect("app starts")
+    }
+
+    /// As `start_in`, but a refusal to start is the caller's to check.
+    pub async fn try_start_in(
+        manifest: &str,
+        state_dir: &Path,
+        configure: impl FnOnce(&mut RuntimeOptions),
+    ) -> anyhow::Result<Self> {
         let manifest = manifest_with_fixture(manifest);
         let mut options = options(state_dir);
         configure(&mut options);
@@ -127,15 +154,14 @@ impl TestApp {
             &options,
             |_, _| {},
         )
-        .await
-        .expect("app starts");
+        .await?;
         let addr = running.http_addr().expect("has an HTTP trigger");
-        Self {
+        Ok(Self {
             running,
             base: format!("http://{addr}"),
             state_dir: state_dir.to_owned(),
             _dir: None,
-        }
+        })
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {

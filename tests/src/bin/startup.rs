@@ -27,6 +27,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 async fn start_once(
     args: &Args,
+    manifest: &local_infra::manifest::Manifest,
     state: &std::path::Path,
     redis: &str,
     extra: &[&str],
@@ -40,6 +41,10 @@ async fn start_once(
         format!("redis_address={redis}"),
         "--variable".into(),
         format!("jwt_secret={}", wasmshop_tests::TEST_JWT_SECRET),
+        "--runtime-config-file".into(),
+        wasmshop_tests::write_runtime_config(state, manifest)?
+            .display()
+            .to_string(),
     ];
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     let started = std::time::Instant::now();
@@ -61,12 +66,21 @@ async fn main() -> anyhow::Result<()> {
     let mut uncached = Vec::new();
     let mut cached = Vec::new();
     for _ in 0..args.runs {
-        uncached.push(start_once(&args, state.path(), &redis.url(), &["--disable-cache"]).await?);
+        uncached.push(
+            start_once(
+                &args,
+                &manifest,
+                state.path(),
+                &redis.url(),
+                &["--disable-cache"],
+            )
+            .await?,
+        );
     }
     // The first cached start fills the cache; the measured ones find it warm.
-    start_once(&args, state.path(), &redis.url(), &[]).await?;
+    start_once(&args, &manifest, state.path(), &redis.url(), &[]).await?;
     for _ in 0..args.runs {
-        cached.push(start_once(&args, state.path(), &redis.url(), &[]).await?);
+        cached.push(start_once(&args, &manifest, state.path(), &redis.url(), &[]).await?);
     }
     let (uncached, cached) = (median(uncached), median(cached));
     println!(

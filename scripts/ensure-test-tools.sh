@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what only the tests need, on top of scripts/ensure-tools.sh; called by scripts/test.sh
+# alone, so `scripts/up.sh` installs nothing that merely tests the app.
+set -euo pipefail
+
+# schemathesis fuzzes the running app against its OpenAPI document in the test suite, wherever
+# Python is available (tests/tests/schemathesis.rs).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import schemathesis" >/dev/null 2>&1; then
+  echo "==> installing schemathesis from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+fi
