@@ -116,36 +116,74 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
-/// How many times a transaction asks for the write lock before it gives up. Each ask already
-/// waits up to the connection's busy timeout (rusqlite's 5 s under Spin) in SQLite's busy
-/// handler, so a further one only helps a writer that lost every race of a long burst.
-const BEGIN_ATTEMPTS: u32 = 3;
+/// How long a transaction waits for the write lock before it fails, as rusqlite's default
+/// busy timeout would.
+const WRITE_LOCK_WAIT_MS: u64 = 5_000;
+/// The first and the longest pause between two asks for the write lock.
+const WRITE_LOCK_FIRST_PAUSE_US: u64 = 200;
+const WRITE_LOCK_MAX_PAUSE_US: u64 = 3_000;
 
-/// Runs `work` in one write transaction; commits on `Ok`, rolls back on `Err`. `BEGIN
-/// IMMEDIATE` takes the write lock up front, so a writer waits in SQLite's busy handler before
-/// it has read anything instead of failing when a read transaction tries to upgrade; only
-/// that wait is retried (`work` has not run yet).
+/// Runs `work` in one write transaction; commits on `Ok`, rolls back on `Err`.
+///
+/// `BEGIN IMMEDIATE` takes the write lock up front, so a writer waits before it has read
+/// anything instead of failing when a read transaction tries to upgrade. The wait is paced
+/// here rather than by SQLite's busy handler: that one sleeps a thread for 1, 2, 5, 10 ... up
+/// to 100 ms between tries, so under load the lock sits idle while every waiter sleeps
+/// (Spin gives each guest connection its own SQLite connection and queues nobody). Here a
+/// waiter asks again after 0.2 ms, doubling to at most 3 ms with jitter, and sleeps on a WASI
+/// timer, which holds no host thread.
 pub fn transaction<T, E: From<DbError>>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<T, E> {
-    let mut attempt = 1;
-    while let Err(e) = conn.execute("BEGIN IMMEDIATE", &[]) {
-        if attempt >= BEGIN_ATTEMPTS || !is_busy(&e) {
-            return Err(DbError::from(e).into());
-        }
-        attempt += 1;
-    }
-    match work(conn) {
-        Ok(value) => {
-            conn.execute("COMMIT", &[]).map_err(DbError::from)?;
-            Ok(value)
-        }
-        Err(e) => {
-            let _ = conn.execute("ROLLBACK", &[]);
+    // Busy at once instead of in SQLite's sleeping busy handler; set back once the lock is
+    // given up, for the statements this connection runs outside a transaction.
+    conn.execute("PRAGMA busy_timeout = 0", &[])
+        .map_err(DbError::from)?;
+    let outcome = begin_immediate(conn)
+        .map_err(E::from)
+        .and_then(|()| match work(conn) {
+            Ok(value) => conn
+                .execute("COMMIT", &[])
+                .map(|_| value)
+                .map_err(|e| DbError::from(e).into()),
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK", &[]);
+                Err(e)
+            }
+        });
+    let _ = conn.execute(&format!("PRAGMA busy_timeout = {WRITE_LOCK_WAIT_MS}"), &[]);
+    outcome
+}
+
+fn begin_immediate(conn: &Connection) -> Result<(), DbError> {
+    let started = std::time::Instant::now();
+    let mut pause_us = WRITE_LOCK_FIRST_PAUSE_US;
+    loop {
+        match conn.execute("BEGIN IMMEDIATE", &[]) {
+            Ok(_) => return Ok(()),
             Err(e)
+                if is_busy(&e)
+                    && started.elapsed().as_millis() < u128::from(WRITE_LOCK_WAIT_MS) =>
+            {
+                pause(jittered(pause_us));
+                pause_us = (pause_us * 2).min(WRITE_LOCK_MAX_PAUSE_US);
+            }
+            Err(e) => return Err(DbError::from(e)),
         }
     }
+}
+
+/// Half to all of `micros`, so that waiters who met the lock busy together do not all ask
+/// again together.
+fn jittered(micros: u64) -> u64 {
+    let random = u64::from(uuid::Uuid::new_v4().as_bytes()[0]);
+    micros / 2 + micros * random / 512
+}
+
+/// Sleeps on a WASI timer: the host parks this instance, not a thread.
+fn pause(micros: u64) {
+    wasi::clocks::monotonic_clock::subscribe_duration(micros * 1_000).block();
 }
 
 /// Whether SQLite gave up waiting for a lock another connection holds.
@@ -262,6 +300,14 @@ pub fn opt_text(value: Option<impl Into<String>>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pauses_are_jittered_within_half_to_all_of_the_step() {
+        for _ in 0..100 {
+            let pause = jittered(1_000);
+            assert!((500..1_000).contains(&pause), "{pause}");
+        }
+    }
 
     #[test]
     fn lock_timeouts_are_busy_and_other_errors_are_not() {

@@ -6,13 +6,14 @@
 //! in `dead_letters` — to be re-driven by the recovery tick while the failure looks transient,
 //! or parked as `dead` for an operator to retry or discard through the admin routes.
 //!
-//! Two transports reach the same [`receive`]: the Redis trigger ([`on_redis_message`]) and an
-//! HTTP push to the consumer's private `POST /events` route ([`routes`]), for hosts without a
-//! Redis trigger. Which one producers use is the `event_transport` variable (see `outbox`).
+//! Two transports reach the same [`receive`]: an HTTP push to the consumer's private `POST
+//! /events` route ([`routes`], the default) and the Redis trigger ([`on_redis_message`]). Which
+//! one producers use is the `event_transport` variable (see `outbox`). Either way, a producer's
+//! recovery tick asks each subscriber which events it kept (`POST /events/kept`, answered from
+//! the inbox and dead letters) and sends the rest once more.
 
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
-use spin_sdk::redis::{RedisParameter, RedisResult};
 use spin_sdk::sqlite3::Connection;
 
 use crate::Event;
@@ -428,89 +429,125 @@ pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Resu
 
 const RECOVERY_BATCH: u32 = 500;
 
-/// The body of a `#[redis_component]` named `source` (its name in [`SUBSCRIBERS`]): a message
-/// is always acknowledged once kept, to the trigger and to the producer's second delivery.
+/// The body of a `#[redis_component]` named `source` (its context's name in [`SUBSCRIBERS`]).
 pub fn on_redis_message(
     open: &dyn Fn() -> Result<Connection, DbError>,
     payload: &[u8],
     consumer: &dyn Consumer,
     source: &str,
 ) -> anyhow::Result<Outcome> {
-    let head = Head::of(payload);
-    let outcome = receive_opening(open, payload, head.as_ref(), consumer, source)
-        .map_err(|e| anyhow::anyhow!("{source}: could not keep a message: {e}"))?;
-    if let Some(head) = &head {
-        acknowledge(&head.id, source);
-    }
-    Ok(outcome)
+    receive_opening(open, payload, Head::of(payload).as_ref(), consumer, source)
+        .map_err(|e| anyhow::anyhow!("{source}: could not keep a message: {e}"))
 }
 
-/// How long a consumer's acknowledgment stays in Redis: past the second delivery's 5 s, with
-/// room for a recovery tick that comes late (the Kubernetes CronJob ticks once a minute). An
-/// acknowledgment that lapsed or was lost only costs a second copy, which the inbox drops.
-const ACK_TTL_MS: i64 = 120_000;
-
-fn ack_key(consumer: &str, event_id: &str) -> String {
-    format!("ack:{consumer}:{event_id}")
+/// An event a producer asks about: its id, and its type (a type the consumer ignores leaves
+/// no trace, and counts as kept).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Asked {
+    id: String,
+    event_type: String,
 }
 
-/// Tells the producer's second delivery (`outbox::redeliver`) that `consumer` has kept the
-/// event (applied, duplicate, ignored or held as a dead letter), so that it need not be sent
-/// again. Best effort: without it the event comes a second time and the inbox drops it.
-fn acknowledge(id: &str, consumer: &str) {
-    let Ok(crate::outbox::Transport::Redis(address)) = crate::outbox::Transport::configured()
-    else {
-        return;
-    };
-    let acknowledged = spin_sdk::redis::Connection::open(&address).and_then(|redis| {
-        redis.execute(
-            "SET",
-            &[
-                RedisParameter::Binary(ack_key(consumer, id).into_bytes()),
-                RedisParameter::Binary(b"1".to_vec()),
-                RedisParameter::Binary(b"PX".to_vec()),
-                RedisParameter::Int64(ACK_TTL_MS),
-            ],
-        )
-    });
-    if let Err(e) = acknowledged {
-        crate::trace::log(consumer, format_args!("acknowledging {id}: {e}"));
-    }
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptQuery {
+    events: Vec<Asked>,
 }
 
-/// For each row, whether every subscriber of its channel acknowledged it. All `false` when
-/// Redis cannot be asked: then everything is sent again, as without acknowledgments.
-pub fn acknowledged_by_all(address: &str, rows: &[crate::outbox::Pending]) -> Vec<bool> {
-    let keys: Vec<RedisParameter> = rows
+#[derive(serde::Deserialize)]
+struct KeptAnswer {
+    kept: Vec<bool>,
+}
+
+/// For each row, whether every subscriber of its channel has kept it (applied, duplicate,
+/// ignored, or held as a dead letter). Each subscriber is asked once for all its rows, by
+/// service chaining to its private `POST /events/kept`. A subscriber that cannot answer has
+/// kept nothing: its rows are sent again, and its inbox drops what it already had.
+pub fn kept_by_all(rows: &[crate::outbox::Pending]) -> Vec<bool> {
+    let mut kept = vec![true; rows.len()];
+    let consumers: std::collections::BTreeSet<&str> = rows
         .iter()
-        .flat_map(|row| {
-            subscribers(&row.channel)
-                .iter()
-                .map(|consumer| RedisParameter::Binary(ack_key(consumer, &row.id).into_bytes()))
-        })
+        .flat_map(|row| subscribers(&row.channel).iter().copied())
         .collect();
-    let unconfirmed = vec![false; rows.len()];
-    if keys.is_empty() {
-        return unconfirmed;
+    for consumer in consumers {
+        let asked: Vec<usize> = (0..rows.len())
+            .filter(|&index| subscribers(&rows[index].channel).contains(&consumer))
+            .collect();
+        let query = KeptQuery {
+            events: asked
+                .iter()
+                .map(|&index| Asked {
+                    id: rows[index].id.clone(),
+                    event_type: rows[index].event_type.clone(),
+                })
+                .collect(),
+        };
+        let answer = ask_kept(consumer, &query).filter(|answer| answer.len() == asked.len());
+        for (position, &index) in asked.iter().enumerate() {
+            kept[index] &= answer.as_ref().is_some_and(|answer| answer[position]);
+        }
     }
-    let Ok(values) =
-        spin_sdk::redis::Connection::open(address).and_then(|redis| redis.execute("MGET", &keys))
-    else {
-        return unconfirmed;
-    };
-    if values.len() != keys.len() {
-        return unconfirmed;
-    }
-    let mut values = values.into_iter();
-    rows.iter()
-        .map(|row| {
-            let subscribers = subscribers(&row.channel);
-            // Taken whole, whatever the answers, to stay aligned with the next row.
-            let acks: Vec<RedisResult> = values.by_ref().take(subscribers.len()).collect();
-            !subscribers.is_empty() && acks.iter().all(|ack| !matches!(ack, RedisResult::Nil))
-        })
-        .collect()
+    kept
 }
+
+fn ask_kept(consumer: &str, query: &KeptQuery) -> Option<Vec<bool>> {
+    let url = format!("http://{consumer}.spin.internal/events/kept");
+    let body = serde_json::to_vec(query).ok()?;
+    let request = spin_sdk::http::Request::builder()
+        .method(Method::Post)
+        .uri(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .build();
+    let response: Response = match spin_sdk::http::run(spin_sdk::http::send(request)) {
+        Ok(response) => response,
+        Err(e) => {
+            crate::trace::log("messaging", format_args!("asking {url}: {e}"));
+            return None;
+        }
+    };
+    if *response.status() != 200 {
+        return None;
+    }
+    serde_json::from_slice::<KeptAnswer>(response.body())
+        .ok()
+        .map(|answer| answer.kept)
+}
+
+/// Which of `events` this consumer has kept: in its inbox, among its dead letters, or of a type
+/// it ignores.
+fn kept(
+    conn: &Connection,
+    events: &[Asked],
+    consumer: &dyn Consumer,
+) -> Result<Vec<bool>, DbError> {
+    let asked: Vec<&Asked> = events
+        .iter()
+        .filter(|event| !consumer.ignores(&event.event_type))
+        .collect();
+    let mut found = std::collections::HashSet::new();
+    if !asked.is_empty() {
+        let placeholders = vec!["?"; asked.len()].join(", ");
+        let ids: Vec<spin_sdk::sqlite3::Value> =
+            asked.iter().map(|event| db::text(&event.id)).collect();
+        let result = conn.execute(
+            &format!(
+                "SELECT event_id AS id FROM inbox WHERE event_id IN ({placeholders})
+                 UNION SELECT id FROM dead_letters WHERE id IN ({placeholders})"
+            ),
+            &[ids.clone(), ids].concat(),
+        )?;
+        for row in db::rows(&result) {
+            found.insert(row.text("id")?);
+        }
+    }
+    Ok(events
+        .iter()
+        .map(|event| consumer.ignores(&event.event_type) || found.contains(&event.id))
+        .collect())
+}
+
+/// At most this many events per question, so that one answer stays small.
+pub const MAX_KEPT_QUERY: usize = RECOVERY_BATCH as usize;
 
 /// [`receive`], opening the database only for a message the consumer does not ignore.
 fn receive_opening(
@@ -526,10 +563,9 @@ fn receive_opening(
     receive(&open()?, payload, consumer, source)
 }
 
-/// The envelope fields read before the whole event: what decides ignoring and acknowledging.
+/// The envelope field read before the whole event: what decides ignoring it.
 #[derive(serde::Deserialize)]
 struct Head {
-    id: String,
     event_type: String,
 }
 
@@ -554,6 +590,10 @@ pub fn routes(
     let result = match path.as_slice() {
         ["events"] => Some(match method {
             Method::Post => push(req, open, consumer, source),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        }),
+        ["events", "kept"] => Some(match method {
+            Method::Post => answer_kept(req, open, consumer),
             _ => Err(ApiError::method_not_allowed(&["POST"])),
         }),
         ["admin", "recovery"] => Some(match method {
@@ -634,6 +674,23 @@ fn push(
     let outcome = receive_opening(open, body, Head::of(body).as_ref(), consumer, source)
         .map_err(|e| ApiError::new(503, "not_kept", e.to_string()))?;
     Ok(json_response(202, &json!({ "outcome": outcome.as_str() })))
+}
+
+fn answer_kept(
+    req: &Request,
+    open: &dyn Fn() -> Result<Connection, DbError>,
+    consumer: &dyn Consumer,
+) -> Result<Response, ApiError> {
+    let query: KeptQuery = serde_json::from_slice(req.body())
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    if query.events.len() > MAX_KEPT_QUERY {
+        return Err(ApiError::bad_request(
+            "too_many_events",
+            format!("at most {MAX_KEPT_QUERY} events per question"),
+        ));
+    }
+    let kept = kept(&open()?, &query.events, consumer)?;
+    Ok(json_response(200, &json!({ "kept": kept })))
 }
 
 fn list_dead_letters(

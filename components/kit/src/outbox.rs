@@ -66,15 +66,11 @@ pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), Db
         _ => event,
     };
     let payload = serde_json::to_string(event).map_err(|e| DbError::Data(e.to_string()))?;
-    // Over Redis the first delivery is stamped here, inside the transaction, so that the relay
-    // after commit publishes without a write of its own: a write is a turn on the context's
-    // single writer, and there is one per event. An instance that dies before it publishes
-    // leaves the row to the recovery tick's second delivery, a few seconds later; a publish
-    // that fails clears the stamp, and the tick's first delivery retries the row.
-    let claimed = match Transport::configured() {
-        Ok(Transport::Redis(_)) => db::text(crate::ids::now_rfc3339()),
-        _ => Value::Null,
-    };
+    // The first delivery is stamped here, inside the transaction, so that the relay after
+    // commit sends without a write of its own: a write is a turn on the context's one SQLite
+    // writer, taken after every relay otherwise. An instance that dies before it sends leaves
+    // the row to the recovery tick's second delivery, a few seconds later; a send that fails
+    // clears the stamp, and the tick's first delivery retries the row.
     conn.execute(
         "INSERT INTO outbox (id, channel, event_type, payload, created_at, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
         &[
@@ -83,7 +79,7 @@ pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), Db
             db::text(&event.event_type),
             db::text(payload),
             db::text(&event.time),
-            claimed,
+            db::text(crate::ids::now_rfc3339()),
         ],
     )?;
     if let Ok(mut enqueued) = ENQUEUED.lock() {
@@ -222,8 +218,12 @@ fn sender(transport: Transport) -> Result<Box<dyn Sender>, DbError> {
 pub struct Pending {
     pub id: String,
     pub channel: String,
+    pub event_type: String,
     pub payload: String,
 }
+
+/// The columns [`pending`] reads.
+const PENDING_COLUMNS: &str = "id, channel, event_type, payload";
 
 fn pending(result: &spin_sdk::sqlite3::QueryResult) -> Result<Vec<Pending>, DbError> {
     db::rows(result)
@@ -231,6 +231,7 @@ fn pending(result: &spin_sdk::sqlite3::QueryResult) -> Result<Vec<Pending>, DbEr
             Ok(Pending {
                 id: row.text("id")?,
                 channel: row.text("channel")?,
+                event_type: row.text("event_type")?,
                 payload: row.text("payload")?,
             })
         })
@@ -319,21 +320,20 @@ fn stamp<'a>(
 /// How long after its first delivery an event is sent again.
 const REDELIVERY_AFTER_MS: i64 = 5_000;
 
-/// The recovery tick's second delivery over Redis. Pub/sub acknowledges nothing: a consumer
-/// that dies while it handles a message (SIGKILL, OOM, a node lost) loses it, and the
-/// producer, told that the message was received, would never send it again. So every event is
-/// published once more a few seconds after its first delivery; the consumers' inboxes make
-/// that second copy a no-op whenever the first one took. HTTP push is acknowledged by each
-/// subscriber: nothing to redeliver. It is also what sends a row stamped by [`enqueue`] whose
-/// instance died before publishing it.
+/// The recovery tick's second delivery. A send counts as done once the consumer's runtime took
+/// the message, not once the consumer kept it: a consumer killed while it handles a message
+/// (SIGKILL, OOM, a node lost) loses it, and so would a producer killed between its commit and
+/// its send. So every event still unconfirmed a few seconds after its first delivery is sent
+/// once more. Whether a subscriber kept it is asked of the subscriber itself, in one call per
+/// subscriber and batch ([`crate::messaging::kept_by_all`]): its inbox and dead letters are the
+/// record, and nothing is written per message to acknowledge it.
 pub fn redeliver(conn: &Connection, limit: u32) -> Result<Redelivery, DbError> {
     let transport = Transport::configured()?;
-    let Transport::Redis(address) = &transport else {
-        return Ok(Redelivery::default());
-    };
     let due_before = chrono::Utc::now() - chrono::Duration::milliseconds(REDELIVERY_AFTER_MS);
     let due = pending(&conn.execute(
-        "SELECT id, channel, payload FROM outbox WHERE redelivered_at IS NULL AND sent_at IS NOT NULL AND sent_at <= ? ORDER BY sent_at, id LIMIT ?",
+        &format!(
+            "SELECT {PENDING_COLUMNS} FROM outbox WHERE redelivered_at IS NULL AND sent_at IS NOT NULL AND sent_at <= ? ORDER BY sent_at, id LIMIT ?"
+        ),
         &[
             db::text(due_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             Value::Integer(i64::from(limit)),
@@ -342,13 +342,9 @@ pub fn redeliver(conn: &Connection, limit: u32) -> Result<Redelivery, DbError> {
     if due.is_empty() {
         return Ok(Redelivery::default());
     }
-    // What every subscriber acknowledged has been kept: a second copy would only cost each
-    // of them an instance.
-    let acknowledged = crate::messaging::acknowledged_by_all(address, &due);
-    let (kept, unconfirmed): (Vec<_>, Vec<_>) = due
-        .iter()
-        .zip(acknowledged)
-        .partition(|(_, acknowledged)| *acknowledged);
+    let kept_by_all = crate::messaging::kept_by_all(&due);
+    let (kept, unconfirmed): (Vec<_>, Vec<_>) =
+        due.iter().zip(kept_by_all).partition(|(_, kept)| *kept);
     stamp(
         conn,
         Stamp::Redelivered,
@@ -366,7 +362,7 @@ pub fn redeliver(conn: &Connection, limit: u32) -> Result<Redelivery, DbError> {
 pub struct Redelivery {
     /// Events published a second time.
     pub published: usize,
-    /// Events every subscriber had acknowledged: marked, not sent.
+    /// Events every subscriber had kept: marked, not sent.
     pub acknowledged: usize,
 }
 
@@ -376,7 +372,9 @@ pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> 
     let cutoff = chrono::Utc::now() - chrono::Duration::milliseconds(RECOVERY_GRACE_MS);
     let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let unsent = pending(&conn.execute(
-        "SELECT id, channel, payload FROM outbox WHERE sent_at IS NULL AND created_at <= ? ORDER BY created_at, id LIMIT ?",
+        &format!(
+            "SELECT {PENDING_COLUMNS} FROM outbox WHERE sent_at IS NULL AND created_at <= ? ORDER BY created_at, id LIMIT ?"
+        ),
         &[db::text(cutoff), Value::Integer(i64::from(limit))],
     )?)?;
     deliver(
@@ -402,19 +400,19 @@ pub fn relay_after_commit(conn: &Connection, source: &str) {
     let relayed = conn
         .execute(
             &format!(
-                "SELECT id, channel, payload FROM outbox WHERE id IN ({placeholders}) ORDER BY created_at, id"
+                "SELECT {PENDING_COLUMNS} FROM outbox WHERE id IN ({placeholders}) ORDER BY created_at, id"
             ),
             &ids.into_iter().map(db::text).collect::<Vec<_>>(),
         )
         .map_err(DbError::from)
         .and_then(|rows| {
             let rows = pending(&rows)?;
-            let transport = Transport::configured()?;
-            let delivery = match transport {
-                Transport::Redis(_) => Delivery::Claimed,
-                Transport::HttpPush => Delivery::First,
-            };
-            deliver(conn, &rows.iter().collect::<Vec<_>>(), transport, delivery)
+            deliver(
+                conn,
+                &rows.iter().collect::<Vec<_>>(),
+                Transport::configured()?,
+                Delivery::Claimed,
+            )
         });
     if let Err(e) = relayed {
         crate::trace::log(source, format_args!("events not published yet: {e}"));

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use wasmtime::component::Resource;
 
@@ -96,6 +97,7 @@ impl SqliteService {
         configured: &BTreeMap<String, PathBuf>,
         state_dir: &Path,
     ) -> anyhow::Result<Self> {
+        without_memory_statistics();
         let mut labels: BTreeSet<String> = configured.keys().cloned().collect();
         let mut undefined = BTreeSet::new();
         for (component, used) in uses {
@@ -152,6 +154,28 @@ impl SqliteService {
     }
 }
 
+/// Turns off SQLite's memory statistics, process-wide, before its first connection. With them
+/// on (the build's default) every allocation of every connection takes one global mutex; with
+/// instances on both cores each running statements, that mutex was contended on every
+/// statement (a futex wake-up each time). Nothing a guest can ask reads these statistics.
+fn without_memory_statistics() {
+    static CONFIGURED: std::sync::Once = std::sync::Once::new();
+    CONFIGURED.call_once(|| {
+        // SAFETY: `sqlite3_config` is called with an option that takes one `int`, before this
+        // runtime opens any connection; if SQLite was initialised already (a test opened a
+        // database first) it answers SQLITE_MISUSE and changes nothing.
+        let code = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                std::ffi::c_int::from(0u8),
+            )
+        };
+        if code != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!("sqlite memory statistics stay on (sqlite3_config: {code})");
+        }
+    });
+}
+
 /// Spin keeps `default` in `sqlite_db.db` and other labels in `<label>.db`.
 pub fn default_database_path(state_dir: &Path, label: &str) -> PathBuf {
     if label == "default" {
@@ -159,6 +183,63 @@ pub fn default_database_path(state_dir: &Path, label: &str) -> PathBuf {
     } else {
         state_dir.join(format!("{label}.db"))
     }
+}
+
+fn lock(
+    connection: &Mutex<rusqlite::Connection>,
+) -> Result<std::sync::MutexGuard<'_, rusqlite::Connection>, SqliteError> {
+    connection
+        .lock()
+        .map_err(|_| SqliteError::Io("connection lock poisoned".into()))
+}
+
+/// Runs `statement` on the caller's task, with the busy timeout briefly at zero: `None` when
+/// SQLite would have had to wait for a lock (nothing was done; the caller runs it again on
+/// the blocking pool, with the connection's own timeout).
+///
+/// Spin hands every statement to the blocking pool, but a statement that takes no lock
+/// another connection holds runs in microseconds, less than the two thread switches of that
+/// hand-off; on a busy host those switches were most of an instance's time. What the guest
+/// sees is the same: the same connection, statements and busy timeout. PRAGMAs always go to
+/// the pool, since one may read or set the busy timeout itself.
+fn run_unless_busy(
+    connection: &Mutex<rusqlite::Connection>,
+    statement: &str,
+    params: &[Value],
+) -> Option<Result<QueryOutput, SqliteError>> {
+    if leading_keyword(statement).eq_ignore_ascii_case("PRAGMA") {
+        return None;
+    }
+    let conn = match lock(connection) {
+        Ok(conn) => conn,
+        Err(e) => return Some(Err(e)),
+    };
+    let patience: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+        .ok()?;
+    conn.busy_timeout(Duration::ZERO).ok()?;
+    let outcome = run_statement(&conn, statement, params.to_vec());
+    let restored = conn.busy_timeout(Duration::from_millis(u64::try_from(patience).unwrap_or(0)));
+    match (outcome, restored) {
+        (Err(e), _) if is_busy(&e) => None,
+        (outcome, Ok(())) => Some(outcome.map_err(|e| SqliteError::Io(e.to_string()))),
+        (_, Err(e)) => Some(Err(SqliteError::Io(e.to_string()))),
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn leading_keyword(statement: &str) -> &str {
+    statement
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
 }
 
 /// A connection exactly as Spin opens one: rusqlite's defaults, nothing else.
@@ -220,11 +301,13 @@ impl ConnectionHandle {
         params: Vec<Value>,
     ) -> Result<QueryOutput, SqliteError> {
         let connection = self.connection()?;
-        // Any statement may wait for a lock (up to the busy timeout) or sync the disk.
+        if let Some(done) = run_unless_busy(&connection, &statement, &params) {
+            return done;
+        }
+        // It has to wait for a lock, in SQLite's busy handler with the connection's own busy
+        // timeout, as under Spin: on a thread of the blocking pool.
         tokio::task::spawn_blocking(move || {
-            let conn = connection
-                .lock()
-                .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
+            let conn = lock(&connection)?;
             run_statement(&conn, &statement, params).map_err(|e| SqliteError::Io(e.to_string()))
         })
         .await
@@ -235,10 +318,7 @@ impl ConnectionHandle {
     /// its last statement, whichever it was.
     fn read<T>(&self, counter: impl FnOnce(&rusqlite::Connection) -> T) -> Result<T, SqliteError> {
         let conn = self.connection()?;
-        let conn = conn
-            .lock()
-            .map_err(|_| SqliteError::Io("connection lock poisoned".into()))?;
-        Ok(counter(&conn))
+        Ok(counter(&*lock(&conn)?))
     }
 }
 
