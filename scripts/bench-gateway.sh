@@ -16,7 +16,12 @@ redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
 redis_pid=$!
-"$runtime" up --state-dir "$work/state" --listen "127.0.0.1:$port" \
+# The contexts' databases, defined as Spin needs them, in this run's own state dir.
+for label in users catalog orders payments shipping notifications; do
+  printf '[sqlite_database.%s]\ntype = "spin"\npath = "state/%s.db"\n\n' "$label" "$label"
+done >"$work/runtime-config.toml"
+"$runtime" up --state-dir "$work/state" --runtime-config-file "$work/runtime-config.toml" \
+  --listen "127.0.0.1:$port" \
   --variable "redis_address=redis://127.0.0.1:$redis_port" \
   --variable "jwt_secret=bench-only-secret-0123456789abcdef0123" \
   --variable "rate_limit_read=100000000/60" >"$work/up.log" 2>&1 &

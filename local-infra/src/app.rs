@@ -17,7 +17,7 @@ use crate::capabilities::outbound_networking::AllowedHosts;
 use crate::capabilities::redis::{RedisAccess, RedisService};
 use crate::capabilities::sqlite::{SqliteAccess, SqliteService};
 use crate::capabilities::variables::{AppVariables, ComponentVariables};
-use crate::engine::{CacheOutcome, CompileCache, EngineOptions, EpochTicker, deadline_ticks};
+use crate::engine::{CacheOutcome, CompileCache, EngineOptions, EpochTicker};
 use crate::manifest::Manifest;
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentCapabilities, ComponentLogs, InstanceState};
@@ -237,8 +237,19 @@ impl App {
             InstanceState::new(component.capabilities.clone()),
         );
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(deadline_ticks(self.request_timeout));
-        store.epoch_deadline_trap();
+        // At every epoch tick the guest gives its thread back to the other requests' tasks,
+        // and past the request deadline it traps. Without the yields a CPU-bound guest (an
+        // Argon2 hash) held a worker until it finished, and under a burst every other task,
+        // the host's own timers included, waited behind such guests.
+        let deadline = std::time::Instant::now() + self.request_timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= deadline {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
         store
     }
 }

@@ -114,11 +114,6 @@ impl Drop for EpochTicker {
     }
 }
 
-/// Ticks for a deadline, rounded up so a short deadline never becomes zero.
-pub fn deadline_ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis().div_ceil(EPOCH_TICK.as_millis())).max(1) as u64
-}
-
 /// Compiled components on disk, named by the hash of the Wasm bytes and of everything in the
 /// engine that affects compiled code, so a stale entry can never be loaded.
 pub struct CompileCache {
@@ -204,17 +199,4 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     hasher.0.update(bytes);
     let digest = hasher.0.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadline_ticks_round_up() {
-        assert_eq!(deadline_ticks(Duration::from_millis(1)), 1);
-        assert_eq!(deadline_ticks(Duration::from_millis(10)), 1);
-        assert_eq!(deadline_ticks(Duration::from_millis(11)), 2);
-        assert_eq!(deadline_ticks(Duration::from_secs(30)), 3000);
-    }
 }

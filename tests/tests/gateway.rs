@@ -421,7 +421,7 @@ async fn identity_is_verified_and_roles_are_enforced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracing_cors_and_body_limit() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = boot_over_redis().await;
 
     // A valid traceparent and request id are kept, echoed, and forwarded: the users component
     // puts the trace on the event it publishes.
@@ -696,6 +696,15 @@ async fn breaker_opens_on_a_failing_upstream_and_fails_fast() {
 /// The app with `catalog` played by the spin-conformance fixture, which fails or answers on
 /// demand (`?op=trap`, `?op=noop`, `?op=sleep&ms=`), and `/metrics` served, so a test can count
 /// what reaches the upstream.
+/// The whole app with its events on Redis, where a test can watch them.
+async fn boot_over_redis() -> Wasmshop {
+    let manifest = wasmshop_tests::build_app().expect("build");
+    let variables = [("event_transport".to_owned(), "redis".to_owned())].into();
+    Wasmshop::boot_with(manifest, variables)
+        .await
+        .expect("boot")
+}
+
 async fn shop_with_puppet_catalog(variables: &[(&str, &str)]) -> Wasmshop {
     use local_infra::manifest::ComponentSource;
     let mut manifest = wasmshop_tests::build_app().expect("build");
@@ -877,7 +886,7 @@ async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
 /// routes of every context are admin-only; `/ready` covers all six upstreams.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shopping_and_operator_routes_reach_their_contexts() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = boot_over_redis().await;
     let (_, customer) = account(&shop, "shopper@example.com").await;
     let (_, admin) = account(&shop, "admin@wasmshop.local").await;
 

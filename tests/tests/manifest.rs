@@ -118,7 +118,7 @@ fn push_subscribers_mirror_the_redis_triggers() {
         .flat_map(|(channel, components)| {
             components
                 .iter()
-                .map(move |c| ((*channel).to_owned(), (*c).to_owned()))
+                .map(move |(c, _)| ((*channel).to_owned(), (*c).to_owned()))
         })
         .collect();
     assert_eq!(from_manifest, from_kit);
@@ -132,7 +132,7 @@ fn push_subscribers_mirror_the_redis_triggers() {
             producer
         };
         let component = &manifest.components[producer];
-        for consumer in *consumers {
+        for (consumer, _) in *consumers {
             let host = format!("http://{consumer}.spin.internal");
             assert!(
                 component.allowed_outbound_hosts.iter().any(|h| h == &host),

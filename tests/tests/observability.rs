@@ -33,7 +33,7 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
     let (origin, webhook_calls) = recording_endpoint(vec![204]).await.expect("webhook");
     let url = format!("{origin}/hooks/orders");
     let shop = Wasmshop::boot_shop(
-        EventTransport::HttpPush,
+        EventTransport::Redis,
         &[
             ("notification_webhook_url", &url),
             ("notification_webhook_origin", &origin),
@@ -166,7 +166,7 @@ fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_a_checkout() {
-    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
         .await
         .expect("boot");
     let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
@@ -202,7 +202,7 @@ async fn metrics_move_with_a_checkout() {
             (delta(
                 before,
                 &after,
-                r#"wasmshop_runtime_redis_messages_total{channel="orders.events",component="notifications",outcome="ok"}"#,
+                r#"wasmshop_runtime_redis_messages_total{channel="orders.events",component="notifications-subscriber",outcome="ok"}"#,
             ) >= 2.0)
                 .then_some(after)
         }
@@ -236,13 +236,14 @@ async fn metrics_move_with_a_checkout() {
             r#"wasmshop_runtime_http_request_duration_seconds_count{component="gateway"}"#
         ) >= 3.0
     );
-    // reserve + commit; authorize + capture; create shipment: each handled once, as "ok".
+    // reserve + commit; authorize + capture; create shipment: each handled once, as "ok", by
+    // the context's Redis subscriber.
     for (channel, component, at_least) in [
-        ("catalog.commands", "catalog", 2.0),
-        ("payments.commands", "payments", 2.0),
-        ("shipping.commands", "shipping", 1.0),
-        ("payments.events", "orders", 2.0),
-        ("shipping.events", "orders", 1.0),
+        ("catalog.commands", "catalog-subscriber", 2.0),
+        ("payments.commands", "payments-subscriber", 2.0),
+        ("shipping.commands", "shipping-subscriber", 1.0),
+        ("payments.events", "orders-subscriber", 2.0),
+        ("shipping.events", "orders-subscriber", 1.0),
     ] {
         let series = format!(
             r#"wasmshop_runtime_redis_messages_total{{channel="{channel}",component="{component}",outcome="ok"}}"#
@@ -253,7 +254,7 @@ async fn metrics_move_with_a_checkout() {
             delta(&before, &after, &series)
         );
     }
-    for component in ["gateway", "orders", "payments", "catalog"] {
+    for component in ["gateway", "orders", "payments-subscriber", "catalog"] {
         let series = format!(r#"wasmshop_runtime_instances_total{{component="{component}"}}"#);
         assert!(delta(&before, &after, &series) >= 1.0, "{series}");
     }

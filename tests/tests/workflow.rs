@@ -269,3 +269,46 @@ async fn concurrent_checkouts_never_oversell() {
         .await
         .unwrap_or_else(|v| panic!("invariants violated:\n{v}"));
 }
+
+/// A hundred people signing up and logging in at the same moment: each registration and login
+/// writes the users database from its own instance and SQLite connection (as under Spin),
+/// and none of them may end in a server error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_registrations_and_logins_end_without_a_server_error() {
+    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+        .await
+        .expect("the app boots");
+    let mut signups = tokio::task::JoinSet::new();
+    for n in 0..100 {
+        let (base_url, http) = (shop.base_url.clone(), shop.client.clone());
+        signups.spawn(async move {
+            let client = ApiClient::anonymous(&base_url, &http);
+            let email = format!("crowd{n}@example.com");
+            let credentials = json!({ "email": email, "password": "correct horse battery" });
+            let mut registration = credentials.clone();
+            registration["name"] = json!(format!("Crowd {n}"));
+            let (registered, body) = client
+                .send("POST", "/api/v1/auth/register", Some(&registration))
+                .await
+                .expect("register answers");
+            let (logged_in, token) = client
+                .send("POST", "/api/v1/auth/login", Some(&credentials))
+                .await
+                .expect("login answers");
+            (registered, body, logged_in, token)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = signups.join_next().await {
+        outcomes.push(outcome.expect("task"));
+    }
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter(|(registered, _, logged_in, _)| (*registered, *logged_in) != (201, 200))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 100 failed: {failed:?}",
+        failed.len()
+    );
+}

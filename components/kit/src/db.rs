@@ -120,8 +120,8 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
 /// busy timeout would.
 const WRITE_LOCK_WAIT_MS: u64 = 5_000;
 /// The first and the longest pause between two asks for the write lock.
-const WRITE_LOCK_FIRST_PAUSE_US: u64 = 200;
-const WRITE_LOCK_MAX_PAUSE_US: u64 = 3_000;
+const WRITE_LOCK_FIRST_PAUSE_US: u64 = 100;
+const WRITE_LOCK_MAX_PAUSE_US: u64 = 1_000;
 
 /// Runs `work` in one write transaction; commits on `Ok`, rolls back on `Err`.
 ///
@@ -130,7 +130,7 @@ const WRITE_LOCK_MAX_PAUSE_US: u64 = 3_000;
 /// here rather than by SQLite's busy handler: that one sleeps a thread for 1, 2, 5, 10 ... up
 /// to 100 ms between tries, so under load the lock sits idle while every waiter sleeps
 /// (Spin gives each guest connection its own SQLite connection and queues nobody). Here a
-/// waiter asks again after 0.2 ms, doubling to at most 3 ms with jitter, and sleeps on a WASI
+/// waiter asks again after 0.1 ms, doubling to at most 1 ms with jitter, and sleeps on a WASI
 /// timer, which holds no host thread.
 pub fn transaction<T, E: From<DbError>>(
     conn: &Connection,

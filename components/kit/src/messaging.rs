@@ -143,25 +143,87 @@ pub mod status {
     pub const DISCARDED: &str = "discarded";
 }
 
-/// Which components consume each channel — the map the HTTP-push transport delivers by. It
-/// mirrors the `[[trigger.redis]]` entries of `spin.toml` (a test keeps the two equal).
-pub const SUBSCRIBERS: &[(&str, &[&str])] = &[
-    ("users.events", &["notifications"]),
-    ("catalog.commands", &["catalog"]),
-    ("catalog.events", &["orders"]),
-    ("payments.commands", &["payments"]),
-    ("payments.events", &["orders", "notifications"]),
-    ("shipping.commands", &["shipping"]),
-    ("shipping.events", &["orders", "notifications"]),
-    ("orders.events", &["notifications"]),
+/// Which event types of a channel a consumer acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    Every,
+    /// Only these; the channel's other types are nothing to it.
+    Only(&'static [&'static str]),
+}
+
+impl Interest {
+    pub fn covers(self, event_type: &str) -> bool {
+        match self {
+            Interest::Every => true,
+            Interest::Only(types) => types.contains(&event_type),
+        }
+    }
+}
+
+/// Which components consume each channel, and what of it — the map the HTTP-push transport
+/// delivers by. Its channels and consumers mirror the `[[trigger.redis]]` entries of
+/// `spin.toml` (a test keeps the two equal). Pub/sub hands a subscriber every message of its
+/// channel, but a push goes only where the event type is of interest: an instance started for
+/// an event it ignores costs as much as one that does work.
+pub const SUBSCRIBERS: &[(&str, &[(&str, Interest)])] = &[
+    (
+        "users.events",
+        &[(
+            "notifications",
+            Interest::Only(&["user.registered", "user.profile-updated"]),
+        )],
+    ),
+    ("catalog.commands", &[("catalog", Interest::Every)]),
+    ("catalog.events", &[("orders", Interest::Every)]),
+    ("payments.commands", &[("payments", Interest::Every)]),
+    (
+        "payments.events",
+        &[
+            ("orders", Interest::Every),
+            ("notifications", Interest::Only(&["payment.failed"])),
+        ],
+    ),
+    ("shipping.commands", &[("shipping", Interest::Every)]),
+    (
+        "shipping.events",
+        &[
+            ("orders", Interest::Every),
+            (
+                "notifications",
+                Interest::Only(&["shipment.status-changed"]),
+            ),
+        ],
+    ),
+    (
+        "orders.events",
+        &[(
+            "notifications",
+            Interest::Only(&["order.confirmed", "order.cancelled", "order.failed"]),
+        )],
+    ),
 ];
 
-pub fn subscribers(channel: &str) -> &'static [&'static str] {
+fn channel_consumers(channel: &str) -> &'static [(&'static str, Interest)] {
     SUBSCRIBERS
         .iter()
         .find(|(name, _)| *name == channel)
-        .map(|(_, components)| *components)
+        .map(|(_, consumers)| *consumers)
         .unwrap_or(&[])
+}
+
+/// Every consumer of `channel`, whatever the event.
+pub fn subscribers(channel: &str) -> impl Iterator<Item = &'static str> {
+    channel_consumers(channel)
+        .iter()
+        .map(|(consumer, _)| *consumer)
+}
+
+/// The consumers of `channel` that act on events of `event_type`.
+pub fn interested(channel: &str, event_type: &str) -> impl Iterator<Item = &'static str> {
+    channel_consumers(channel)
+        .iter()
+        .filter(move |(_, interest)| interest.covers(event_type))
+        .map(|(consumer, _)| *consumer)
 }
 
 /// The one entry of every transport. Never fails the message: what cannot be applied now is
@@ -464,13 +526,16 @@ struct KeptAnswer {
 /// kept nothing: its rows are sent again, and its inbox drops what it already had.
 pub fn kept_by_all(rows: &[crate::outbox::Pending]) -> Vec<bool> {
     let mut kept = vec![true; rows.len()];
+    // A consumer never sent an event it has no interest in has nothing to keep.
     let consumers: std::collections::BTreeSet<&str> = rows
         .iter()
-        .flat_map(|row| subscribers(&row.channel).iter().copied())
+        .flat_map(|row| interested(&row.channel, &row.event_type))
         .collect();
     for consumer in consumers {
         let asked: Vec<usize> = (0..rows.len())
-            .filter(|&index| subscribers(&rows[index].channel).contains(&consumer))
+            .filter(|&index| {
+                interested(&rows[index].channel, &rows[index].event_type).any(|c| c == consumer)
+            })
             .collect();
         let query = KeptQuery {
             events: asked
@@ -754,9 +819,22 @@ mod tests {
 
     #[test]
     fn every_channel_has_its_consumers() {
-        assert_eq!(subscribers("payments.events"), &["orders", "notifications"]);
-        assert_eq!(subscribers("catalog.commands"), &["catalog"]);
-        assert!(subscribers("nobody.listens").is_empty());
+        let all = |channel| subscribers(channel).collect::<Vec<_>>();
+        assert_eq!(all("payments.events"), ["orders", "notifications"]);
+        assert_eq!(all("catalog.commands"), ["catalog"]);
+        assert!(all("nobody.listens").is_empty());
+    }
+
+    #[test]
+    fn pushes_go_only_where_the_event_type_is_of_interest() {
+        let to = |channel, event_type| interested(channel, event_type).collect::<Vec<_>>();
+        assert_eq!(
+            to("payments.events", "payment.failed"),
+            ["orders", "notifications"]
+        );
+        assert_eq!(to("payments.events", "payment.captured"), ["orders"]);
+        assert!(to("orders.events", "order.created").is_empty());
+        assert_eq!(to("orders.events", "order.confirmed"), ["notifications"]);
     }
 
     #[test]

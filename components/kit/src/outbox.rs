@@ -127,7 +127,7 @@ impl Transport {
 
 /// Sends one outbox row; `Err` leaves it unsent.
 trait Sender {
-    fn send(&self, channel: &str, payload: &str) -> Result<(), String>;
+    fn send(&self, row: &Pending) -> Result<(), String>;
 }
 
 struct RedisSender(spin_sdk::redis::Connection);
@@ -140,8 +140,9 @@ impl Sender for RedisSender {
     /// (restarting, reconnecting after Redis came back) is gone. So a channel that has
     /// consumers counts as sent only when a subscriber received it; otherwise the row stays
     /// for the recovery tick.
-    fn send(&self, channel: &str, payload: &str) -> Result<(), String> {
+    fn send(&self, row: &Pending) -> Result<(), String> {
         use spin_sdk::redis::{RedisParameter, RedisResult};
+        let (channel, payload) = (&row.channel, &row.payload);
         let reply = self
             .0
             .execute(
@@ -156,7 +157,7 @@ impl Sender for RedisSender {
             Some(RedisResult::Int64(n)) => *n,
             _ => 0,
         };
-        if received == 0 && !crate::messaging::subscribers(channel).is_empty() {
+        if received == 0 && crate::messaging::subscribers(channel).next().is_some() {
             return Err(format!("{NO_RECEIVER} of {channel} received it"));
         }
         Ok(())
@@ -166,10 +167,11 @@ impl Sender for RedisSender {
 struct HttpPushSender;
 
 impl Sender for HttpPushSender {
-    /// Every subscriber must take it; a row re-sent after a partial failure reaches some twice,
-    /// which their inboxes absorb.
-    fn send(&self, channel: &str, payload: &str) -> Result<(), String> {
-        for component in crate::messaging::subscribers(channel) {
+    /// Every subscriber with an interest in its type must take it; a row re-sent after a
+    /// partial failure reaches some twice, which their inboxes absorb.
+    fn send(&self, row: &Pending) -> Result<(), String> {
+        let (channel, payload) = (&row.channel, &row.payload);
+        for component in crate::messaging::interested(channel, &row.event_type) {
             let url = format!("http://{component}.spin.internal/events");
             let mut request = spin_sdk::http::Request::builder();
             request
@@ -255,7 +257,7 @@ fn deliver(
     match sender(transport) {
         Ok(sender) => {
             for (index, row) in rows.iter().enumerate() {
-                match sender.send(&row.channel, &row.payload) {
+                match sender.send(row) {
                     Ok(()) => sent[index] = true,
                     // Its consumers are away; other channels' consumers may not be.
                     Err(e) if e.starts_with(NO_RECEIVER) => failure = Some(e),

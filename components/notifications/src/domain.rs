@@ -373,6 +373,26 @@ mod tests {
     use serde_json::json;
 
     const ORDER: &str = "0190d7a0-0000-7000-8000-00000000c0de";
+
+    /// Producers push notifications only the event types it declared an interest in (kit's
+    /// `SUBSCRIBERS`): that list and what `decide` handles must be the same.
+    #[test]
+    fn the_pushed_event_types_are_the_handled_ones() {
+        use wasmshop_kit::messaging::{Interest, SUBSCRIBERS};
+        let mut pushed: Vec<&str> = SUBSCRIBERS
+            .iter()
+            .flat_map(|(_, consumers)| consumers.iter())
+            .filter(|(consumer, _)| *consumer == "notifications")
+            .flat_map(|(_, interest)| match interest {
+                Interest::Only(types) => types.to_vec(),
+                Interest::Every => panic!("notifications handles only some event types"),
+            })
+            .collect();
+        pushed.sort_unstable();
+        let mut handled = HANDLED.to_vec();
+        handled.sort_unstable();
+        assert_eq!(pushed, handled);
+    }
     const USER: &str = "0190d7a0-0000-7000-8000-00000000a11c";
 
     fn eur(amount: i64) -> Money {

@@ -97,7 +97,7 @@ impl SqliteService {
         configured: &BTreeMap<String, PathBuf>,
         state_dir: &Path,
     ) -> anyhow::Result<Self> {
-        without_memory_statistics();
+        super::sqlite_process::configure();
         let mut labels: BTreeSet<String> = configured.keys().cloned().collect();
         let mut undefined = BTreeSet::new();
         for (component, used) in uses {
@@ -154,28 +154,6 @@ impl SqliteService {
     }
 }
 
-/// Turns off SQLite's memory statistics, process-wide, before its first connection. With them
-/// on (the build's default) every allocation of every connection takes one global mutex; with
-/// instances on both cores each running statements, that mutex was contended on every
-/// statement (a futex wake-up each time). Nothing a guest can ask reads these statistics.
-fn without_memory_statistics() {
-    static CONFIGURED: std::sync::Once = std::sync::Once::new();
-    CONFIGURED.call_once(|| {
-        // SAFETY: `sqlite3_config` is called with an option that takes one `int`, before this
-        // runtime opens any connection; if SQLite was initialised already (a test opened a
-        // database first) it answers SQLITE_MISUSE and changes nothing.
-        let code = unsafe {
-            rusqlite::ffi::sqlite3_config(
-                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
-                std::ffi::c_int::from(0u8),
-            )
-        };
-        if code != rusqlite::ffi::SQLITE_OK {
-            tracing::debug!("sqlite memory statistics stay on (sqlite3_config: {code})");
-        }
-    });
-}
-
 /// Spin keeps `default` in `sqlite_db.db` and other labels in `<label>.db`.
 pub fn default_database_path(state_dir: &Path, label: &str) -> PathBuf {
     if label == "default" {
@@ -200,20 +178,23 @@ fn lock(
 /// Spin hands every statement to the blocking pool, but a statement that takes no lock
 /// another connection holds runs in microseconds, less than the two thread switches of that
 /// hand-off; on a busy host those switches were most of an instance's time. What the guest
-/// sees is the same: the same connection, statements and busy timeout. PRAGMAs always go to
-/// the pool, since one may read or set the busy timeout itself.
+/// sees is the same: the same connection, statements and busy timeout. (`PRAGMA busy_timeout`
+/// itself takes no lock, and runs as it is: it reads or sets what is swapped here.)
 fn run_unless_busy(
     connection: &Mutex<rusqlite::Connection>,
     statement: &str,
     params: &[Value],
 ) -> Option<Result<QueryOutput, SqliteError>> {
-    if leading_keyword(statement).eq_ignore_ascii_case("PRAGMA") {
-        return None;
-    }
     let conn = match lock(connection) {
         Ok(conn) => conn,
         Err(e) => return Some(Err(e)),
     };
+    if is_busy_timeout_pragma(statement) {
+        return Some(
+            run_statement(&conn, statement, params.to_vec())
+                .map_err(|e| SqliteError::Io(e.to_string())),
+        );
+    }
     let patience: i64 = conn
         .pragma_query_value(None, "busy_timeout", |row| row.get(0))
         .ok()?;
@@ -234,12 +215,14 @@ fn is_busy(error: &rusqlite::Error) -> bool {
     )
 }
 
-fn leading_keyword(statement: &str) -> &str {
-    statement
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
+fn is_busy_timeout_pragma(statement: &str) -> bool {
+    let mut words = statement
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty());
+    words
         .next()
-        .unwrap_or("")
+        .is_some_and(|word| word.eq_ignore_ascii_case("PRAGMA"))
+        && words.any(|word| word.eq_ignore_ascii_case("busy_timeout"))
 }
 
 /// A connection exactly as Spin opens one: rusqlite's defaults, nothing else.
@@ -526,6 +509,25 @@ impl v3::HostConnection for InstanceState {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_busy_timeout_pragmas_skip_the_swapped_timeout() {
+        for statement in [
+            "PRAGMA busy_timeout",
+            "pragma busy_timeout = 0",
+            "  PRAGMA main.busy_timeout=5000",
+        ] {
+            assert!(super::is_busy_timeout_pragma(statement), "{statement}");
+        }
+        for statement in [
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA journal_mode = WAL",
+            "SELECT busy_timeout FROM t",
+            "BEGIN IMMEDIATE",
+        ] {
+            assert!(!super::is_busy_timeout_pragma(statement), "{statement}");
+        }
+    }
+
     use super::*;
 
     fn labels(list: &[&str]) -> Vec<String> {

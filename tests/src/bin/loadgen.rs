@@ -392,6 +392,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let load_stopped = Instant::now();
     // Orders still in flight get a grace period to finish before the figures are taken.
     let grace = Instant::now() + Duration::from_secs(10);
     while Instant::now() < grace {
@@ -411,7 +412,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let placed = lock(&stats).placed.len();
         print_instances(shop, placed).await;
     }
-    report(&args, &lock(&stats), elapsed, setup.redis_url.is_some())
+    report(
+        &args,
+        &lock(&stats),
+        elapsed,
+        load_stopped,
+        setup.redis_url.is_some(),
+    )
 }
 
 /// Instances the in-process app created per placed order, by component, from its `/metrics`
@@ -439,7 +446,13 @@ async fn print_instances(shop: &Wasmshop, placed: usize) {
     println!("instances per placed order:{line}");
 }
 
-fn report(args: &Args, stats: &Stats, elapsed: f64, timed_orders: bool) -> anyhow::Result<()> {
+fn report(
+    args: &Args,
+    stats: &Stats,
+    elapsed: f64,
+    load_stopped: Instant,
+    timed_orders: bool,
+) -> anyhow::Result<()> {
     let mut routes = serde_json::Map::new();
     let mut total = 0usize;
     println!(
@@ -503,8 +516,17 @@ fn report(args: &Args, stats: &Stats, elapsed: f64, timed_orders: bool) -> anyho
         println!(
             "completed orders/s: {confirmed_per_sec:.1}; order-to-confirmed p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms"
         );
+        // The backlog the load left: how long after the last checkout the last order ended.
+        let drained_ms = stats
+            .finished
+            .values()
+            .map(|(at, _)| at.saturating_duration_since(load_stopped).as_millis())
+            .max()
+            .unwrap_or(0);
+        println!("last order ended {drained_ms} ms after the load stopped");
         order = json!({ "placed": stats.placed.len(), "outcomes": outcomes, "confirmed_per_sec": confirmed_per_sec,
-            "to_confirmed_p50_ms": p50, "to_confirmed_p95_ms": p95, "to_confirmed_p99_ms": p99 });
+            "to_confirmed_p50_ms": p50, "to_confirmed_p95_ms": p95, "to_confirmed_p99_ms": p99,
+            "drained_ms_after_load": drained_ms });
     }
     if let Some(path) = &args.json_out {
         if let Some(dir) = path.parent() {
