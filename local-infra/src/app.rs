@@ -14,7 +14,7 @@ use crate::bindings;
 use crate::capabilities::key_value::{KeyValueAccess, KeyValueService};
 use crate::capabilities::outbound_http::{ChainingHandle, OutboundHttp};
 use crate::capabilities::outbound_networking::AllowedHosts;
-use crate::capabilities::redis::{RedisAccess, RedisService};
+use crate::capabilities::redis::RedisAccess;
 use crate::capabilities::sqlite::{SqliteAccess, SqliteService};
 use crate::capabilities::variables::{AppVariables, ComponentVariables};
 use crate::engine::{CacheOutcome, CompileCache, EngineOptions, EpochTicker};
@@ -142,7 +142,6 @@ impl App {
             &options.state_dir,
         )?);
         sqlite.run_startup_statements(&options.sqlite_statements)?;
-        let redis = Arc::new(RedisService::default());
 
         let engine = crate::engine::build_engine(&options.engine)?;
         let ticker = EpochTicker::start(&engine);
@@ -177,7 +176,7 @@ impl App {
                 component_id: id.clone(),
                 key_value: KeyValueAccess::new(key_value.clone(), &component.key_value_stores),
                 sqlite: SqliteAccess::new(sqlite.clone(), &component.sqlite_databases),
-                redis: RedisAccess::new(redis.clone(), allowed.clone()),
+                redis: RedisAccess::new(allowed.clone()),
                 variables: ComponentVariables::new(&variables, &component.variables)?,
                 outbound_http: OutboundHttp::new(id, allowed, chaining.clone()),
                 environment,

@@ -17,39 +17,33 @@ use crate::bindings::host::fermyon::spin2_0_0::redis as wit;
 use crate::capabilities::outbound_networking::AllowedHosts;
 use crate::state::InstanceState;
 
-/// Outbound Redis of the whole app. It holds no connections: each guest `open` makes its own.
-#[derive(Default)]
-pub struct RedisService {}
-
 /// How long a guest may wait for a new connection before `open` fails: a guest must learn
 /// that Redis is down quickly enough to apply its own policy (fail open, 503, retry later).
 /// redis-rs on its own waits for the OS's TCP connect timeout.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(2);
 
-impl RedisService {
-    async fn connect(&self, address: &str) -> Result<MultiplexedConnection, wit::Error> {
-        let client = redis::Client::open(address).map_err(|_| wit::Error::InvalidAddress)?;
-        let config = redis::AsyncConnectionConfig::new();
-        tokio::time::timeout(
-            CONNECT_DEADLINE,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| wit::Error::Other(format!("connecting to {address} timed out")))?
-        .map_err(other)
-    }
+/// A new connection of the guest's own: nothing app-wide is kept between `open`s.
+async fn connect(address: &str) -> Result<MultiplexedConnection, wit::Error> {
+    let client = redis::Client::open(address).map_err(|_| wit::Error::InvalidAddress)?;
+    let config = redis::AsyncConnectionConfig::new();
+    tokio::time::timeout(
+        CONNECT_DEADLINE,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    .map_err(|_| wit::Error::Other(format!("connecting to {address} timed out")))?
+    .map_err(other)
 }
 
 /// What one component may reach.
 #[derive(Clone)]
 pub struct RedisAccess {
-    service: Arc<RedisService>,
     allowed: Arc<AllowedHosts>,
 }
 
 impl RedisAccess {
-    pub fn new(service: Arc<RedisService>, allowed: Arc<AllowedHosts>) -> Self {
-        Self { service, allowed }
+    pub fn new(allowed: Arc<AllowedHosts>) -> Self {
+        Self { allowed }
     }
 }
 
@@ -82,7 +76,7 @@ impl wit::HostConnection for InstanceState {
             tracing::warn!(address, "redis address not in allowed_outbound_hosts");
             return Ok(Err(wit::Error::InvalidAddress));
         }
-        match access.service.connect(&address).await {
+        match connect(&address).await {
             Ok(conn) => Ok(Ok(self.table.push(RedisHandle { conn })?)),
             Err(e) => Ok(Err(e)),
         }
