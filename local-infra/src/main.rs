@@ -105,6 +105,7 @@ struct UpArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    local_infra::capabilities::sqlite_process::configure_before_threads();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")

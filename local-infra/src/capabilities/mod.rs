@@ -5,5 +5,5 @@ pub mod outbound_http;
 pub mod outbound_networking;
 pub mod redis;
 pub mod sqlite;
-mod sqlite_process;
+pub mod sqlite_process;
 pub mod variables;

@@ -97,7 +97,6 @@ impl SqliteService {
         configured: &BTreeMap<String, PathBuf>,
         state_dir: &Path,
     ) -> anyhow::Result<Self> {
-        super::sqlite_process::configure();
         let mut labels: BTreeSet<String> = configured.keys().cloned().collect();
         let mut undefined = BTreeSet::new();
         for (component, used) in uses {

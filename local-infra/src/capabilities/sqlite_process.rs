@@ -22,7 +22,11 @@ const ALIGN: usize = 16;
 
 /// Applies the settings above; later calls do nothing. If SQLite was initialised already
 /// (something in this process opened a database first), SQLite refuses and keeps its own.
-pub fn configure() {
+///
+/// `sqlite3_config` is not thread-safe: a thread opening a database while it runs may have
+/// its first blocks taken from one allocator and freed to the other. Only a binary's `main`,
+/// before it starts any thread, may call this; a library never does it behind a caller's back.
+pub fn configure_before_threads() {
     static CONFIGURED: std::sync::Once = std::sync::Once::new();
     CONFIGURED.call_once(|| {
         // SAFETY: each option is passed the one argument of the type it takes, before any

@@ -338,6 +338,8 @@ async fn fixed_rate(
 }
 
 fn main() -> anyhow::Result<()> {
+    // The shop runs in this process, so it gets the settings `wasmshop-spin` makes.
+    local_infra::capabilities::sqlite_process::configure_before_threads();
     let args = Args::parse();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
