@@ -17,7 +17,9 @@ runtime=target/release/wasmshop-spin
 echo "==> building the components"
 "$runtime" build
 
-mkdir -p "$state_dir/redis"
+# The state is its owner's only: a new state dir is made 0700 here (the runtime restricts an
+# existing one when it starts).
+(umask 077 && mkdir -p "$state_dir/redis")
 redis_pid=""
 if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
   echo "==> using the Redis already on 127.0.0.1:$redis_port"
@@ -34,10 +36,12 @@ else
 fi
 
 # A signing key for local tokens, made once and kept with the state; never printed.
+# Created 0600 in a umask 077 subshell: written first and restricted after, it would be
+# readable by others in between.
 if [ ! -s "$state_dir/jwt_secret" ]; then
-  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state_dir/jwt_secret"
-  chmod 600 "$state_dir/jwt_secret"
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state_dir/jwt_secret")
 fi
+chmod 600 "$state_dir/jwt_secret"
 
 # The recovery tick of every context (re-send unsent events, re-drive dead letters, move stuck
 # sagas on), driven by the runtime itself; in production a CronJob calls the admin API instead.

@@ -43,6 +43,10 @@ pub struct RuntimeOptions {
     pub tick_interval: Duration,
     /// Where to serve Prometheus `/metrics`; `None`: nowhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Timeouts and connection caps of the HTTP edge.
+    pub http: crate::triggers::connections::HttpLimits,
+    /// What the Redis trigger holds while a message is handled.
+    pub redis_queue: crate::triggers::redis::RedisQueueLimits,
 }
 
 impl RuntimeOptions {
@@ -61,6 +65,8 @@ impl RuntimeOptions {
             ticks: Vec::new(),
             tick_interval: Duration::from_secs(5),
             metrics_listen: None,
+            http: Default::default(),
+            redis_queue: Default::default(),
         }
     }
 }
@@ -267,12 +273,20 @@ fn open_logs(log_dir: Option<&Path>, component_id: &str) -> anyhow::Result<Compo
     let Some(dir) = log_dir else {
         return Ok(ComponentLogs::default());
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating log dir {}", dir.display()))?;
+    crate::private_fs::create_dir_all(dir)
+        .with_context(|| format!("creating log dir {}", dir.display()))?;
     let open = |stream: &str| {
-        std::fs::OpenOptions::new()
+        let path = dir.join(format!("{component_id}_{stream}.txt"));
+        let file = crate::private_fs::open_options()
             .create(true)
             .append(true)
-            .open(dir.join(format!("{component_id}_{stream}.txt")))
+            .open(&path)?;
+        // A log written by an older runtime may be readable by others; what components print
+        // is the app's business only.
+        if let Err(e) = crate::private_fs::restrict_file(&path) {
+            tracing::warn!(log = %path.display(), "cannot restrict the log file to its owner: {e}");
+        }
+        Ok::<_, std::io::Error>(file)
     };
     Ok(ComponentLogs {
         stdout: Some(Arc::new(open("stdout")?)),

@@ -11,6 +11,7 @@ pub mod host_requirements;
 pub mod logs;
 pub mod manifest;
 pub mod metrics;
+pub mod private_fs;
 pub mod runtime_config;
 pub mod server;
 pub mod state;

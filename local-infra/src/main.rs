@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,23 @@ struct UpArgs {
     /// Interval of `--tick` requests, e.g. `2s` (default 5s)
     #[arg(long = "tick-interval", value_parser = parse_duration)]
     tick_interval: Option<Duration>,
+    /// Time a client has to send a request's headers, counted from connecting or from the
+    /// previous response, e.g. `10s` (default 10s); then the connection is closed. Not a Spin
+    /// flag
+    #[arg(long = "http-header-read-timeout", value_parser = parse_nonzero_duration)]
+    http_header_read_timeout: Option<Duration>,
+    /// Close a keep-alive connection that has been idle this long, e.g. `5s` (default 5s). Not
+    /// a Spin flag
+    #[arg(long = "http-idle-timeout", value_parser = parse_nonzero_duration)]
+    http_idle_timeout: Option<Duration>,
+    /// Open HTTP connections in all; further clients wait to be accepted (default 1024). Not a
+    /// Spin flag
+    #[arg(long = "http-max-connections")]
+    http_max_connections: Option<NonZeroUsize>,
+    /// Open HTTP connections per client IP address; further ones are closed at once (default
+    /// 256). Not a Spin flag
+    #[arg(long = "http-max-connections-per-client")]
+    http_max_connections_per_client: Option<NonZeroUsize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -192,6 +210,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         options.tick_interval = interval;
     }
     options.metrics_listen = args.metrics_listen;
+    if let Some(timeout) = args.http_header_read_timeout {
+        options.http.header_read_timeout = timeout;
+    }
+    if let Some(timeout) = args.http_idle_timeout {
+        options.http.idle_timeout = timeout;
+    }
+    if let Some(max) = args.http_max_connections {
+        options.http.max_connections = max.get();
+    }
+    if let Some(max) = args.http_max_connections_per_client {
+        options.http.max_connections_per_client = max.get();
+    }
 
     let started = Instant::now();
     println!("Loading {}", manifest_file.display());
@@ -299,5 +329,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "us" | "μs" => Ok(Duration::from_micros(value)),
         "ns" => Ok(Duration::from_nanos(value)),
         _ => Err(format!("invalid duration unit in `{text}`")),
+    }
+}
+
+/// A duration of which zero would make no sense (a timeout that fires at once).
+fn parse_nonzero_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("`{text}`: must be more than zero")),
+        duration => Ok(duration),
     }
 }

@@ -232,6 +232,13 @@ pub async fn serve(
                 Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!("metrics accept failed: {e}");
+                    // Out of file descriptors, an immediate retry fails the same way.
+                    if crate::triggers::connections::accept_needs_backoff(&e) {
+                        tokio::select! {
+                            () = tokio::time::sleep(crate::triggers::connections::ACCEPT_BACKOFF) => {}
+                            () = &mut shutdown => return,
+                        }
+                    }
                     continue;
                 }
             },

@@ -45,7 +45,7 @@ impl RunningApp {
         progress: impl FnMut(&str, CacheOutcome),
     ) -> anyhow::Result<Self> {
         check_triggers(&manifest)?;
-        std::fs::create_dir_all(&options.state_dir)
+        crate::private_fs::prepare_dir(&options.state_dir)
             .with_context(|| format!("creating state dir {}", options.state_dir.display()))?;
         let app = App::load(manifest, options, progress).await?;
         let (stop, stopped) = watch::channel(false);
@@ -67,8 +67,9 @@ impl RunningApp {
             http_addr = Some(listener.local_addr()?);
             let serving = trigger.clone();
             let until = shutdown();
+            let limits = options.http.clone();
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = serving.serve(listener, until).await {
+                if let Err(e) = serving.serve(listener, limits, until).await {
                     tracing::error!("http trigger stopped: {e:#}");
                 }
             }));
@@ -106,7 +107,7 @@ impl RunningApp {
 
         let mut redis = None;
         if !app.manifest.redis_triggers.is_empty() {
-            let trigger = RedisTrigger::new(app.clone())?;
+            let trigger = RedisTrigger::new(app.clone(), options.redis_queue.clone())?;
             tasks.push(tokio::spawn(trigger.clone().run(shutdown())));
             redis = Some(trigger);
         }

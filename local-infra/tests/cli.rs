@@ -240,3 +240,228 @@ fn build_runs_each_components_build_command() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("building component `web`"));
 }
+
+/// Starts `up` on `manifest` with `args`, stderr to `stderr` (a file: a pipe nobody reads would
+/// block the runtime's logging), and returns it once it printed `Ready`, with what it printed.
+fn start_up(manifest: &Path, port: u16, args: &[&str], stderr: Stdio) -> (Killed, String) {
+    let mut child = runtime()
+        .args(["up", "--from"])
+        .arg(manifest)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("runtime starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let child = Killed(child);
+    let mut printed = String::new();
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(Ok(line)) = lines.next() {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Ready") {
+            break;
+        }
+    }
+    assert!(printed.contains("Ready"), "{printed}");
+    (child, printed)
+}
+
+const STATEFUL: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "stateful"
+[[trigger.http]]
+route = "/..."
+component = "web"
+[component.web]
+source = "FIXTURE"
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let manifest = write_manifest(dir.path(), STATEFUL);
+    let port = support::free_port();
+    let (child, _) = start_up(&manifest, port, &[], Stdio::null());
+    let base = format!("http://127.0.0.1:{port}");
+    let statements = r#"[{"sql": "CREATE TABLE t (x)"}, {"sql": "INSERT INTO t VALUES (1)"}]"#;
+    let (status, body) = support::send(
+        reqwest::Client::new()
+            .post(format!("{base}/?op=sql&db=default"))
+            .body(statements),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = support::send(
+        reqwest::Client::new()
+            .post(format!("{base}/?op=kv-set&store=default&key=k"))
+            .body("v"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let state = dir.path().join(".spin");
+    let mut seen = Vec::new();
+    let mut pending = vec![state.clone()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        let mode = meta.permissions().mode() & 0o777;
+        let shown = path.strip_prefix(dir.path()).expect("inside").display();
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{shown} is {mode:o}");
+            for entry in std::fs::read_dir(&path).expect("dir") {
+                pending.push(entry.expect("entry").path());
+            }
+        } else {
+            assert_eq!(mode, 0o600, "{shown} is {mode:o}");
+        }
+        seen.push(shown.to_string());
+    }
+    for expected in ["sqlite_db.db", "sqlite_key_value.db", "cache", "logs"] {
+        assert!(
+            seen.iter().any(|p| p.ends_with(expected)),
+            "no {expected} in {seen:?}"
+        );
+    }
+    drop(child);
+}
+
+/// CPU time (user + system) of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').expect("stat format").1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_accept_loop_backs_off() {
+    let dir = tempfile::tempdir().expect("dir");
+    let manifest = write_manifest(dir.path(), STATEFUL);
+    let port = support::free_port();
+    // The caps well above the descriptors left, so that it is the descriptors that run out.
+    let caps = [
+        "--http-max-connections",
+        "4096",
+        "--http-max-connections-per-client",
+        "4096",
+    ];
+    let (child, _) = start_up(&manifest, port, &caps, Stdio::null());
+    let pid = child.0.id();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    // Room for a few connections only.
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={}", open + 4))
+        .status()
+        .expect("prlimit runs");
+    assert!(status.success());
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connects (the backlog takes what accept cannot)"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let busy = cpu_ticks(pid) - before;
+    // Ticks are 10 ms: 2 s of spinning is ~200.
+    assert!(
+        busy < 40,
+        "the runtime burnt {busy} ticks in 2 s while out of file descriptors"
+    );
+
+    // Once connections close, the rest are accepted and served.
+    drop(held);
+    let (status, body) =
+        support::send(reqwest::Client::new().get(format!("http://127.0.0.1:{port}/?op=noop")))
+            .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    drop(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_credentials_are_never_printed() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Nothing listens on these ports: the subscriptions fail and log their address.
+    let (app_port, trigger_port) = (support::free_port(), support::free_port());
+    let text = format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "secret-redis"
+[application.trigger.redis]
+address = "redis://:s3cr3t-one@127.0.0.1:{app_port}"
+[[trigger.http]]
+route = "/..."
+component = "web"
+[[trigger.redis]]
+channel = "events"
+component = "sub"
+[[trigger.redis]]
+address = "redis://user:s3cr3t-two@127.0.0.1:{trigger_port}/0"
+channel = "other"
+component = "sub"
+[component.web]
+source = "FIXTURE"
+allowed_outbound_hosts = ["redis://:s3cr3t-one@127.0.0.1:{app_port}"]
+[component.sub]
+source = "FIXTURE"
+"#
+    );
+    let manifest = write_manifest(dir.path(), &text);
+    let log = dir.path().join("stderr.txt");
+    let port = support::free_port();
+    let (child, printed) = start_up(
+        &manifest,
+        port,
+        &[],
+        Stdio::from(std::fs::File::create(&log).expect("log file")),
+    );
+    assert!(
+        printed.contains(&format!("sub: events on redis://:***@127.0.0.1:{app_port}")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "sub: other on redis://user:***@127.0.0.1:{trigger_port}/0"
+        )),
+        "{printed}"
+    );
+    // A guest's denied open is logged with its address.
+    let denied = format!("redis://:s3cr3t-three@127.0.0.1:{trigger_port}");
+    let url = format!(
+        "http://127.0.0.1:{port}/?op=redis-get&key=k&address={}",
+        support::encode(&denied)
+    );
+    let (status, body) = support::send(reqwest::Client::new().get(url)).await;
+    assert_eq!(status, 500, "{body}");
+    // The subscriptions fail and are retried, with a warning each time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(child);
+    let stderr = std::fs::read_to_string(&log).expect("stderr");
+    assert!(
+        stderr.contains("redis subscription failed"),
+        "the failing subscriptions logged nothing: {stderr}"
+    );
+    assert!(
+        stderr.contains("redis address not in allowed_outbound_hosts"),
+        "the denied open logged nothing: {stderr}"
+    );
+    assert!(
+        !printed.contains("s3cr3t") && !stderr.contains("s3cr3t"),
+        "a Redis password was printed:\n{printed}\n{stderr}"
+    );
+}

@@ -344,3 +344,81 @@ allowed_outbound_hosts = ["redis://127.0.0.1:{port}"]
         stat(&mut admin, "clients", "connected_clients")
     );
 }
+
+/// Not Spin's: redis-rs reads a subscription into an unbounded buffer, so under Spin a handler
+/// slower than its publishers grows the runtime's memory without limit. Here what waits for the
+/// handler is bounded; past the bound, messages are dropped (at most once, as pub/sub already
+/// is; the app's outbox delivers again) and counted, and the subscription carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_waits_for_a_slow_handler_is_bounded() {
+    bounded_queue(|limits, _| limits.messages = 2).await;
+    // Room for two of the burst's messages (payload and channel name), whatever their count.
+    bounded_queue(|limits, url| limits.bytes = 2 * (format!("span {url} log m10 0").len() + 6))
+        .await;
+}
+
+/// Publishes a burst behind a slow message to a trigger whose queue has room for two messages.
+async fn bounded_queue(
+    limit: impl FnOnce(&mut local_infra::triggers::redis::RedisQueueLimits, &str),
+) {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let app = TestApp::start_with(&one_channel_app(&url, redis.port, &["a"]), |o| {
+        limit(&mut o.redis_queue, &url);
+    })
+    .await;
+    wait_subscribed(&redis, &[("events", 1)]).await;
+
+    let mut conn = redis.connection().expect("redis");
+    const BURST: usize = 12;
+    publish(&mut conn, "events", &format!("span {url} log m0 800"));
+    for i in 1..BURST {
+        publish(&mut conn, "events", &format!("span {url} log m{i} 0"));
+    }
+    // Once the burst is through, a later message is still handled.
+    let handled = eventually(Duration::from_secs(20), || {
+        let entries = log(&mut conn, "log");
+        async move {
+            entries
+                .iter()
+                .any(|e| e.starts_with("end m0"))
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(handled.is_some(), "the first message was never handled");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    publish(&mut conn, "events", &format!("span {url} log last 0"));
+    let mut entries = Vec::new();
+    let done = eventually(Duration::from_secs(20), || {
+        entries = log(&mut conn, "log");
+        let done = entries.iter().any(|e| e == "end last a");
+        async move { done.then_some(()) }
+    })
+    .await;
+    assert!(done.is_some(), "the subscription stopped: {entries:?}");
+
+    let tags: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.strip_prefix("end "))
+        .filter_map(|e| e.strip_suffix(" a"))
+        .filter(|tag| *tag != "last")
+        .collect();
+    // The one being handled, the two that fit, and one more that the handler may have taken
+    // off the queue before the burst arrived.
+    assert!(
+        tags.len() <= 3,
+        "{} of {BURST} messages were kept for a handler busy for 800 ms with room for 2: {tags:?}",
+        tags.len()
+    );
+    let expected: Vec<String> = (0..tags.len()).map(|i| format!("m{i}")).collect();
+    assert_eq!(tags, expected, "the kept messages are the first, in order");
+    let metrics = app.running.app.metrics.render(&app.running.app.sqlite);
+    let dropped: u64 = metrics
+        .lines()
+        .filter(|line| line.starts_with("wasmshop_runtime_redis_messages_total"))
+        .filter(|line| line.contains("outcome=\"dropped\""))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(dropped as usize, BURST - tags.len(), "{metrics}");
+}

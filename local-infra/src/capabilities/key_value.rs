@@ -15,6 +15,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::host::fermyon::spin2_0_0::key_value as spin_kv;
 use crate::bindings::host::wasi::keyvalue::{atomics, batch, store as wasi_kv};
+use crate::capabilities::outbound_networking::redact_credentials;
 use crate::state::InstanceState;
 
 #[derive(Debug, thiserror::Error)]
@@ -101,9 +102,10 @@ impl KeyValueService {
                 KvStoreConfig::Redis { url } => {
                     let client = redis::Client::open(url.as_str())
                         .map_err(|e| anyhow::anyhow!("key-value store `{label}`: {e}"))?;
-                    let manager = ConnectionManager::new(client)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("key-value store `{label}` ({url}): {e}"))?;
+                    let manager = ConnectionManager::new(client).await.map_err(|e| {
+                        let url = redact_credentials(&url);
+                        anyhow::anyhow!("key-value store `{label}` ({url}): {e}")
+                    })?;
                     KvBackend::Redis(manager)
                 }
             };
@@ -128,8 +130,11 @@ impl KeyValueService {
 
 fn open_kv_file(path: &Path) -> anyhow::Result<rusqlite::Connection> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::private_fs::create_dir_all(dir)?;
     }
+    // Made 0600 before SQLite opens it, which then gives its WAL files the same mode.
+    crate::private_fs::ensure_file(path)
+        .map_err(|e| anyhow::anyhow!("key-value file {}: {e}", path.display()))?;
     let conn = rusqlite::Connection::open(path)
         .map_err(|e| anyhow::anyhow!("key-value file {}: {e}", path.display()))?;
     conn.execute_batch(

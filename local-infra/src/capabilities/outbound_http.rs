@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use futures::future::BoxFuture;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::capabilities::outbound_networking::AllowedHosts;
+use crate::capabilities::outbound_networking::{AllowedHosts, redact_credentials};
 
 pub const CHAINING_DOMAIN: &str = ".spin.internal";
 
@@ -85,7 +85,7 @@ impl WasiHttpHooks for OutboundHttp {
         if !self.allowed.allows_uri(&uri) {
             tracing::warn!(
                 component = %self.component_id,
-                url = %uri,
+                url = %redact_credentials(&uri.to_string()),
                 "outbound request denied: host not in allowed_outbound_hosts"
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });

@@ -52,6 +52,10 @@ impl AllowedHost {
         if rest.contains('/') {
             return Err(format!("`{text}` must not contain a path"));
         }
+        // An entry is often the very address the component opens (`{{ redis_address }}`), whose
+        // credentials say nothing about where it may connect: as `url`'s host does in Spin,
+        // matching looks at what follows the last `@`.
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
                 (host, Some(port))
@@ -172,6 +176,25 @@ impl AllowedHosts {
     }
 }
 
+/// `address` fit for a log line or the console: the password of its userinfo (or the whole
+/// userinfo when it has no `:`, as a token-only URL does) replaced by `***`. Anything that is not
+/// `scheme://...` is returned as it is.
+pub fn redact_credentials(address: &str) -> String {
+    let Some((scheme, rest)) = address.split_once("://") else {
+        return address.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return address.to_owned();
+    };
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{shown}@{host}{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +245,49 @@ mod tests {
     fn empty_list_denies_everything() {
         let hosts = allowed(&[]);
         assert!(!hosts.allows("https", "example.com", None));
+    }
+
+    #[test]
+    fn userinfo_is_not_part_of_the_host() {
+        // `allowed_outbound_hosts = ["{{ redis_address }}"]` with a password in the address.
+        for entry in [
+            "redis://:pw@cache:6379",
+            "redis://user:pw@cache:6379",
+            "redis://user@cache:6379",
+            "redis://:p@ss@cache:6379",
+        ] {
+            let hosts = allowed(&[entry]);
+            assert!(hosts.allows("redis", "cache", Some(6379)), "{entry}");
+            assert!(!hosts.allows("redis", "other", Some(6379)), "{entry}");
+            let uri: http::Uri = "redis://:pw@cache:6379".parse().expect("uri");
+            assert!(hosts.allows_uri(&uri), "{entry}");
+        }
+        let hosts = allowed(&["redis://cache:6379"]);
+        for address in ["redis://:pw@cache:6379", "redis://user:pw@cache:6379"] {
+            let uri: http::Uri = address.parse().expect("uri");
+            assert!(hosts.allows_uri(&uri), "{address}");
+        }
+        let uri: http::Uri = "redis://cache:pw@evil:6379".parse().expect("uri");
+        assert!(!hosts.allows_uri(&uri));
+        assert!(AllowedHost::parse("redis://pw@").is_err());
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        for (address, shown) in [
+            ("redis://:pw@cache:6379", "redis://:***@cache:6379"),
+            (
+                "redis://user:pw@cache:6379/0",
+                "redis://user:***@cache:6379/0",
+            ),
+            ("rediss://default:p@ss@cache", "rediss://default:***@cache"),
+            ("redis://token@cache", "redis://***@cache"),
+            ("redis://cache:6379", "redis://cache:6379"),
+            ("http://host/a@b?c=d@e", "http://host/a@b?c=d@e"),
+            ("http://u:p@host/a@b", "http://u:***@host/a@b"),
+            ("not a url: x@y", "not a url: x@y"),
+        ] {
+            assert_eq!(redact_credentials(address), shown, "{address}");
+        }
     }
 }

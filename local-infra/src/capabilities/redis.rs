@@ -14,7 +14,7 @@ use redis::aio::MultiplexedConnection;
 use wasmtime::component::Resource;
 
 use crate::bindings::host::fermyon::spin2_0_0::redis as wit;
-use crate::capabilities::outbound_networking::AllowedHosts;
+use crate::capabilities::outbound_networking::{AllowedHosts, redact_credentials};
 use crate::state::InstanceState;
 
 /// How long a guest may wait for a new connection before `open` fails: a guest must learn
@@ -31,7 +31,12 @@ async fn connect(address: &str) -> Result<MultiplexedConnection, wit::Error> {
         client.get_multiplexed_async_connection_with_config(&config),
     )
     .await
-    .map_err(|_| wit::Error::Other(format!("connecting to {address} timed out")))?
+    .map_err(|_| {
+        wit::Error::Other(format!(
+            "connecting to {} timed out",
+            redact_credentials(address)
+        ))
+    })?
     .map_err(other)
 }
 
@@ -73,6 +78,7 @@ impl wit::HostConnection for InstanceState {
             return Ok(Err(wit::Error::InvalidAddress));
         };
         if !access.allowed.allows_uri(&url) {
+            let address = redact_credentials(&address);
             tracing::warn!(address, "redis address not in allowed_outbound_hosts");
             return Ok(Err(wit::Error::InvalidAddress));
         }

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -41,24 +42,41 @@ const UNDEFINED_DATABASES: [&str; 4] = [
 /// One database file.
 pub struct Database {
     path: PathBuf,
+    /// Whether this process has made sure the file exists with mode 0600.
+    private: AtomicBool,
 }
 
 impl Database {
     pub fn new(path: PathBuf) -> anyhow::Result<Self> {
         // As Spin: the directory exists from startup; the file is made by the first connection.
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            crate::private_fs::create_dir_all(dir).map_err(|e| {
                 anyhow::anyhow!(
                     "failed to create sqlite database directory '{}': {e}",
                     dir.display()
                 )
             })?;
         }
-        Ok(Self { path })
+        Ok(Self {
+            path,
+            private: AtomicBool::new(false),
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A new connection, as `rusqlite::Connection::open` makes it. SQLite would create a
+    /// missing file 0644 (and its journal and WAL files with the same mode), so the file is
+    /// made 0600 first; once per process, as a file that exists keeps its mode.
+    fn connect(&self) -> Result<rusqlite::Connection, SqliteError> {
+        if !self.private.load(Ordering::Relaxed) {
+            crate::private_fs::ensure_file(&self.path)
+                .map_err(|e| SqliteError::Io(format!("{}: {e}", self.path.display())))?;
+            self.private.store(true, Ordering::Relaxed);
+        }
+        rusqlite::Connection::open(&self.path).map_err(|e| SqliteError::Io(e.to_string()))
     }
 
     /// Rows of `(text, count)` from a two-column query; none when the query fails (a
@@ -144,7 +162,7 @@ impl SqliteService {
         let db = self.database("default").ok_or_else(|| {
             anyhow::anyhow!("--sqlite needs a component that uses the `default` database")
         })?;
-        let conn = open_connection(db.path()).map_err(|e| anyhow::anyhow!("--sqlite: {e}"))?;
+        let conn = db.connect().map_err(|e| anyhow::anyhow!("--sqlite: {e}"))?;
         for statement in statements {
             conn.execute_batch(statement)
                 .map_err(|e| anyhow::anyhow!("--sqlite `{statement}`: {e}"))?;
@@ -225,10 +243,6 @@ fn is_busy_timeout_pragma(statement: &str) -> bool {
 }
 
 /// A connection exactly as Spin opens one: rusqlite's defaults, nothing else.
-fn open_connection(path: &Path) -> Result<rusqlite::Connection, SqliteError> {
-    rusqlite::Connection::open(path).map_err(|e| SqliteError::Io(e.to_string()))
-}
-
 /// What one component may open.
 #[derive(Clone)]
 pub struct SqliteAccess {
@@ -273,7 +287,7 @@ impl ConnectionHandle {
         if let Some(conn) = self.connection.get() {
             return Ok(conn.clone());
         }
-        let conn = Arc::new(Mutex::new(open_connection(self.db.path())?));
+        let conn = Arc::new(Mutex::new(self.db.connect()?));
         Ok(self.connection.get_or_init(|| conn).clone())
     }
 

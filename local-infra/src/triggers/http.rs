@@ -9,9 +9,10 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::uri::{Authority, PathAndQuery};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -22,6 +23,9 @@ use crate::app::{App, LoadedComponent};
 use crate::capabilities::outbound_http::ServiceChaining;
 use crate::manifest::HttpRoute;
 use crate::state::InstanceState;
+use crate::triggers::connections::{
+    ACCEPT_BACKOFF, Activity, ConnectionLimiter, HttpLimits, Tracked, accept_needs_backoff,
+};
 use crate::triggers::router::{RouteMatch, RoutePattern, Router};
 
 pub const HEALTH_PATH: &str = "/.well-known/spin/health";
@@ -29,8 +33,8 @@ pub const HEALTH_PATH: &str = "/.well-known/spin/health";
 /// Where a request came from, for the `spin-*` headers.
 #[derive(Debug, Clone)]
 struct Origin {
-    /// `scheme://authority` the client used.
-    base_url: String,
+    /// The authority the client used (scheme `http`).
+    authority: Authority,
     client_addr: String,
 }
 
@@ -54,6 +58,20 @@ enum ExecError {
     Deadline(std::time::Duration),
     #[error("the component never set a response")]
     NoResponse,
+    #[error("no instance slot is free: {0}")]
+    PoolExhausted(wasmtime::Error),
+}
+
+impl ExecError {
+    fn guest(error: wasmtime::Error) -> Self {
+        // The pooling allocator refuses at once when its slots (instances, memories, tables,
+        // stacks) are all taken; that is load, not a fault of the component.
+        if error.is::<wasmtime::PoolConcurrencyLimitError>() {
+            Self::PoolExhausted(error)
+        } else {
+            Self::Guest(error)
+        }
+    }
 }
 
 impl HttpTrigger {
@@ -121,37 +139,92 @@ impl HttpTrigger {
         ids
     }
 
-    /// Accepts connections until `shutdown` resolves.
+    /// Accepts connections until `shutdown` resolves, within `limits`.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
+        limits: HttpLimits,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
+        let limiter = ConnectionLimiter::new(&limits);
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .keep_alive(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let idle_timeout = limits.idle_timeout;
+        let mut starved = false;
         tokio::pin!(shutdown);
         loop {
+            let slot = tokio::select! {
+                slot = limiter.slot() => slot,
+                () = &mut shutdown => return Ok(()),
+            };
             let (stream, client) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
+                    Err(e) if accept_needs_backoff(&e) => {
+                        if !starved {
+                            tracing::warn!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?}");
+                            starved = true;
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                            () = &mut shutdown => return Ok(()),
+                        }
+                        continue;
+                    }
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
+                        tracing::debug!("accept failed: {e}");
                         continue;
                     }
                 },
                 () = &mut shutdown => return Ok(()),
             };
+            if starved {
+                tracing::info!("accepting connections again");
+                starved = false;
+            }
+            let Some(admitted) = limiter.admit(client.ip(), slot) else {
+                tracing::debug!(%client, "connection refused: the client has its fill");
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let trigger = self.clone();
+            let builder = builder.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    let trigger = trigger.clone();
-                    async move { Ok::<_, Infallible>(trigger.handle(request, local, client).await) }
+                let _admitted = admitted;
+                let activity = Activity::new();
+                let service = hyper::service::service_fn({
+                    let activity = activity.clone();
+                    move |request| {
+                        let trigger = trigger.clone();
+                        let in_flight = activity.request();
+                        async move {
+                            let response = trigger.handle(request, local, client).await;
+                            drop(in_flight);
+                            Ok::<_, Infallible>(response)
+                        }
+                    }
                 });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
+                let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+                let connection = builder.serve_connection(io, service);
+                tokio::pin!(connection);
+                // hyper closes a connection whose head is late, but keeps an idle one open for
+                // as long as its head timer allows; this closes it once it has been idle for
+                // `idle_timeout`. A graceful shutdown never cuts a response short.
+                let ended = loop {
+                    let Some(deadline) = activity.idle_deadline(idle_timeout) else {
+                        connection.as_mut().graceful_shutdown();
+                        break connection.as_mut().await;
+                    };
+                    tokio::select! {
+                        ended = connection.as_mut() => break ended,
+                        () = tokio::time::sleep_until(deadline.into()) => {}
+                    }
+                };
+                if let Err(e) = ended {
                     tracing::debug!("connection from {client} ended: {e}");
                 }
             });
@@ -174,20 +247,18 @@ impl HttpTrigger {
         if path == HEALTH_PATH {
             return text_response(StatusCode::OK, "OK");
         }
+        let authority = match request_authority(&request, local) {
+            Ok(authority) => authority,
+            Err(why) => return json_error(StatusCode::BAD_REQUEST, "bad_request", why),
+        };
         let Some((pattern, id, matched)) = self.router.route(&path) else {
             return text_response(StatusCode::NOT_FOUND, "Not Found");
         };
         let Some(target) = self.components.get(id) else {
             return text_response(StatusCode::NOT_FOUND, "Not Found");
         };
-        let authority = request
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| local.to_string());
         let origin = Origin {
-            base_url: format!("http://{authority}"),
+            authority,
             client_addr: client.to_string(),
         };
         let pattern = pattern.clone();
@@ -220,6 +291,21 @@ impl HttpTrigger {
         let started = std::time::Instant::now();
         let response = match self.run_guest(target, request).await {
             Ok(response) => response,
+            Err(e @ ExecError::PoolExhausted(_)) => {
+                tracing::warn!(component = %component_id, "request refused: {e}");
+                if let Some(span) = &mut span {
+                    span.set_error(e.to_string());
+                }
+                let mut response = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "the runtime is at its instance limit; retry later",
+                );
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
             Err(e) => {
                 let trace_id = trace_id(traceparent.as_ref());
                 tracing::error!(component = %component_id, trace_id, "request failed: {e}");
@@ -276,7 +362,7 @@ impl HttpTrigger {
                     .await
             };
             match tokio::time::timeout(timeout, run).await {
-                Ok(result) => result.map_err(ExecError::Guest),
+                Ok(result) => result.map_err(ExecError::guest),
                 Err(_) => Err(ExecError::Deadline(timeout)),
             }
         });
@@ -338,7 +424,7 @@ impl ServiceChaining for HttpTrigger {
             };
             // Spin presents a chained request to the callee as coming to `localhost`.
             let origin = Origin {
-                base_url: "http://localhost".into(),
+                authority: Authority::from_static("localhost"),
                 client_addr: "127.0.0.1:0".into(),
             };
             let pattern = target.route.clone();
@@ -372,6 +458,60 @@ fn text_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoi
     response
 }
 
+/// The authority a request was sent to: the request line's in absolute form, else the `Host`
+/// header's, else (HTTP/1.0) the address it arrived on. A `Host` that is not a bare authority
+/// (a path, query or fragment in it, or credentials) is refused: the component's URL is built
+/// from it, and `x/admin?` would otherwise turn `GET /public` into a request for `/admin`.
+fn request_authority<B>(
+    request: &Request<B>,
+    local: SocketAddr,
+) -> Result<Authority, &'static str> {
+    let authority = match request.uri().authority() {
+        Some(authority) => authority.clone(),
+        None => {
+            let mut hosts = request.headers().get_all(http::header::HOST).iter();
+            let host = hosts.next();
+            if hosts.next().is_some() {
+                return Err("more than one Host header");
+            }
+            match host.map(HeaderValue::as_bytes) {
+                None | Some(b"") => Authority::try_from(local.to_string().as_str())
+                    .map_err(|_| "the local address is not an authority")?,
+                Some(host) => {
+                    Authority::try_from(host).map_err(|_| "the Host header is not an authority")?
+                }
+            }
+        }
+    };
+    if authority.as_str().contains('@') {
+        return Err("the authority must not carry credentials");
+    }
+    Ok(authority)
+}
+
+/// An error of the runtime's own as the app's components answer theirs (`wasmshop-kit`'s
+/// `ApiError`): `{"error": {"code", "message", "details"}}`.
+fn json_error(
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+) -> Response<HyperOutgoingBody> {
+    let body = serde_json::json!({
+        "error": { "code": code, "message": message, "details": null }
+    });
+    let mut response = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// Adds the request headers that Spin gives every component, and makes the URI absolute.
 fn with_spin_headers<B>(
     request: Request<B>,
@@ -380,15 +520,26 @@ fn with_spin_headers<B>(
     origin: &Origin,
 ) -> Request<B> {
     let (mut parts, body) = request.into_parts();
+    // Built from parts, not parsed from text: the path is the request line's, whatever the
+    // authority holds.
     let path_and_query = parts
         .uri
         .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
-    let full_url = format!("{}{}", origin.base_url, path_and_query);
-    if let Ok(uri) = full_url.parse() {
-        parts.uri = uri;
-    }
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority = Some(origin.authority.clone());
+    uri.path_and_query = Some(path_and_query.clone());
+    let full_url = match Uri::from_parts(uri) {
+        Ok(uri) => {
+            let full_url = uri.to_string();
+            parts.uri = uri;
+            full_url
+        }
+        // `OPTIONS *`: no absolute URI has that path.
+        Err(_) => format!("http://{}{path_and_query}", origin.authority),
+    };
     let headers = &mut parts.headers;
     // A client must not be able to forge what the runtime asserts.
     let forged: Vec<HeaderName> = headers

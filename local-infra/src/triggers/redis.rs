@@ -12,9 +12,15 @@
 //! Redis restart does not silently end the subscription. Messages published while the
 //! subscription is down are lost, as with any pub/sub; the app's own outbox covers that. This
 //! changes nothing about how the messages that do arrive are handled.
+//!
+//! Also unlike Spin, what waits for the handler is bounded ([`RedisQueueLimits`]): redis-rs
+//! reads a subscription into an unbounded buffer as fast as Redis sends, so behind a slow
+//! handler Spin's memory grows without limit. Here messages that do not fit are dropped, as
+//! pub/sub may drop them anyway, counted (`outcome="dropped"`) and logged once per overflow.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -23,6 +29,7 @@ use tokio::task::JoinSet;
 use crate::app::{App, LoadedComponent};
 use crate::bindings::redis_handler::RedisHandlerPre;
 use crate::bindings::redis_handler::fermyon::spin::redis_types::Error as HandlerError;
+use crate::capabilities::outbound_networking::redact_credentials;
 use crate::state::InstanceState;
 
 /// One component on one channel.
@@ -36,13 +43,31 @@ pub struct RedisTrigger {
     app: Arc<App>,
     /// Subscriptions grouped by server address.
     servers: BTreeMap<String, Vec<Subscriber>>,
+    limits: RedisQueueLimits,
+}
+
+/// How much of one address's traffic may wait, received, while a message is handled: at most
+/// `messages` messages and `bytes` bytes of channel names and payloads.
+#[derive(Debug, Clone)]
+pub struct RedisQueueLimits {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl Default for RedisQueueLimits {
+    fn default() -> Self {
+        Self {
+            messages: 10_000,
+            bytes: 64 << 20,
+        }
+    }
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl RedisTrigger {
-    pub fn new(app: Arc<App>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(app: Arc<App>, limits: RedisQueueLimits) -> anyhow::Result<Arc<Self>> {
         let mut servers: BTreeMap<String, Vec<Subscriber>> = BTreeMap::new();
         for trigger in &app.manifest.redis_triggers {
             let component = app
@@ -70,16 +95,22 @@ impl RedisTrigger {
                 handler,
             });
         }
-        Ok(Arc::new(Self { app, servers }))
+        Ok(Arc::new(Self {
+            app,
+            servers,
+            limits,
+        }))
     }
 
-    /// `(address, channel, component)` for every subscription.
+    /// `(address, channel, component)` for every subscription, the address as it may be shown:
+    /// its password redacted.
     pub fn subscriptions(&self) -> Vec<(String, String, String)> {
         self.servers
             .iter()
             .flat_map(|(address, subs)| {
+                let shown = redact_credentials(address);
                 subs.iter()
-                    .map(|s| (address.clone(), s.channel.clone(), s.component.id.clone()))
+                    .map(move |s| (shown.clone(), s.channel.clone(), s.component.id.clone()))
             })
             .collect()
     }
@@ -95,12 +126,15 @@ impl RedisTrigger {
     }
 
     async fn subscribe_forever(self: Arc<Self>, address: String) {
+        let shown = redact_credentials(&address);
         let mut backoff = MIN_BACKOFF;
         loop {
             match self.subscribe_once(&address, &mut backoff).await {
-                Ok(()) => tracing::warn!(%address, "redis subscription ended; reconnecting"),
+                Ok(()) => {
+                    tracing::warn!(address = %shown, "redis subscription ended; reconnecting")
+                }
                 Err(e) => {
-                    tracing::warn!(%address, "redis subscription failed: {e}; retrying in {backoff:?}")
+                    tracing::warn!(address = %shown, "redis subscription failed: {e}; retrying in {backoff:?}")
                 }
             }
             tokio::time::sleep(backoff).await;
@@ -116,20 +150,79 @@ impl RedisTrigger {
         for channel in &channels {
             pubsub.subscribe(*channel).await?;
         }
-        tracing::info!(%address, channels = channels.len(), "redis trigger subscribed");
+        let shown = redact_credentials(address);
+        tracing::info!(address = %shown, channels = channels.len(), "redis trigger subscribed");
         *backoff = MIN_BACKOFF;
         let mut messages = pubsub.on_message();
-        // Not polled while a message is handled: later ones wait in the subscription's buffer.
-        while let Some(message) = messages.next().await {
-            let channel = message.get_channel_name();
-            let payload = message.get_payload_bytes();
-            let handlers = subscribers
-                .iter()
-                .filter(|s| s.channel == channel)
-                .map(|subscriber| self.dispatch(subscriber, payload.to_vec()));
-            futures::future::join_all(handlers).await;
-        }
+        // redis-rs buffers whatever arrives, without limit, until it is taken; so it is taken at
+        // once, into a queue of our own that is bounded, and handled from there one at a time.
+        let (queue, mut queued) =
+            tokio::sync::mpsc::channel::<redis::Msg>(self.limits.messages.max(1));
+        let queued_bytes = AtomicUsize::new(0);
+        let receive = async {
+            // Owned here, so that it is dropped when the subscription ends.
+            let queue = queue;
+            let mut dropped = 0u64;
+            while let Some(message) = messages.next().await {
+                let size = message_size(&message);
+                let fits = queued_bytes.load(Ordering::Relaxed) + size <= self.limits.bytes;
+                let refused = if fits {
+                    // Counted before it can be taken, so the handler's decrement never underflows.
+                    queued_bytes.fetch_add(size, Ordering::Relaxed);
+                    match queue.try_send(message) {
+                        Ok(()) => None,
+                        Err(e) => {
+                            queued_bytes.fetch_sub(size, Ordering::Relaxed);
+                            Some(e.into_inner())
+                        }
+                    }
+                } else {
+                    Some(message)
+                };
+                match refused {
+                    None if dropped > 0 => {
+                        tracing::warn!(address = %shown, dropped, "redis trigger queue drained; messages dropped while it was full");
+                        dropped = 0;
+                    }
+                    None => {}
+                    Some(message) => {
+                        if dropped == 0 {
+                            tracing::warn!(
+                                address = %shown,
+                                messages = self.limits.messages,
+                                bytes = self.limits.bytes,
+                                "redis trigger queue full: dropping messages until the handlers catch up"
+                            );
+                        }
+                        dropped += 1;
+                        self.count_dropped(subscribers, message.get_channel_name());
+                    }
+                }
+            }
+        };
+        let handle = async {
+            while let Some(message) = queued.recv().await {
+                queued_bytes.fetch_sub(message_size(&message), Ordering::Relaxed);
+                let channel = message.get_channel_name();
+                let payload = message.get_payload_bytes();
+                let handlers = subscribers
+                    .iter()
+                    .filter(|s| s.channel == channel)
+                    .map(|subscriber| self.dispatch(subscriber, payload.to_vec()));
+                futures::future::join_all(handlers).await;
+            }
+        };
+        // When the subscription ends, `handle` still handles what was received, then returns.
+        futures::future::join(receive, handle).await;
         Ok(())
+    }
+
+    fn count_dropped(&self, subscribers: &[Subscriber], channel: &str) {
+        for subscriber in subscribers.iter().filter(|s| s.channel == channel) {
+            self.app
+                .metrics
+                .message_handled(channel, &subscriber.component.id, "dropped");
+        }
     }
 
     /// Handles one message for one component; a failure is logged and counted, never retried.
@@ -151,6 +244,11 @@ impl RedisTrigger {
             );
         }
     }
+}
+
+/// What a queued message costs: its payload and its channel's name.
+fn message_size(message: &redis::Msg) -> usize {
+    message.get_payload_bytes().len() + message.get_channel_name().len()
 }
 
 /// Calls the handler for one message in a fresh instance.
