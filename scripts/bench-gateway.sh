@@ -44,7 +44,7 @@ for run in 1 2 3; do
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $4}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$up_pid/status")
   echo "run $run: ${rps} req/s, p50 ${p50}, p99 ${p99}, non-2xx ${non2xx:-0}, runtime RSS ${rss_kib} KiB"
   results+=("{\"run\":$run,\"rps\":$rps,\"p50\":\"$p50\",\"p99\":\"$p99\",\"non_2xx\":${non2xx:-0},\"rss_kib\":$rss_kib}")

@@ -6,30 +6,35 @@
 //! scored by start time, so a slot whose gateway instance died lapses instead of leaking).
 //!
 //! A request costs two round trips: the gate before the call, the outcome (which frees the
-//! slot) after it; a circuit that opens or closes costs one more. What happens when Redis
-//! cannot be asked is the caller's policy (`lib.rs`).
+//! slot, and stores or drops the response cache's entry) after it; a circuit that opens or
+//! closes costs one more; a cached answer costs only the first. What happens when Redis cannot
+//! be asked is the caller's policy (`lib.rs`).
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
+use crate::cache;
 use crate::gate;
 use crate::limiter::Limit;
 use crate::resilience::{self, Admission, BreakerConfig, Transition};
 
 /// Frees the slot, counts one outcome in its window counter (starting the window on its first
-/// hit) and returns both counters.
-/// KEYS: counter to bump, ok, fail, in-flight set. ARGV: window ms, request id.
+/// hit), stores (1) or drops (2) the response cache's entry, and returns both counters.
+/// KEYS: counter to bump, ok, fail, in-flight set, cached response. ARGV: window ms, request
+/// id, cache update (0/1/2), entry lifetime ms, entry.
 const RECORD_SOURCE: &str = "redis.call('ZREM', KEYS[4], ARGV[2]) \
+if ARGV[3] == '1' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[4]) \
+elseif ARGV[3] == '2' then redis.call('DEL', KEYS[5]) end \
 local n = redis.call('INCR', KEYS[1]) \
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
 return {tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[3]) or '0')}";
 const GATE_SCRIPT: Script = Script {
     source: gate::SCRIPT,
-    sha1: "4e6776b7e1dad64b3bd293f62e9447480fe5dba7",
+    sha1: "4da2cf28d2ca175b4e3ef2700d42f7ef6dfd198b",
 };
 
 const RECORD_SCRIPT: Script = Script {
     source: RECORD_SOURCE,
-    sha1: "8759ac8284b8ea84dcd4ef432f26091a0c21c142",
+    sha1: "7c39d419fff017a8c18fdafb67da53a029a36148",
 };
 
 /// A Lua script run by its SHA-1 (`EVALSHA`): Redis neither receives nor hashes its text on
@@ -80,6 +85,8 @@ pub struct Ask<'a> {
     pub limit: Limit,
     /// How long a bulkhead slot counts if it is never given back.
     pub slot_lifetime_ms: i64,
+    /// The response cache's entry to answer from, for a public read.
+    pub cache_key: Option<String>,
 }
 
 pub fn now_ms() -> i64 {
@@ -120,12 +127,13 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
         .run(
             &connection,
             [
-                RedisParameter::Int64(5),
+                RedisParameter::Int64(6),
                 binary(crate::auth::revocation_key(ask.jti.unwrap_or_default())),
                 binary(ask.limit_key.clone()),
                 binary(key(upstream, "open_until")),
                 binary(key(upstream, "probe")),
                 binary(in_flight_key(upstream)),
+                binary(ask.cache_key.clone().unwrap_or_default()),
                 binary(if ask.jti.is_some() { "1" } else { "0" }),
                 RedisParameter::Int64(i64::from(ask.limit.window_seconds) * 1000),
                 RedisParameter::Int64(i64::from(ask.limit.requests)),
@@ -134,18 +142,23 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
                 RedisParameter::Int64(max_in_flight),
                 RedisParameter::Int64(ask.slot_lifetime_ms),
                 RedisParameter::Int64(config.probe_ms),
+                binary(if ask.cache_key.is_some() { "1" } else { "0" }),
             ],
         )
         .map_err(|e| e.to_string())?;
-    let values: Vec<i64> = reply
+    let unexpected = || format!("unexpected gate reply of {} values", reply.len());
+    let (numbers, cached) = match reply.as_slice() {
+        [numbers @ .., RedisResult::Binary(entry)] => (numbers, Some(entry.clone())),
+        numbers => (numbers, None),
+    };
+    let values: Vec<i64> = numbers
         .iter()
         .map(|value| match value {
             RedisResult::Int64(n) => Ok(*n),
-            other => Err(format!("unexpected gate reply {other:?}")),
+            _ => Err(unexpected()),
         })
         .collect::<Result<_, _>>()?;
-    let reply =
-        gate::Reply::parse(&values).ok_or_else(|| format!("unexpected gate reply {values:?}"))?;
+    let reply = gate::Reply::parse(&values, cached).ok_or_else(unexpected)?;
     let breaker = Breaker {
         connection,
         upstream,
@@ -189,9 +202,10 @@ impl Breaker {
         }
     }
 
-    /// Records the outcome of a request that `admit` let through, frees its slot, and stores
-    /// the transition.
-    pub fn record(&mut self, admission: Admission, success: bool) {
+    /// Records the outcome of a request that `admit` let through, frees its slot, applies the
+    /// response cache's `update`, and stores the transition. A probe's outcome leaves the cache
+    /// as it is: the probe only asks whether the upstream is back.
+    pub fn record(&mut self, admission: Admission, success: bool, update: cache::Update) {
         let now = now_ms();
         let config = self.config;
         let transition = match admission {
@@ -202,17 +216,26 @@ impl Breaker {
             }
             Admission::Send => {
                 let counter = if success { "ok" } else { "fail" };
+                let (operation, key, ttl_ms, entry) = match update {
+                    cache::Update::Keep => ("0", String::new(), 0, Vec::new()),
+                    cache::Update::Store { key, ttl_ms, entry } => ("1", key, ttl_ms, entry),
+                    cache::Update::Drop { key } => ("2", key, 0, Vec::new()),
+                };
                 let reply = RECORD_SCRIPT
                     .run(
                         &self.connection,
                         [
-                            RedisParameter::Int64(4),
+                            RedisParameter::Int64(5),
                             binary(self.key(counter)),
                             binary(self.key("ok")),
                             binary(self.key("fail")),
                             binary(self.in_flight_key()),
+                            binary(key),
                             RedisParameter::Int64(config.window_ms),
                             binary(self.slot.clone()),
+                            binary(operation),
+                            RedisParameter::Int64(ttl_ms),
+                            RedisParameter::Binary(entry),
                         ],
                     )
                     .map_err(|e| self.log_failure(&e))

@@ -2,7 +2,8 @@
 //! token revoked, the rate-limit count, the upstream's circuit state (with the half-open probe
 //! lock) and a bulkhead slot. One Lua script does the lookups and increments atomically; this
 //! module holds it and turns its reply into a verdict. Pure: the decisions themselves are
-//! `limiter::decide` and `resilience::admit`, the Redis call is in `breaker.rs`.
+//! `limiter::decide` and `resilience::admit`, the Redis call is in `breaker.rs`. A public read
+//! may also be answered from the shared response cache (`cache.rs`) in the same trip.
 //!
 //! Asking separately cost four round trips per request (`EXISTS`, the limiter's script, the
 //! breaker's script, its release); each is a host call, a trip through the runtime's shared
@@ -12,24 +13,30 @@
 use crate::limiter::{self, Decision, Limit};
 use crate::resilience::{self, Admission, Snapshot};
 
-/// KEYS: revoked-jti key, rate-limit counter, `open_until`, probe lock, in-flight set.
-/// ARGV: check revocation (1/0), window ms, requests allowed, now ms, slot member,
-/// max in flight, slot lifetime ms, probe lock ms.
+/// KEYS: revoked-jti key, rate-limit counter, `open_until`, probe lock, in-flight set, cached
+/// response. ARGV: check revocation (1/0), window ms, requests allowed, now ms, slot member,
+/// max in flight, slot lifetime ms, probe lock ms, look up the cache (1/0).
 ///
 /// Steps, each only if the previous one let the request on: a revoked token stops everything
 /// (nothing counted); the window's counter is bumped (started on its first hit, re-armed if it
-/// lost its TTL); past the limit, stop; an open circuit stops; a half-open one needs the probe
-/// lock (`SET NX PX`); then a bulkhead slot (the in-flight set, scored by start time, so a
-/// slot of a dead instance lapses), released again with the probe lock when full.
+/// lost its TTL); past the limit, stop; a cached response ends it (the upstream is not called,
+/// so its circuit and bulkhead are not asked); an open circuit stops; a half-open one needs the
+/// probe lock (`SET NX PX`); then a bulkhead slot (the in-flight set, scored by start time, so
+/// a slot of a dead instance lapses), released again with the probe lock when full.
 ///
 /// Returns `{revoked 1/0, count, window ms left, open_until ms (0 = closed), slot}` with slot
-/// 0 = not asked, 1 = taken, 2 = taken with the probe lock, -1 = full.
+/// 0 = not asked, 1 = taken, 2 = taken with the probe lock, -1 = full, 3 = cached, the last
+/// followed by the cached entry.
 pub const SCRIPT: &str = "\
 if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {1, 0, 0, 0, 0} end \
 local n = redis.call('INCR', KEYS[2]) \
 local ttl = redis.call('PTTL', KEYS[2]) \
 if n == 1 or ttl < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) ttl = tonumber(ARGV[2]) end \
 if n > tonumber(ARGV[3]) then return {0, n, ttl, 0, 0} end \
+if ARGV[9] == '1' then \
+  local hit = redis.call('GET', KEYS[6]) \
+  if hit then return {0, n, ttl, 0, 3, hit} end \
+end \
 local now = tonumber(ARGV[4]) \
 local open_until = tonumber(redis.call('GET', KEYS[3]) or '0') \
 if open_until > now then return {0, n, ttl, open_until, 0} end \
@@ -57,10 +64,12 @@ pub enum Slot {
     TakenWithProbe,
     /// The upstream already has its maximum in flight.
     Full,
+    /// Answered from the response cache; the upstream is not called.
+    Cached,
 }
 
 /// The script's reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub revoked: bool,
     /// This request's number in its rate-limit window.
@@ -69,19 +78,23 @@ pub struct Reply {
     /// 0 when the circuit is closed.
     pub open_until_ms: i64,
     pub slot: Slot,
+    /// The cached response (`cache::encode`), with [`Slot::Cached`] only.
+    pub cached: Option<Vec<u8>>,
 }
 
 impl Reply {
-    /// The five integers the script returns; `None` for anything else.
-    pub fn parse(values: &[i64]) -> Option<Self> {
+    /// The five integers the script returns, and the entry that follows slot 3; `None` for
+    /// anything else.
+    pub fn parse(values: &[i64], cached: Option<Vec<u8>>) -> Option<Self> {
         let &[revoked, count, window_left_ms, open_until_ms, slot] = values else {
             return None;
         };
-        let slot = match slot {
-            0 => Slot::NotAsked,
-            1 => Slot::Taken,
-            2 => Slot::TakenWithProbe,
-            -1 => Slot::Full,
+        let slot = match (slot, &cached) {
+            (0, None) => Slot::NotAsked,
+            (1, None) => Slot::Taken,
+            (2, None) => Slot::TakenWithProbe,
+            (-1, None) => Slot::Full,
+            (3, Some(_)) => Slot::Cached,
             _ => return None,
         };
         Some(Self {
@@ -90,6 +103,7 @@ impl Reply {
             window_left_ms,
             open_until_ms,
             slot,
+            cached,
         })
     }
 
@@ -99,7 +113,7 @@ impl Reply {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// The token was revoked (logout): 401.
     Revoked,
@@ -110,6 +124,11 @@ pub enum Verdict {
     Counted {
         rate_limit: Decision,
         admission: Admission,
+    },
+    /// Within the limit, and answered from the response cache (`cache::encode`d).
+    Cached {
+        rate_limit: Decision,
+        response: Vec<u8>,
     },
 }
 
@@ -123,13 +142,19 @@ pub fn decide(reply: Reply, limit: Limit, now_ms: i64) -> Verdict {
     if !rate_limit.allowed {
         return Verdict::Limited(rate_limit);
     }
+    if let Some(response) = reply.cached {
+        return Verdict::Cached {
+            rate_limit,
+            response,
+        };
+    }
     let admission = match reply.slot {
         Slot::Taken => Admission::Send,
         Slot::TakenWithProbe => Admission::Probe,
         Slot::Full => Admission::Full,
         // Open, or half-open with the probe lock taken by another request; a closed circuit
         // always asks for a slot, so `Send` here is only a guard against a malformed reply.
-        Slot::NotAsked => resilience::admit(
+        Slot::NotAsked | Slot::Cached => resilience::admit(
             Snapshot {
                 open_until_ms: reply.open_until_ms,
             }
@@ -154,7 +179,7 @@ mod tests {
     };
 
     fn reply(values: [i64; 5]) -> Reply {
-        Reply::parse(&values).expect("a well-formed reply")
+        Reply::parse(&values, None).expect("a well-formed reply")
     }
 
     #[test]
@@ -167,6 +192,7 @@ mod tests {
                 window_left_ms: 9_000,
                 open_until_ms: 0,
                 slot: Slot::Taken,
+                cached: None,
             }
         );
         assert_eq!(reply([1, 0, 0, 0, 0]).slot, Slot::NotAsked);
@@ -180,8 +206,28 @@ mod tests {
             &[0, 1, 1, 0, 1, 0],
             &[0, 1, 1, 0, 3],
         ] {
-            assert_eq!(Reply::parse(bad), None, "{bad:?}");
+            assert_eq!(Reply::parse(bad, None), None, "{bad:?}");
         }
+        // An entry comes with slot 3 and only with it.
+        assert_eq!(
+            Reply::parse(&[0, 1, 1, 0, 3], Some(b"x".to_vec())).map(|r| r.slot),
+            Some(Slot::Cached)
+        );
+        assert_eq!(Reply::parse(&[0, 1, 1, 0, 1], Some(b"x".to_vec())), None);
+    }
+
+    #[test]
+    fn a_cached_answer_is_counted_and_never_admitted_upstream() {
+        let reply = Reply::parse(&[0, 2, 9_000, 0, 3], Some(b"entry".to_vec())).expect("cached");
+        let Verdict::Cached {
+            rate_limit,
+            response,
+        } = decide(reply, LIMIT, NOW)
+        else {
+            panic!("a cached reply is served");
+        };
+        assert_eq!((rate_limit.allowed, rate_limit.remaining), (true, 1));
+        assert_eq!(response, b"entry");
     }
 
     #[test]
@@ -236,9 +282,9 @@ mod tests {
         // Redis requires scripts to name their keys in KEYS (cluster and replication rely on
         // it): no key built inside the script.
         assert!(!SCRIPT.contains(".."), "no key concatenation in Lua");
-        for n in 1..=5 {
+        for n in 1..=6 {
             assert!(SCRIPT.contains(&format!("KEYS[{n}]")), "KEYS[{n}]");
         }
-        assert!(!SCRIPT.contains("KEYS[6]"));
+        assert!(!SCRIPT.contains("KEYS[7]"));
     }
 }

@@ -2,12 +2,14 @@
 //! route table (`routes.rs`), bearer-token verification (`auth.rs`), the role check, a body
 //! limit, then the gate — one Redis round trip for the token's revocation, the rate limit per
 //! client and route class (`limiter.rs`), the upstream's circuit breaker and bulkhead slot
-//! (`gate.rs`, `resilience.rs`, Redis adapter `breaker.rs`) — and forwarding to the owning
-//! component by service chaining with retries for idempotent methods; one JSON log line per
-//! request on stderr. `/health` is liveness, `/ready` checks every upstream.
+//! (`gate.rs`, `resilience.rs`, Redis adapter `breaker.rs`), which may answer a public read
+//! from the shared response cache (`cache.rs`) — and forwarding to the owning component by
+//! service chaining with retries for idempotent methods; one JSON log line per request on
+//! stderr. `/health` is liveness, `/ready` checks every upstream.
 
 pub mod auth;
 mod breaker;
+pub mod cache;
 pub mod cors;
 pub mod gate;
 pub mod limiter;
@@ -310,7 +312,10 @@ async fn dispatch(
 
     // Read before the gate, so a slow upload never holds a bulkhead slot of the upstream.
     let body = read_body(req, context).await?;
-    let pass = gate(context, route, claims.as_ref(), &method, outcome)?;
+    let pass = match gate(context, route, claims.as_ref(), &method, outcome)? {
+        Gated::Cached(response) => return Ok(response),
+        Gated::Forward(pass) => pass,
+    };
     forward(
         context,
         route,
@@ -395,6 +400,13 @@ fn is_revoked(jti: &str) -> Result<bool, ApiError> {
     Ok(matches!(result.first(), Some(RedisResult::Int64(n)) if *n > 0))
 }
 
+/// What the gate made of a request.
+enum Gated {
+    Forward(Pass),
+    /// A public read answered from the response cache.
+    Cached(Response),
+}
+
 /// A request the gate let through to its upstream.
 struct Pass {
     /// Records the outcome and frees the bulkhead slot; `None` when Redis could not be asked.
@@ -416,7 +428,7 @@ fn gate(
     claims: Option<&Claims>,
     method: &str,
     outcome: &mut Outcome,
-) -> Result<Pass, ApiError> {
+) -> Result<Gated, ApiError> {
     use limiter::Limit;
 
     let name = limiter::variable_name(route.class);
@@ -443,6 +455,7 @@ fn gate(
         limit_key: limiter::redis_key(route.class, &client),
         limit,
         slot_lifetime_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX) * 2,
+        cache_key: shared_read(method, route).then(|| cache::key(&context.path, &context.query)),
     };
     let asked = variable("redis_address")
         .map_err(|e| e.message)
@@ -452,10 +465,10 @@ fn gate(
         Err(e) => {
             wasmshop_kit::trace::log("gateway", format_args!("gate for {}: {e}", route.upstream));
             if claims.is_none() && limiter::fail_open(method) {
-                return Ok(Pass {
+                return Ok(Gated::Forward(Pass {
                     breaker: None,
                     admission: Admission::Send,
-                });
+                }));
             }
             return Err(unavailable(if claims.is_some() {
                 "token revocation cannot be checked; retry later"
@@ -469,6 +482,31 @@ fn gate(
         gate::Verdict::Limited(decision) => {
             outcome.rate_limit = Some(decision);
             Err(ApiError::too_many_requests(decision.reset_seconds))
+        }
+        gate::Verdict::Cached {
+            rate_limit,
+            response,
+        } => {
+            outcome.rate_limit = Some(rate_limit);
+            match cache::decode(&response) {
+                Some((content_type, body)) => Ok(Gated::Cached(
+                    Response::builder()
+                        .status(200)
+                        .header("content-type", content_type)
+                        .header("x-cache", "hit")
+                        .body(body.to_vec())
+                        .build(),
+                )),
+                // Not an entry this gateway wrote: ask the upstream, outside the bulkhead
+                // (the gate did not reach it).
+                None => {
+                    wasmshop_kit::trace::log("gateway", "unreadable response cache entry");
+                    Ok(Gated::Forward(Pass {
+                        breaker: None,
+                        admission: Admission::Send,
+                    }))
+                }
+            }
         }
         gate::Verdict::Counted {
             rate_limit,
@@ -496,10 +534,10 @@ fn gate(
                     error.retry_after = Some(1);
                     Err(error)
                 }
-                Admission::Send | Admission::Probe => Ok(Pass {
+                Admission::Send | Admission::Probe => Ok(Gated::Forward(Pass {
                     breaker: Some(breaker),
                     admission,
-                }),
+                })),
             }
         }
     }
@@ -608,7 +646,11 @@ async fn forward(
         admission,
     } = pass;
     if let Some(breaker) = &mut breaker {
-        breaker.record(admission, success);
+        let update = match &result {
+            Ok(response) => cache_update(context, route, response),
+            Err(_) => cache::Update::Keep,
+        };
+        breaker.record(admission, success, update);
     }
     let upstream_response = result.map_err(|e| match e {
         UpstreamError::Timeout => ApiError::new(
@@ -639,6 +681,43 @@ async fn forward(
     }
     builder.body(upstream_response.into_body());
     Ok(builder.build())
+}
+
+/// Whether a request may be answered from, and its answer kept in, the shared response cache:
+/// a `GET` on a route anyone may read. The upstream still decides per answer.
+fn shared_read(method: &str, route: &Route) -> bool {
+    method == "GET" && route.auth == routes::Auth::Public
+}
+
+/// What an upstream's answer does to the response cache: a shareable answer to a public read
+/// is stored; a successful write drops the entry of its path, so its client reads the change.
+fn cache_update(context: &Context, route: &Route, response: &Response) -> cache::Update {
+    let method = context.method.to_string();
+    let header = |name: &str| response.header(name).and_then(|value| value.as_str());
+    let status = *response.status();
+    if shared_read(&method, route) {
+        if status != 200 {
+            return cache::Update::Keep;
+        }
+        return match cache::shareable_for_ms(header("cache-control")) {
+            Some(ttl_ms) => cache::Update::Store {
+                key: cache::key(&context.path, &context.query),
+                ttl_ms,
+                entry: cache::encode(
+                    header("content-type").unwrap_or("application/octet-stream"),
+                    response.body(),
+                ),
+            },
+            None => cache::Update::Keep,
+        };
+    }
+    let writes = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    if writes && (200..300).contains(&status) {
+        return cache::Update::Drop {
+            key: cache::key(&context.path, ""),
+        };
+    }
+    cache::Update::Keep
 }
 
 /// Readiness: every upstream's private `GET /health`, concurrently, each within

@@ -73,7 +73,10 @@ impl BreakerConfig {
 
 /// Requests in flight to one upstream at most, across all gateway instances (the bulkhead),
 /// unless the `upstream_max_in_flight` variable says otherwise; beyond it, 503 at once.
-pub const MAX_IN_FLIGHT: i64 = 128;
+/// A context writes through one SQLite writer: past a few dozen requests in flight, more only
+/// wait for its lock (and a burst of 200 checkouts at 128 left some waiting past the 5 s the
+/// kit allows), so the excess is better refused at once for the client to retry.
+pub const MAX_IN_FLIGHT: i64 = 32;
 
 pub fn max_in_flight(text: Option<&str>) -> i64 {
     text.and_then(|t| t.trim().parse::<i64>().ok())

@@ -1077,3 +1077,69 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
     assert_eq!(header(&response, "allow").as_deref(), Some("GET, POST"));
     assert_eq!(response.status(), 405);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_reads_are_shared_from_the_cache_and_writes_drop_them() {
+    let manifest = wasmshop_tests::build_app().expect("build");
+    let shop = Wasmshop::boot_configured(manifest, Default::default(), |options| {
+        options.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await
+    .expect("boot");
+    let admin = sign(
+        &claims(&uuid::Uuid::now_v7().to_string(), "admin"),
+        TEST_JWT_SECRET,
+    );
+    let body = json!({ "sku": "CACHE-1", "name": "Cached lamp", "description": "",
+        "price": { "amount": 1_500, "currency": "EUR" }, "category_id": null });
+    let (status, product) =
+        json(call(&shop, "POST", "/api/v1/products", Some(&admin), Some(&body)).await).await;
+    assert_eq!(status, 201, "{product}");
+    let path = format!("/api/v1/products/{}", product["id"].as_str().expect("id"));
+    let served_before = served_to(&shop, "catalog").await;
+
+    // The first read asks catalog and keeps its public answer; the next ones, anonymous or
+    // not, are answered from the cache, with the same body and the client's rate-limit count.
+    let first = call(&shop, "GET", &path, None, None).await;
+    assert_eq!(header(&first, "x-cache"), None);
+    let (status, first) = json(first).await;
+    assert_eq!((status, &first["price"]["amount"]), (200, &json!(1_500)));
+    let (_, customer) = account(&shop, "cache-reader@example.com").await;
+    for token in [None, Some(customer.as_str())] {
+        let again = call(&shop, "GET", &path, token, None).await;
+        assert_eq!(header(&again, "x-cache").as_deref(), Some("hit"));
+        assert!(header(&again, "ratelimit-remaining").is_some());
+        assert_eq!(json(again).await, (200, first.clone()));
+    }
+    assert_eq!(served_to(&shop, "catalog").await - served_before, 1);
+
+    // An admin's change through the gateway is read back at once.
+    let change = json!({ "sku": "CACHE-1", "name": "Cached lamp", "description": "",
+        "price": { "amount": 1_900, "currency": "EUR" }, "category_id": null, "active": true });
+    let (status, changed) =
+        json(call(&shop, "PUT", &path, Some(&admin), Some(&change)).await).await;
+    assert_eq!(status, 200, "{changed}");
+    let after = call(&shop, "GET", &path, None, None).await;
+    assert_eq!(header(&after, "x-cache"), None);
+    assert_eq!(json(after).await.1["price"]["amount"], 1_900);
+
+    // Withdrawn from sale: only admins see it, and their answer is never shared.
+    let (status, _) = json(call(&shop, "DELETE", &path, Some(&admin), None).await).await;
+    assert!(status == 200 || status == 204, "delete: {status}");
+    for _ in 0..2 {
+        let seen = call(&shop, "GET", &path, Some(&admin), None).await;
+        assert_eq!(header(&seen, "x-cache"), None);
+        assert_eq!(json(seen).await.0, 200);
+    }
+    assert_eq!(
+        json(call(&shop, "GET", &path, None, None).await).await.0,
+        404
+    );
+
+    // A reader's own data is never looked up in the cache.
+    for _ in 0..2 {
+        let me = call(&shop, "GET", "/api/v1/users/me", Some(&customer), None).await;
+        assert_eq!(header(&me, "x-cache"), None);
+        assert_eq!(json(me).await.0, 200);
+    }
+}

@@ -172,10 +172,24 @@ fn list_products(req: &Request) -> Result<Response, ApiError> {
     Ok(json_response(200, &page))
 }
 
+/// How long the answer about a product on sale may be shared (the gateway's response cache):
+/// a product changes only by an admin's write, which drops the gateway's entry at once.
+const PRODUCT_MAX_AGE_SECONDS: u32 = 5;
+
 fn get_product(req: &Request, id: &str) -> Result<Response, ApiError> {
     let admin = Identity::from_request(req).is_some_and(|i| i.is_admin());
     let product = service::get_product(id, admin).map_err(|e| api_error(e, "product"))?;
-    Ok(json_response(200, &product))
+    let mut response = json_response(200, &product);
+    // Anyone may read a product on sale; one withdrawn from sale is shown to admins only.
+    response.set_header(
+        "cache-control",
+        if product.active {
+            format!("public, max-age={PRODUCT_MAX_AGE_SECONDS}")
+        } else {
+            "private, no-store".to_owned()
+        },
+    );
+    Ok(response)
 }
 
 fn created(location: String, value: &impl serde::Serialize) -> Response {

@@ -140,18 +140,26 @@ pub fn transaction<T, E: From<DbError>>(
     // given up, for the statements this connection runs outside a transaction.
     conn.execute("PRAGMA busy_timeout = 0", &[])
         .map_err(DbError::from)?;
+    // Events enqueued by `work` are relayed only if it commits.
+    let mark = crate::outbox::enqueued_count();
     let outcome = begin_immediate(conn)
         .map_err(E::from)
         .and_then(|()| match work(conn) {
-            Ok(value) => conn
-                .execute("COMMIT", &[])
-                .map(|_| value)
-                .map_err(|e| DbError::from(e).into()),
+            Ok(value) => match conn.execute("COMMIT", &[]) {
+                Ok(_) => Ok(value),
+                Err(e) => {
+                    let _ = conn.execute("ROLLBACK", &[]);
+                    Err(DbError::from(e).into())
+                }
+            },
             Err(e) => {
                 let _ = conn.execute("ROLLBACK", &[]);
                 Err(e)
             }
         });
+    if outcome.is_err() {
+        crate::outbox::forget_since(mark);
+    }
     let _ = conn.execute(&format!("PRAGMA busy_timeout = {WRITE_LOCK_WAIT_MS}"), &[]);
     outcome
 }
@@ -162,10 +170,12 @@ fn begin_immediate(conn: &Connection) -> Result<(), DbError> {
     loop {
         match conn.execute("BEGIN IMMEDIATE", &[]) {
             Ok(_) => return Ok(()),
-            Err(e)
-                if is_busy(&e)
-                    && started.elapsed().as_millis() < u128::from(WRITE_LOCK_WAIT_MS) =>
-            {
+            Err(e) if is_busy(&e) => {
+                if started.elapsed().as_millis() >= u128::from(WRITE_LOCK_WAIT_MS) {
+                    return Err(DbError::Data(format!(
+                        "the write lock was not granted within {WRITE_LOCK_WAIT_MS} ms"
+                    )));
+                }
                 pause(jittered(pause_us));
                 pause_us = (pause_us * 2).min(WRITE_LOCK_MAX_PAUSE_US);
             }

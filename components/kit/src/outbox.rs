@@ -45,11 +45,29 @@ pub fn migration(version: u32) -> Migration {
     }
 }
 
-/// Ids this instance enqueued and has not relayed yet. Spin runs one instance per request or
-/// message, so this is exactly "what this use case wrote": the relay after commit sends those
+/// Rows this instance enqueued and has not relayed yet, in order. Spin runs one instance per
+/// request or message, so this is exactly "what this use case wrote": the relay sends those
 /// rows and no others. Relaying every pending row instead would make each instance re-send the
-/// others' in-flight rows, and under load the duplicates would swamp the consumers.
-static ENQUEUED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// others' in-flight rows, and under load the duplicates would swamp the consumers. The rows of
+/// a transaction that rolled back are taken off again ([`forget_since`]), so what is here is
+/// committed and the relay needs no read of its own.
+static ENQUEUED: std::sync::Mutex<Vec<Pending>> = std::sync::Mutex::new(Vec::new());
+
+fn enqueued() -> std::sync::MutexGuard<'static, Vec<Pending>> {
+    ENQUEUED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How many rows are enqueued: a transaction's mark, for [`forget_since`].
+pub(crate) fn enqueued_count() -> usize {
+    enqueued().len()
+}
+
+/// Drops the rows enqueued after `mark`: their transaction did not commit.
+pub(crate) fn forget_since(mark: usize) {
+    enqueued().truncate(mark);
+}
 
 /// Rows younger than this are left to the relay of the instance that wrote them.
 const RECOVERY_GRACE_MS: i64 = 2_000;
@@ -77,14 +95,17 @@ pub fn enqueue(conn: &Connection, channel: &str, event: &Event) -> Result<(), Db
             db::text(&event.id),
             db::text(channel),
             db::text(&event.event_type),
-            db::text(payload),
+            db::text(&payload),
             db::text(&event.time),
             db::text(crate::ids::now_rfc3339()),
         ],
     )?;
-    if let Ok(mut enqueued) = ENQUEUED.lock() {
-        enqueued.push(event.id.clone());
-    }
+    enqueued().push(Pending {
+        id: event.id.clone(),
+        channel: channel.to_owned(),
+        event_type: event.event_type.clone(),
+        payload,
+    });
     Ok(())
 }
 
@@ -387,35 +408,22 @@ pub fn publish_pending(conn: &Connection, limit: u32) -> Result<usize, DbError> 
     )
 }
 
-/// The step after every committing use case: publishes the rows this instance enqueued (those
-/// of rolled-back transactions are simply not there). A failure is logged for `source` and not
-/// returned: the commit stands and the rows stay unsent for the recovery tick.
+/// The step after every committing use case: publishes the rows this instance enqueued in
+/// committed transactions. A failure is logged for `source` and not returned: the commit stands
+/// and the rows that did not go out are unstamped for the recovery tick.
 pub fn relay_after_commit(conn: &Connection, source: &str) {
-    let ids = ENQUEUED
-        .lock()
-        .map(|mut ids| std::mem::take(&mut *ids))
-        .unwrap_or_default();
-    if ids.is_empty() {
+    let rows = std::mem::take(&mut *enqueued());
+    if rows.is_empty() {
         return;
     }
-    let placeholders = vec!["?"; ids.len()].join(", ");
-    let relayed = conn
-        .execute(
-            &format!(
-                "SELECT {PENDING_COLUMNS} FROM outbox WHERE id IN ({placeholders}) ORDER BY created_at, id"
-            ),
-            &ids.into_iter().map(db::text).collect::<Vec<_>>(),
+    let relayed = Transport::configured().and_then(|transport| {
+        deliver(
+            conn,
+            &rows.iter().collect::<Vec<_>>(),
+            transport,
+            Delivery::Claimed,
         )
-        .map_err(DbError::from)
-        .and_then(|rows| {
-            let rows = pending(&rows)?;
-            deliver(
-                conn,
-                &rows.iter().collect::<Vec<_>>(),
-                Transport::configured()?,
-                Delivery::Claimed,
-            )
-        });
+    });
     if let Err(e) = relayed {
         crate::trace::log(source, format_args!("events not published yet: {e}"));
     }

@@ -1,0 +1,121 @@
+//! The shared response cache of public reads, kept in Redis beside the gate's keys. Pure: what
+//! may be stored, for how long, under which key and in which form; the Redis calls ride on the
+//! gate's two scripts (`gate.rs` looks up, `breaker.rs` stores or invalidates), so a hit costs
+//! no round trip of its own and spares the upstream instance and its database.
+//!
+//! Only an upstream decides that an answer may be shared: a `200` to a `GET` on a public route
+//! whose `Cache-Control` says `public` and a positive `max-age` (capped at [`MAX_TTL_MS`]). A
+//! successful write through the gateway to the same path drops the entry at once, so a client
+//! reads its own change; other changes show within the upstream's `max-age`.
+
+/// The longest an answer is kept, whatever its upstream asks.
+pub const MAX_TTL_MS: i64 = 60_000;
+
+/// The entry of `path` (as the client sent it, without the query) and `query`.
+pub fn key(path: &str, query: &str) -> String {
+    format!("respcache:{path}?{query}")
+}
+
+/// How long an answer with this `Cache-Control` may be shared, or `None` when it may not be.
+pub fn shareable_for_ms(cache_control: Option<&str>) -> Option<i64> {
+    let mut public = false;
+    let mut max_age_s: Option<i64> = None;
+    for directive in cache_control?.split(',') {
+        let directive = directive.trim().to_ascii_lowercase();
+        match directive.split_once('=') {
+            Some(("max-age", seconds)) => max_age_s = seconds.trim().parse().ok(),
+            Some(_) => {}
+            None => match directive.as_str() {
+                "public" => public = true,
+                "private" | "no-store" | "no-cache" => return None,
+                _ => {}
+            },
+        }
+    }
+    let ttl_ms = max_age_s?.saturating_mul(1000).min(MAX_TTL_MS);
+    (public && ttl_ms > 0).then_some(ttl_ms)
+}
+
+/// An entry: the content type, a newline, the body.
+pub fn encode(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(content_type.len() + 1 + body.len());
+    entry.extend_from_slice(content_type.as_bytes());
+    entry.push(b'\n');
+    entry.extend_from_slice(body);
+    entry
+}
+
+/// The content type and body of an entry; `None` for anything [`encode`] did not make.
+pub fn decode(entry: &[u8]) -> Option<(&str, &[u8])> {
+    let newline = entry.iter().position(|&byte| byte == b'\n')?;
+    let content_type = std::str::from_utf8(&entry[..newline]).ok()?;
+    Some((content_type, &entry[newline + 1..]))
+}
+
+/// What the outcome of a forwarded request does to the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    Keep,
+    Store {
+        key: String,
+        ttl_ms: i64,
+        entry: Vec<u8>,
+    },
+    Drop {
+        key: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_answers_with_a_positive_max_age_are_shared() {
+        assert_eq!(shareable_for_ms(Some("public, max-age=5")), Some(5_000));
+        assert_eq!(shareable_for_ms(Some("max-age=2, PUBLIC")), Some(2_000));
+        assert_eq!(
+            shareable_for_ms(Some("public, max-age=86400")),
+            Some(MAX_TTL_MS)
+        );
+        assert_eq!(
+            shareable_for_ms(Some("public, max-age=9223372036854775807")),
+            Some(MAX_TTL_MS)
+        );
+        for refused in [
+            None,
+            Some(""),
+            Some("max-age=5"),
+            Some("public"),
+            Some("public, max-age=0"),
+            Some("public, max-age=-3"),
+            Some("public, max-age=soon"),
+            Some("public, max-age=5, private"),
+            Some("no-store, public, max-age=5"),
+            Some("public, no-cache, max-age=5"),
+        ] {
+            assert_eq!(shareable_for_ms(refused), None, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn entries_keep_their_content_type_and_body() {
+        let body = b"{\"name\":\"line one\nline two\"}";
+        let entry = encode("application/json", body);
+        assert_eq!(decode(&entry), Some(("application/json", &body[..])));
+        assert_eq!(decode(b"no newline at all"), None);
+        assert_eq!(decode(b"\xff\xfe\n{}"), None);
+    }
+
+    #[test]
+    fn the_query_is_part_of_the_key() {
+        assert_ne!(
+            key("/api/v1/products", "page=1"),
+            key("/api/v1/products", "page=2")
+        );
+        assert_eq!(
+            key("/api/v1/products/a", ""),
+            "respcache:/api/v1/products/a?"
+        );
+    }
+}
