@@ -18,23 +18,26 @@ use crate::limiter::Limit;
 use crate::resilience::{self, Admission, BreakerConfig, Transition};
 
 /// Frees the slot, counts one outcome in its window counter (starting the window on its first
-/// hit), stores (1) or drops (2) the response cache's entry, and returns both counters.
-/// KEYS: counter to bump, ok, fail, in-flight set, cached response. ARGV: window ms, request
-/// id, cache update (0/1/2), entry lifetime ms, entry.
+/// hit), stores (1) or drops (2) the response cache's entry and its fresh mark, and returns
+/// both counters.
+/// KEYS: counter to bump, ok, fail, in-flight set, cached response, its fresh mark. ARGV:
+/// window ms, request id, cache update (0/1/2), fresh ms, kept ms, entry.
 const RECORD_SOURCE: &str = "redis.call('ZREM', KEYS[4], ARGV[2]) \
-if ARGV[3] == '1' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[4]) \
-elseif ARGV[3] == '2' then redis.call('DEL', KEYS[5]) end \
+if ARGV[3] == '1' then \
+  redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[5]) \
+  redis.call('SET', KEYS[6], '1', 'PX', ARGV[4]) \
+elseif ARGV[3] == '2' then redis.call('DEL', KEYS[5], KEYS[6]) end \
 local n = redis.call('INCR', KEYS[1]) \
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
 return {tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[3]) or '0')}";
 const GATE_SCRIPT: Script = Script {
     source: gate::SCRIPT,
-    sha1: "4da2cf28d2ca175b4e3ef2700d42f7ef6dfd198b",
+    sha1: "4e63367b726c5c6e50ad1e4f0d74344bcec02669",
 };
 
 const RECORD_SCRIPT: Script = Script {
     source: RECORD_SOURCE,
-    sha1: "7c39d419fff017a8c18fdafb67da53a029a36148",
+    sha1: "f25be6df67a1a1d22c0bbd589c51cb3a5b591226",
 };
 
 /// A Lua script run by its SHA-1 (`EVALSHA`): Redis neither receives nor hashes its text on
@@ -86,7 +89,9 @@ pub struct Ask<'a> {
     /// How long a bulkhead slot counts if it is never given back.
     pub slot_lifetime_ms: i64,
     /// The response cache's entry to answer from, for a public read.
-    pub cache_key: Option<String>,
+    pub cache: Option<cache::Keys>,
+    /// How long a request that refreshes a stale entry holds its fresh mark.
+    pub refresh_ms: i64,
 }
 
 pub fn now_ms() -> i64 {
@@ -127,13 +132,24 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
         .run(
             &connection,
             [
-                RedisParameter::Int64(6),
+                RedisParameter::Int64(7),
                 binary(crate::auth::revocation_key(ask.jti.unwrap_or_default())),
                 binary(ask.limit_key.clone()),
                 binary(key(upstream, "open_until")),
                 binary(key(upstream, "probe")),
                 binary(in_flight_key(upstream)),
-                binary(ask.cache_key.clone().unwrap_or_default()),
+                binary(
+                    ask.cache
+                        .as_ref()
+                        .map(|k| k.entry.clone())
+                        .unwrap_or_default(),
+                ),
+                binary(
+                    ask.cache
+                        .as_ref()
+                        .map(|k| k.fresh.clone())
+                        .unwrap_or_default(),
+                ),
                 binary(if ask.jti.is_some() { "1" } else { "0" }),
                 RedisParameter::Int64(i64::from(ask.limit.window_seconds) * 1000),
                 RedisParameter::Int64(i64::from(ask.limit.requests)),
@@ -142,7 +158,8 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
                 RedisParameter::Int64(max_in_flight),
                 RedisParameter::Int64(ask.slot_lifetime_ms),
                 RedisParameter::Int64(config.probe_ms),
-                binary(if ask.cache_key.is_some() { "1" } else { "0" }),
+                binary(if ask.cache.is_some() { "1" } else { "0" }),
+                RedisParameter::Int64(ask.refresh_ms),
             ],
         )
         .map_err(|e| e.to_string())?;
@@ -216,25 +233,35 @@ impl Breaker {
             }
             Admission::Send => {
                 let counter = if success { "ok" } else { "fail" };
-                let (operation, key, ttl_ms, entry) = match update {
-                    cache::Update::Keep => ("0", String::new(), 0, Vec::new()),
-                    cache::Update::Store { key, ttl_ms, entry } => ("1", key, ttl_ms, entry),
-                    cache::Update::Drop { key } => ("2", key, 0, Vec::new()),
+                let none = || cache::Keys {
+                    entry: String::new(),
+                    fresh: String::new(),
+                };
+                let (operation, keys, ttl_ms, entry) = match update {
+                    cache::Update::Keep => ("0", none(), 0, Vec::new()),
+                    cache::Update::Store {
+                        keys,
+                        ttl_ms,
+                        entry,
+                    } => ("1", keys, ttl_ms, entry),
+                    cache::Update::Drop { keys } => ("2", keys, 0, Vec::new()),
                 };
                 let reply = RECORD_SCRIPT
                     .run(
                         &self.connection,
                         [
-                            RedisParameter::Int64(5),
+                            RedisParameter::Int64(6),
                             binary(self.key(counter)),
                             binary(self.key("ok")),
                             binary(self.key("fail")),
                             binary(self.in_flight_key()),
-                            binary(key),
+                            binary(keys.entry),
+                            binary(keys.fresh),
                             RedisParameter::Int64(config.window_ms),
                             binary(self.slot.clone()),
                             binary(operation),
                             RedisParameter::Int64(ttl_ms),
+                            RedisParameter::Int64(cache::kept_for_ms(ttl_ms)),
                             RedisParameter::Binary(entry),
                         ],
                     )

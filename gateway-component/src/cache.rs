@@ -7,13 +7,36 @@
 //! whose `Cache-Control` says `public` and a positive `max-age` (capped at [`MAX_TTL_MS`]). A
 //! successful write through the gateway to the same path drops the entry at once, so a client
 //! reads its own change; other changes show within the upstream's `max-age`.
+//!
+//! An entry is fresh for its `max-age` and kept as long again, stale: the first request to find
+//! it stale refreshes it from the upstream while the others are still answered with it (the
+//! `fresh` key doubles as the refresh lock). So an entry's expiry sends one request upstream,
+//! not every request of that moment — which a bulkhead would refuse — and an upstream that
+//! fails meanwhile leaves its last answer served until the entry lapses.
 
 /// The longest an answer is kept, whatever its upstream asks.
 pub const MAX_TTL_MS: i64 = 60_000;
 
-/// The entry of `path` (as the client sent it, without the query) and `query`.
-pub fn key(path: &str, query: &str) -> String {
-    format!("respcache:{path}?{query}")
+/// The Redis keys of one cached answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// The entry ([`encode`]), kept fresh and then as long again stale.
+    pub entry: String,
+    /// Present while the entry is fresh, or while one request refreshes it.
+    pub fresh: String,
+}
+
+/// The keys of `path` (as the client sent it, without the query) and `query`.
+pub fn keys(path: &str, query: &str) -> Keys {
+    Keys {
+        entry: format!("respcache:{path}?{query}"),
+        fresh: format!("respcache-fresh:{path}?{query}"),
+    }
+}
+
+/// How long an entry fresh for `ttl_ms` is kept in all: as long again, stale.
+pub fn kept_for_ms(ttl_ms: i64) -> i64 {
+    ttl_ms.saturating_mul(2)
 }
 
 /// How long an answer with this `Cache-Control` may be shared, or `None` when it may not be.
@@ -57,12 +80,12 @@ pub fn decode(entry: &[u8]) -> Option<(&str, &[u8])> {
 pub enum Update {
     Keep,
     Store {
-        key: String,
+        keys: Keys,
         ttl_ms: i64,
         entry: Vec<u8>,
     },
     Drop {
-        key: String,
+        keys: Keys,
     },
 }
 
@@ -108,14 +131,14 @@ mod tests {
     }
 
     #[test]
-    fn the_query_is_part_of_the_key() {
+    fn the_query_is_part_of_the_keys() {
         assert_ne!(
-            key("/api/v1/products", "page=1"),
-            key("/api/v1/products", "page=2")
+            keys("/api/v1/products", "page=1"),
+            keys("/api/v1/products", "page=2")
         );
-        assert_eq!(
-            key("/api/v1/products/a", ""),
-            "respcache:/api/v1/products/a?"
-        );
+        let keys = keys("/api/v1/products/a", "");
+        assert_eq!(keys.entry, "respcache:/api/v1/products/a?");
+        assert_ne!(keys.entry, keys.fresh);
+        assert_eq!(kept_for_ms(5_000), 10_000);
     }
 }

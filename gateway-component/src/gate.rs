@@ -14,13 +14,16 @@ use crate::limiter::{self, Decision, Limit};
 use crate::resilience::{self, Admission, Snapshot};
 
 /// KEYS: revoked-jti key, rate-limit counter, `open_until`, probe lock, in-flight set, cached
-/// response. ARGV: check revocation (1/0), window ms, requests allowed, now ms, slot member,
-/// max in flight, slot lifetime ms, probe lock ms, look up the cache (1/0).
+/// response, its fresh mark. ARGV: check revocation (1/0), window ms, requests allowed, now ms,
+/// slot member, max in flight, slot lifetime ms, probe lock ms, look up the cache (1/0),
+/// refresh lock ms.
 ///
 /// Steps, each only if the previous one let the request on: a revoked token stops everything
 /// (nothing counted); the window's counter is bumped (started on its first hit, re-armed if it
 /// lost its TTL); past the limit, stop; a cached response ends it (the upstream is not called,
-/// so its circuit and bulkhead are not asked); an open circuit stops; a half-open one needs the
+/// so its circuit and bulkhead are not asked) unless it is stale and this request is the one
+/// that takes the fresh mark (`SET NX PX`) to refresh it — a refresh the circuit or the
+/// bulkhead would refuse is answered with the stale entry instead; an open circuit stops; a half-open one needs the
 /// probe lock (`SET NX PX`); then a bulkhead slot (the in-flight set, scored by start time, so
 /// a slot of a dead instance lapses), released again with the probe lock when full.
 ///
@@ -33,21 +36,32 @@ local n = redis.call('INCR', KEYS[2]) \
 local ttl = redis.call('PTTL', KEYS[2]) \
 if n == 1 or ttl < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) ttl = tonumber(ARGV[2]) end \
 if n > tonumber(ARGV[3]) then return {0, n, ttl, 0, 0} end \
+local stale = false \
 if ARGV[9] == '1' then \
   local hit = redis.call('GET', KEYS[6]) \
-  if hit then return {0, n, ttl, 0, 3, hit} end \
+  if hit then \
+    if not redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[10]) then return {0, n, ttl, 0, 3, hit} end \
+    stale = hit \
+  end \
 end \
 local now = tonumber(ARGV[4]) \
 local open_until = tonumber(redis.call('GET', KEYS[3]) or '0') \
-if open_until > now then return {0, n, ttl, open_until, 0} end \
+if open_until > now then \
+  if stale then return {0, n, ttl, 0, 3, stale} end \
+  return {0, n, ttl, open_until, 0} \
+end \
 local probe = 0 \
 if open_until > 0 then \
-  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[8]) then return {0, n, ttl, open_until, 0} end \
+  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[8]) then \
+    if stale then return {0, n, ttl, 0, 3, stale} end \
+    return {0, n, ttl, open_until, 0} \
+  end \
   probe = 1 \
 end \
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[7])) \
 if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[6]) then \
   if probe == 1 then redis.call('DEL', KEYS[4]) end \
+  if stale then return {0, n, ttl, 0, 3, stale} end \
   return {0, n, ttl, open_until, -1} \
 end \
 redis.call('ZADD', KEYS[5], now, ARGV[5]) \
@@ -282,9 +296,9 @@ mod tests {
         // Redis requires scripts to name their keys in KEYS (cluster and replication rely on
         // it): no key built inside the script.
         assert!(!SCRIPT.contains(".."), "no key concatenation in Lua");
-        for n in 1..=6 {
+        for n in 1..=7 {
             assert!(SCRIPT.contains(&format!("KEYS[{n}]")), "KEYS[{n}]");
         }
-        assert!(!SCRIPT.contains("KEYS[7]"));
+        assert!(!SCRIPT.contains("KEYS[8]"));
     }
 }

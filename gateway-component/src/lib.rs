@@ -455,7 +455,8 @@ fn gate(
         limit_key: limiter::redis_key(route.class, &client),
         limit,
         slot_lifetime_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX) * 2,
-        cache_key: shared_read(method, route).then(|| cache::key(&context.path, &context.query)),
+        cache: shared_read(method, route).then(|| cache::keys(&context.path, &context.query)),
+        refresh_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
     };
     let asked = variable("redis_address")
         .map_err(|e| e.message)
@@ -701,7 +702,7 @@ fn cache_update(context: &Context, route: &Route, response: &Response) -> cache:
         }
         return match cache::shareable_for_ms(header("cache-control")) {
             Some(ttl_ms) => cache::Update::Store {
-                key: cache::key(&context.path, &context.query),
+                keys: cache::keys(&context.path, &context.query),
                 ttl_ms,
                 entry: cache::encode(
                     header("content-type").unwrap_or("application/octet-stream"),
@@ -714,7 +715,7 @@ fn cache_update(context: &Context, route: &Route, response: &Response) -> cache:
     let writes = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
     if writes && (200..300).contains(&status) {
         return cache::Update::Drop {
-            key: cache::key(&context.path, ""),
+            keys: cache::keys(&context.path, ""),
         };
     }
     cache::Update::Keep

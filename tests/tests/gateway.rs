@@ -1143,3 +1143,41 @@ async fn public_reads_are_shared_from_the_cache_and_writes_drop_them() {
         assert_eq!(json(me).await.0, 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_entry_is_refreshed_by_one_request_while_the_others_are_answered_with_it() {
+    let shop = shop_with_puppet_catalog(&[]).await;
+    let path = "/api/v1/products/any?op=shared&max_age=1";
+    let read = || async {
+        let response = call(&shop, "GET", path, None, None).await;
+        let hit = header(&response, "x-cache").is_some();
+        let status = response.status().as_u16();
+        (status, hit, response.text().await.expect("body"))
+    };
+    let (status, hit, first) = read().await;
+    assert_eq!((status, hit), (200, false));
+    let (status, hit, again) = read().await;
+    assert_eq!((status, hit, &again), (200, true, &first));
+    let before = served_to(&shop, "catalog").await;
+
+    // Stale after its second: of a burst of readers, one asks the upstream and the others are
+    // answered with the entry they found, the previous answer.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let burst = futures_util::future::join_all((0..8).map(|_| read())).await;
+    assert!(burst.iter().all(|(status, ..)| *status == 200), "{burst:?}");
+    assert_eq!(served_to(&shop, "catalog").await, before + 1, "{burst:?}");
+    let refreshed: Vec<_> = burst.iter().filter(|(_, hit, _)| !hit).collect();
+    assert_eq!(refreshed.len(), 1, "{burst:?}");
+    assert_ne!(refreshed[0].2, first);
+    assert!(
+        burst
+            .iter()
+            .filter(|(_, hit, _)| *hit)
+            .all(|(_, _, body)| *body == first || *body == refreshed[0].2),
+        "{burst:?}"
+    );
+    // The refreshed answer is the one shared now.
+    let (_, hit, now) = read().await;
+    assert!(hit);
+    assert_eq!(now, refreshed[0].2);
+}
