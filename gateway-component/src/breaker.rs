@@ -73,6 +73,8 @@ pub struct Breaker {
     connection: Connection,
     upstream: &'static str,
     config: BreakerConfig,
+    /// The in-flight set the slot is in (`in_flight_key`).
+    in_flight: String,
     /// This request's member of the in-flight set.
     slot: String,
     holds_slot: bool,
@@ -88,6 +90,8 @@ pub struct Ask<'a> {
     pub limit: Limit,
     /// How long a bulkhead slot counts if it is never given back.
     pub slot_lifetime_ms: i64,
+    /// A write: its slot is taken in the upstream's bulkhead of writes.
+    pub writes: bool,
     /// The response cache's entry to answer from, for a public read.
     pub cache: Option<cache::Keys>,
     /// How long a request that refreshes a stale entry holds its fresh mark.
@@ -108,8 +112,13 @@ fn key(upstream: &str, suffix: &str) -> String {
     format!("breaker:{upstream}:{suffix}")
 }
 
-fn in_flight_key(upstream: &str) -> String {
-    format!("bulkhead:{upstream}")
+/// The in-flight set of an upstream's reads, or of its writes (a bulkhead of their own).
+fn in_flight_key(upstream: &str, writes: bool) -> String {
+    if writes {
+        format!("bulkhead:{upstream}:writes")
+    } else {
+        format!("bulkhead:{upstream}")
+    }
 }
 
 /// Runs the gate script: the verdict, and the breaker that must record the outcome of an
@@ -118,11 +127,17 @@ fn in_flight_key(upstream: &str) -> String {
 pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), String> {
     let config =
         BreakerConfig::with_open_ms(spin_sdk::variables::get("breaker_open_ms").ok().as_deref());
-    let max_in_flight = resilience::max_in_flight(
-        spin_sdk::variables::get("upstream_max_in_flight")
-            .ok()
-            .as_deref(),
-    );
+    let (variable, default) = if ask.writes {
+        (
+            "upstream_max_writes_in_flight",
+            resilience::MAX_WRITES_IN_FLIGHT,
+        )
+    } else {
+        ("upstream_max_in_flight", resilience::MAX_IN_FLIGHT)
+    };
+    let max_in_flight =
+        resilience::max_in_flight(spin_sdk::variables::get(variable).ok().as_deref(), default);
+    let in_flight = in_flight_key(ask.upstream, ask.writes);
     let connection = Connection::open(address).map_err(|e| e.to_string())?;
     // Not the client-supplied request id: two requests may share that.
     let slot = uuid::Uuid::new_v4().to_string();
@@ -137,7 +152,7 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
                 binary(ask.limit_key.clone()),
                 binary(key(upstream, "open_until")),
                 binary(key(upstream, "probe")),
-                binary(in_flight_key(upstream)),
+                binary(in_flight.clone()),
                 binary(
                     ask.cache
                         .as_ref()
@@ -180,6 +195,7 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
         connection,
         upstream,
         config,
+        in_flight,
         slot,
         holds_slot: reply.holds_slot(),
     };
@@ -189,10 +205,6 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
 impl Breaker {
     fn key(&self, suffix: &str) -> String {
         key(self.upstream, suffix)
-    }
-
-    fn in_flight_key(&self) -> String {
-        in_flight_key(self.upstream)
     }
 
     fn run(&self, command: &str, arguments: &[RedisParameter]) -> Option<Vec<RedisResult>> {
@@ -214,7 +226,7 @@ impl Breaker {
         if std::mem::take(&mut self.holds_slot) {
             self.run(
                 "ZREM",
-                &[binary(self.in_flight_key()), binary(self.slot.clone())],
+                &[binary(self.in_flight.clone()), binary(self.slot.clone())],
             );
         }
     }
@@ -254,7 +266,7 @@ impl Breaker {
                             binary(self.key(counter)),
                             binary(self.key("ok")),
                             binary(self.key("fail")),
-                            binary(self.in_flight_key()),
+                            binary(self.in_flight.clone()),
                             binary(keys.entry),
                             binary(keys.fresh),
                             RedisParameter::Int64(config.window_ms),

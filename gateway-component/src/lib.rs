@@ -455,6 +455,7 @@ fn gate(
         limit_key: limiter::redis_key(route.class, &client),
         limit,
         slot_lifetime_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX) * 2,
+        writes: route.class == routes::Class::Write,
         cache: shared_read(method, route).then(|| cache::keys(&context.path, &context.query)),
         refresh_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
     };

@@ -71,17 +71,23 @@ impl BreakerConfig {
     }
 }
 
-/// Requests in flight to one upstream at most, across all gateway instances (the bulkhead),
-/// unless the `upstream_max_in_flight` variable says otherwise; beyond it, 503 at once.
-/// A context writes through one SQLite writer: past a few dozen requests in flight, more only
-/// wait for its lock (and a burst of 200 checkouts at 128 left some waiting past the 5 s the
-/// kit allows), so the excess is better refused at once for the client to retry.
-pub const MAX_IN_FLIGHT: i64 = 32;
+/// Reads and credential requests in flight to one upstream at most, across all gateway
+/// instances (the bulkhead), unless the `upstream_max_in_flight` variable says otherwise;
+/// beyond it, 503 at once.
+pub const MAX_IN_FLIGHT: i64 = 128;
 
-pub fn max_in_flight(text: Option<&str>) -> i64 {
+/// Writes in flight to one upstream at most (`upstream_max_writes_in_flight`), in a bulkhead of
+/// their own. A context writes through one SQLite writer: past a few dozen writes in flight,
+/// more only wait for its lock (a burst of 200 checkouts at 128 left some waiting past the 5 s
+/// the kit allows), so the excess is better refused at once for the client to retry — without
+/// refusing the reads, which never wait for the writer.
+pub const MAX_WRITES_IN_FLIGHT: i64 = 32;
+
+/// The bulkhead's size from its variable's `text`, else `default`.
+pub fn max_in_flight(text: Option<&str>, default: i64) -> i64 {
     text.and_then(|t| t.trim().parse::<i64>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(MAX_IN_FLIGHT)
+        .unwrap_or(default)
 }
 
 /// A breaker's stored state: `open_until_ms` = 0 when closed.
@@ -286,9 +292,12 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(max_in_flight(Some("8")), 8);
-        assert_eq!(max_in_flight(Some("0")), MAX_IN_FLIGHT);
-        assert_eq!(max_in_flight(None), MAX_IN_FLIGHT);
+        assert_eq!(max_in_flight(Some("8"), MAX_IN_FLIGHT), 8);
+        assert_eq!(max_in_flight(Some("0"), MAX_IN_FLIGHT), MAX_IN_FLIGHT);
+        assert_eq!(
+            max_in_flight(None, MAX_WRITES_IN_FLIGHT),
+            MAX_WRITES_IN_FLIGHT
+        );
     }
 
     #[test]

@@ -104,11 +104,11 @@ struct UpArgs {
     #[arg(long = "tick-interval", value_parser = parse_duration)]
     tick_interval: Option<Duration>,
     /// Time a client has to send a request's headers, counted from connecting or from the
-    /// previous response, e.g. `10s` (default 10s); then the connection is closed. Not a Spin
+    /// previous response, e.g. `10s` (default 60s); then the connection is closed. Not a Spin
     /// flag
     #[arg(long = "http-header-read-timeout", value_parser = parse_nonzero_duration)]
     http_header_read_timeout: Option<Duration>,
-    /// Close a keep-alive connection that has been idle this long, e.g. `5s` (default 5s). Not
+    /// Close a keep-alive connection that has been idle this long, e.g. `5s` (default 75s). Not
     /// a Spin flag
     #[arg(long = "http-idle-timeout", value_parser = parse_nonzero_duration)]
     http_idle_timeout: Option<Duration>,
@@ -117,7 +117,7 @@ struct UpArgs {
     #[arg(long = "http-max-connections")]
     http_max_connections: Option<NonZeroUsize>,
     /// Open HTTP connections per client IP address; further ones are closed at once (default
-    /// 256). Not a Spin flag
+    /// 512). Not a Spin flag
     #[arg(long = "http-max-connections-per-client")]
     http_max_connections_per_client: Option<NonZeroUsize>,
 }

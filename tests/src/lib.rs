@@ -269,7 +269,7 @@ impl Wasmshop {
             running,
             base_url: format!("http://{addr}"),
             redis,
-            client: reqwest::Client::new(),
+            client: http_client(),
             state,
         })
     }
@@ -332,6 +332,17 @@ pub const CONTEXTS: [&str; 6] = [
 ];
 
 /// The runtime's `/metrics` text (the shop must have been booted with a metrics listener).
+/// The HTTP client of tests and the load generator. Its idle connections are dropped well
+/// before the runtime closes them (60 s), so a request never goes out on a connection the
+/// server is closing at that moment (which loses a POST).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(20))
+        .pool_max_idle_per_host(1024)
+        .build()
+        .unwrap_or_default()
+}
+
 pub async fn scrape_metrics(shop: &Wasmshop) -> anyhow::Result<String> {
     let addr = shop
         .running

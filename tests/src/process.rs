@@ -150,7 +150,7 @@ impl RuntimeProcess {
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
+        let client = crate::http_client();
         let deadline = Instant::now() + Duration::from_secs(60);
         // The gateway component's answer (the runtime's own health check is elsewhere).
         let url = format!("{}/health", self.base_url());

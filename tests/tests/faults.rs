@@ -40,7 +40,7 @@ async fn a_failing_payment_service_trips_the_breaker_then_orders_confirm_after_r
     let mut runtime = RuntimeProcess::start(up_args(state.path(), &redis.url(), "error"), &log)
         .await
         .expect("runtime");
-    let http = reqwest::Client::new();
+    let http = wasmshop_tests::http_client();
     let admin = ApiClient::register(&runtime.base_url(), &http, "admin@wasmshop.local")
         .await
         .expect("admin");

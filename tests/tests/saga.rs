@@ -376,7 +376,7 @@ async fn killed_mid_saga(event_transport: &str) {
     let mut runtime = RuntimeProcess::start(args, &log)
         .await
         .expect("runtime starts");
-    let http = reqwest::Client::new();
+    let http = wasmshop_tests::http_client();
     let admin = ApiClient::register(&runtime.base_url(), &http, ADMIN_EMAIL)
         .await
         .expect("admin");

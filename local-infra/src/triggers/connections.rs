@@ -36,12 +36,17 @@ pub struct HttpLimits {
 impl Default for HttpLimits {
     fn default() -> Self {
         Self {
-            header_read_timeout: Duration::from_secs(10),
-            // Apache's keep-alive timeout; a client's pool reconnects when it finds a
-            // connection closed, and a slot is worth more than a saved handshake.
-            idle_timeout: Duration::from_secs(5),
+            // nginx's `client_header_timeout`. hyper also counts it while a keep-alive
+            // connection waits for its next request, so it bounds idleness too.
+            header_read_timeout: Duration::from_secs(60),
+            // nginx's `keepalive_timeout`. Far shorter (Apache's and Node's 5 s) and a client
+            // that reuses a pooled connection as the server closes it loses its request: a
+            // POST is not retried. Clients should keep idle connections for less than this.
+            idle_timeout: Duration::from_secs(75),
             max_connections: 1024,
-            max_connections_per_client: 256,
+            // Half of all: one address (a NAT, a proxy, a load test) may hold many clients,
+            // but not every connection the runtime will take.
+            max_connections_per_client: 512,
         }
     }
 }

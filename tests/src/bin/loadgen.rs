@@ -105,9 +105,7 @@ struct Setup {
 }
 
 async fn setup(args: &Args) -> anyhow::Result<Setup> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .build()?;
+    let http = wasmshop_tests::http_client();
     let (base_url, shop, redis_url) = match &args.url {
         Some(url) => (
             url.trim_end_matches('/').to_owned(),
