@@ -355,6 +355,14 @@ mod tests {
     /// The smallest component: its preamble alone.
     const EMPTY: &[u8] = b"\0asm\x0d\x00\x01\x00";
 
+    fn unpooled_engine() -> Engine {
+        build_engine(&EngineOptions {
+            pooling: false,
+            ..EngineOptions::default()
+        })
+        .expect("engine")
+    }
+
     /// Another component, told apart from `EMPTY` by a custom section.
     fn named(name: &str) -> Vec<u8> {
         let mut bytes = EMPTY.to_vec();
@@ -390,11 +398,7 @@ mod tests {
         std::fs::write(&b, named("b")).expect("b");
         let dir = work.path().join("cache");
         let cache = CompileCache::new(dir.clone());
-        let engine = build_engine(&EngineOptions {
-            pooling: false,
-            ..EngineOptions::default()
-        })
-        .expect("engine");
+        let engine = unpooled_engine();
         let load = |path: &Path| {
             CompileCache::load(Some(&cache), &engine, path)
                 .expect("loads")
@@ -457,11 +461,7 @@ mod tests {
         std::fs::write(&wasm, EMPTY).expect("a");
         let dir = work.path().join("cache");
         let cache = CompileCache::new(dir.clone());
-        let engine = build_engine(&EngineOptions {
-            pooling: false,
-            ..EngineOptions::default()
-        })
-        .expect("engine");
+        let engine = unpooled_engine();
         CompileCache::load(Some(&cache), &engine, &wasm).expect("loads");
         let key = dir.join(KEY_FILE);
         let before = std::fs::read(&key).expect("key");

@@ -6,7 +6,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const APP: &str = r#"
 spin_manifest_version = 2
@@ -53,30 +53,13 @@ async fn up_serves_with_env_override_and_never_prints_secrets() {
     let dir = tempfile::tempdir().expect("dir");
     let manifest = write_manifest(dir.path(), APP);
     let port = support::free_port();
-    let mut child = runtime()
-        .args(["up", "--from"])
-        .arg(&manifest)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--variable", "token=s3cr3t-value"])
-        .env("SPIN_VARIABLE_GREETING", "from-env")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runtime starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let child = Killed(child);
-    let mut printed = String::new();
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.starts_with("Ready") {
-            break;
-        }
-    }
-    assert!(printed.contains("Ready"), "{printed}");
+    let (child, printed) = start_up(
+        &manifest,
+        port,
+        &["--variable", "token=s3cr3t-value"],
+        &[("SPIN_VARIABLE_GREETING", "from-env")],
+        Stdio::piped(),
+    );
     assert!(
         printed.contains(&format!("web: http://127.0.0.1:{port} (wildcard)")),
         "{printed}"
@@ -241,14 +224,22 @@ fn build_runs_each_components_build_command() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("building component `web`"));
 }
 
-/// Starts `up` on `manifest` with `args`, stderr to `stderr` (a file: a pipe nobody reads would
-/// block the runtime's logging), and returns it once it printed `Ready`, with what it printed.
-fn start_up(manifest: &Path, port: u16, args: &[&str], stderr: Stdio) -> (Killed, String) {
+/// Starts `up` on `manifest` with `args` and `env`, stderr to `stderr` (a file, or a pipe for a
+/// runtime that logs little: one nobody reads would block its logging), and returns it once it
+/// printed `Ready`, with what it printed.
+fn start_up(
+    manifest: &Path,
+    port: u16,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Killed, String) {
     let mut child = runtime()
         .args(["up", "--from"])
         .arg(manifest)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -287,7 +278,7 @@ async fn state_is_readable_by_its_owner_only() {
     let dir = tempfile::tempdir().expect("dir");
     let manifest = write_manifest(dir.path(), STATEFUL);
     let port = support::free_port();
-    let (child, _) = start_up(&manifest, port, &[], Stdio::null());
+    let (child, _) = start_up(&manifest, port, &[], &[], Stdio::null());
     let base = format!("http://127.0.0.1:{port}");
     let statements = r#"[{"sql": "CREATE TABLE t (x)"}, {"sql": "INSERT INTO t VALUES (1)"}]"#;
     let (status, body) = support::send(
@@ -353,7 +344,7 @@ async fn out_of_file_descriptors_the_accept_loop_backs_off() {
         "--http-max-connections-per-client",
         "4096",
     ];
-    let (child, _) = start_up(&manifest, port, &caps, Stdio::null());
+    let (child, _) = start_up(&manifest, port, &caps, &[], Stdio::null());
     let pid = child.0.id();
     let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fds")
@@ -427,6 +418,7 @@ source = "FIXTURE"
     let (child, printed) = start_up(
         &manifest,
         port,
+        &[],
         &[],
         Stdio::from(std::fs::File::create(&log).expect("log file")),
     );
