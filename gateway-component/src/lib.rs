@@ -39,7 +39,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Client headers passed upstream; everything else (client `x-user-*` and `spin-*` included)
-/// is dropped. `authorization` goes only to users (its logout revokes the presented token).
+/// is dropped. `Authorization` is not among them: users alone gets one (its logout revokes the
+/// presented token), rebuilt from the token the gateway verified (`forward`).
 const FORWARDED_HEADERS: &[&str] = &[
     "accept",
     "accept-language",
@@ -294,12 +295,13 @@ async fn dispatch(
     outcome.route = Some(route.pattern);
     outcome.upstream = Some(route.upstream);
 
-    let claims = authenticate(context)?;
-    outcome.user_id = claims.as_ref().map(|c| c.sub.clone());
-    if let Err(status) = auth::authorize(route.auth, claims.as_ref()) {
+    let bearer = authenticate(context)?;
+    let claims = bearer.as_ref().map(|b| &b.claims);
+    outcome.user_id = claims.map(|c| c.sub.clone());
+    if let Err(status) = auth::authorize(route.auth, claims) {
         // A revoked token is refused as such even where its role would not do; Redis is asked
         // separately only on this rare path (the common one asks in the gate's round trip).
-        if let Some(claims) = &claims
+        if let Some(claims) = claims
             && is_revoked(&claims.jti)?
         {
             return Err(ApiError::unauthorized(AuthError::Revoked.message()));
@@ -312,7 +314,7 @@ async fn dispatch(
 
     // Read before the gate, so a slow upload never holds a bulkhead slot of the upstream.
     let body = read_body(req, context).await?;
-    let pass = match gate(context, route, claims.as_ref(), &method, outcome)? {
+    let pass = match gate(context, route, claims, &method, outcome)? {
         Gated::Cached(response) => return Ok(response),
         Gated::Forward(pass) => pass,
     };
@@ -320,7 +322,7 @@ async fn dispatch(
         context,
         route,
         &upstream_path,
-        claims.as_ref(),
+        bearer.as_ref(),
         body,
         pass,
         outcome,
@@ -359,13 +361,31 @@ fn options(context: &Context, cors: &CorsConfig, allowed: &[&str]) -> Response {
     }
 }
 
-/// The verified claims of the request's bearer token, `None` without an `Authorization`
-/// header. A present header must be valid even on public routes. Whether the token was
-/// revoked is asked by the gate (or by `is_revoked`).
-fn authenticate(context: &Context) -> Result<Option<Claims>, ApiError> {
-    let Some(header) = context.header("authorization") else {
+/// A bearer token the gateway verified, with its claims.
+struct Bearer {
+    claims: Claims,
+    token: String,
+}
+
+/// The request's verified bearer token, `None` without an `Authorization` header. A present
+/// header must be valid even on public routes, and there may be only one. Whether the token
+/// was revoked is asked by the gate (or by `is_revoked`).
+fn authenticate(context: &Context) -> Result<Option<Bearer>, ApiError> {
+    let mut headers = context
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "authorization");
+    let Some((_, header)) = headers.next() else {
         return Ok(None);
     };
+    // With several, which one counts is up to each reader: the gateway verified the first
+    // while users revoked another (#14).
+    if headers.next().is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "send at most one Authorization header",
+        ));
+    }
     let unauthorized = |e: AuthError| ApiError::unauthorized(e.message());
     let token = auth::bearer_token(header).map_err(unauthorized)?;
     let config = AuthConfig {
@@ -374,9 +394,11 @@ fn authenticate(context: &Context) -> Result<Option<Claims>, ApiError> {
         audience: variable("jwt_audience")?,
     };
     let now = wasmshop_kit::ids::now_unix_seconds();
-    auth::verify(token, &config, now)
-        .map(Some)
-        .map_err(unauthorized)
+    let claims = auth::verify(token, &config, now).map_err(unauthorized)?;
+    Ok(Some(Bearer {
+        claims,
+        token: token.to_owned(),
+    }))
 }
 
 /// `EXISTS revoked:jti:<jti>`. Fails closed: when Redis cannot answer, no token is accepted
@@ -585,7 +607,7 @@ async fn forward(
     context: &Context,
     route: &Route,
     upstream_path: &str,
-    claims: Option<&Claims>,
+    bearer: Option<&Bearer>,
     body: Vec<u8>,
     pass: Pass,
     outcome: &mut Outcome,
@@ -598,18 +620,22 @@ async fn forward(
     let mut headers: Vec<(String, String)> = context
         .headers
         .iter()
-        .filter(|(name, _)| {
-            FORWARDED_HEADERS.contains(&name.as_str())
-                || (name == "authorization" && route.upstream == routes::USERS)
-        })
+        .filter(|(name, _)| FORWARDED_HEADERS.contains(&name.as_str()))
         .cloned()
         .collect();
+    // The verified token, never the client's header list: users must act on the very
+    // credential the gateway checked.
+    if let Some(bearer) = bearer
+        && route.upstream == routes::USERS
+    {
+        headers.push(("authorization".into(), format!("Bearer {}", bearer.token)));
+    }
     headers.push(("x-request-id".into(), context.request_id.clone()));
     headers.push(("traceparent".into(), context.trace.header()));
     if let Some(addr) = context.header("spin-client-addr") {
         headers.push(("x-forwarded-for".into(), addr.to_owned()));
     }
-    if let Some(claims) = claims {
+    if let Some(Bearer { claims, .. }) = bearer {
         headers.push((USER_ID_HEADER.into(), claims.sub.clone()));
         headers.push((USER_ROLE_HEADER.into(), claims.role.clone()));
     }

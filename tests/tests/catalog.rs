@@ -1921,3 +1921,39 @@ async fn saga_commands_are_applied_once_and_answered() {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["republished"], 0, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prices_above_the_cap_are_refused_on_create_and_update() {
+    let shop = boot_with(&[("seed_demo_data", "false")]).await;
+    // The cap (10^10 minor units) keeps every order total (50 lines of 99) far from i64's end.
+    let at_cap = create_product(
+        &shop,
+        &product_body("CAP-001", "At the cap", 10_000_000_000, None),
+    )
+    .await;
+    let id = at_cap["id"].as_str().expect("id");
+    for amount in [10_000_000_001_i64, 1 << 62] {
+        let (status, body) = send(
+            &shop,
+            "POST",
+            "/products",
+            Who::Admin,
+            &product_body("CAP-002", "Too dear", amount, None),
+        )
+        .await;
+        assert_error(status, &body, 422, "invalid_input", "create above the cap");
+        assert_eq!(
+            body["error"]["details"]["fields"][0]["field"], "price.amount",
+            "{body}"
+        );
+        let (status, body) = send(
+            &shop,
+            "PUT",
+            &format!("/products/{id}"),
+            Who::Admin,
+            &product_body("CAP-001", "At the cap", amount, None),
+        )
+        .await;
+        assert_error(status, &body, 422, "invalid_input", "update above the cap");
+    }
+}

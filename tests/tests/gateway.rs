@@ -1181,3 +1181,42 @@ async fn a_stale_entry_is_refreshed_by_one_request_while_the_others_are_answered
     assert!(hit);
     assert_eq!(now, refreshed[0].2);
 }
+
+// #14 item 10: with two `Authorization` headers the gateway verified one and users revoked the
+// other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_authorization_headers_are_refused() {
+    use reqwest::header::AUTHORIZATION;
+
+    let shop = Wasmshop::boot().await.expect("boot");
+    let (_, ada) = account(&shop, "ada@example.com").await;
+    let (_, grace) = account(&shop, "grace@example.com").await;
+
+    for (method, path) in [("POST", "/api/v1/auth/logout"), ("GET", "/api/v1/users/me")] {
+        // `RequestBuilder::header` appends: the request carries both values.
+        let response = shop
+            .client
+            .request(method.parse().expect("method"), shop.url(path))
+            .header(AUTHORIZATION, format!("Bearer {ada}"))
+            .header(AUTHORIZATION, format!("Bearer {grace}"))
+            .send()
+            .await
+            .expect("request");
+        let (status, body) = json(response).await;
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    // Neither token was revoked.
+    for token in [&ada, &grace] {
+        let response = call(&shop, "GET", "/api/v1/users/me", Some(token), None).await;
+        assert_eq!(response.status(), 200);
+    }
+
+    // One header logs out as before, and only that token.
+    let response = call(&shop, "POST", "/api/v1/auth/logout", Some(&grace), None).await;
+    assert_eq!(response.status(), 204);
+    assert_unauthorized(&shop, Some(&grace), "logged out").await;
+    let response = call(&shop, "GET", "/api/v1/users/me", Some(&ada), None).await;
+    assert_eq!(response.status(), 200);
+}

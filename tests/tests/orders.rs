@@ -597,3 +597,72 @@ async fn the_wit_api_runs_the_cart_and_checkout_as_http_does() {
         ))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_whose_total_would_overflow_is_refused_not_wrapped() {
+    let shop = shop().await;
+    let (a, _) = products();
+    // Opens the catalog (its tables and demo seed) at the product's seeded price.
+    let line = json!({ "product_id": a, "quantity": 4 }).to_string();
+    let (status, cart) = call(&shop, "POST", "/cart/items", Some(ALICE), Some(&line), None).await;
+    assert_eq!(status, 200, "{cart}");
+    // The catalog refuses such a price now; a row stored before the cap can still hold one.
+    let catalog =
+        rusqlite::Connection::open(shop.state_dir().join("catalog.db")).expect("catalog.db");
+    let changed = catalog
+        .execute(
+            "UPDATE products SET price_amount = ?1 WHERE id = ?2",
+            rusqlite::params![1_i64 << 62, a],
+        )
+        .expect("price the product at 2^62");
+    assert_eq!(changed, 1);
+    let (_, cart) = call(&shop, "GET", "/cart", Some(ALICE), None, None).await;
+    assert_eq!(cart["subtotal"], Value::Null, "no wrapped subtotal: {cart}");
+
+    let from_cart =
+        json!({ "shipping_address": address("DE"), "payment_token": "tok_visa" }).to_string();
+    let explicit = json!({ "shipping_address": address("DE"), "payment_token": "tok_visa",
+        "lines": [{ "product_id": a, "quantity": 4 }] })
+    .to_string();
+    for (key, body) in [("k-cart", &from_cart), ("k-lines", &explicit)] {
+        let (status, error) =
+            call(&shop, "POST", "/orders", Some(ALICE), Some(body), Some(key)).await;
+        assert_eq!(
+            (status, &error["error"]["code"]),
+            (422, &json!("amount_out_of_range")),
+            "{key}: {error}"
+        );
+    }
+
+    // The WIT door refuses it as the lines' fault too, not as an internal error.
+    use wasmshop_tests::bindings::orders::exports::wasmshop::orders::api::Error as ApiError;
+    use wasmshop_tests::bindings::orders::wasmshop::events::payloads::Address;
+    use wasmshop_tests::bindings::orders::wasmshop::orders::types::CheckoutRequest;
+    let (mut store, orders) = shop.orders_api().await.expect("instance");
+    let request = CheckoutRequest {
+        shipping_address: Address {
+            name: "Ada".into(),
+            line1: "1 Way".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+        payment_token: "tok_visa".into(),
+        lines: None,
+    };
+    let refused = orders
+        .wasmshop_orders_api()
+        .call_checkout(&mut store, ALICE, "k-wit", &request)
+        .await
+        .expect("call");
+    let Err(ApiError::InvalidInput(fields)) = refused else {
+        panic!("an overflowing total was not refused: {refused:?}");
+    };
+    assert_eq!(fields[0].field, "lines");
+
+    let (_, page) = call(&shop, "GET", "/orders", Some(ALICE), None, None).await;
+    assert_eq!(page["total"], 0, "no order was placed: {page}");
+    let (_, cart) = call(&shop, "GET", "/cart", Some(ALICE), None, None).await;
+    assert_eq!(cart["lines"].as_array().map(Vec::len), Some(1), "{cart}");
+}

@@ -19,6 +19,9 @@ pub const MAX_CATEGORY_NAME_CHARS: usize = 100;
 pub const MAX_CATEGORY_DESCRIPTION_CHARS: usize = 1000;
 pub const MAX_SEARCH_CHARS: usize = 100;
 pub const MAX_RESERVATION_LINES: usize = 100;
+/// The dearest a product may be, in minor units (100,000,000.00 in a two-decimal currency):
+/// orders multiply prices by up to 99 a line and 50 lines, which this keeps far inside `i64`.
+pub const MAX_PRICE: i64 = 10_000_000_000;
 
 /// Conflict codes carried by the WIT `conflict(string)` error; the HTTP adapter uses them as
 /// the error body's `code`.
@@ -105,8 +108,11 @@ pub fn validate_product(input: &ProductInput) -> Result<ProductDraft, Vec<FieldE
             format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
-    if input.price.amount < 0 {
-        errors.push(field_error("price.amount", "must not be negative"));
+    if !(0..=MAX_PRICE).contains(&input.price.amount) {
+        errors.push(field_error(
+            "price.amount",
+            format!("must be 0 to {MAX_PRICE} minor units"),
+        ));
     }
     if !is_currency(&input.price.currency) {
         errors.push(field_error(
@@ -651,6 +657,24 @@ mod tests {
         for bad in ["EU", "EURO", "E1R", ""] {
             input.price.currency = bad.into();
             assert!(validate_product(&input).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prices_above_the_cap_are_refused() {
+        let mut input = product_input();
+        input.price.amount = MAX_PRICE;
+        assert!(
+            validate_product(&input).is_ok(),
+            "the cap itself is a price"
+        );
+        for too_much in [MAX_PRICE + 1, 1 << 62, i64::MAX] {
+            input.price.amount = too_much;
+            assert_eq!(
+                fields(&validate_product(&input).expect_err("above the cap")),
+                vec!["price.amount"],
+                "{too_much}"
+            );
         }
     }
 

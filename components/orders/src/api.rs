@@ -16,6 +16,11 @@ use crate::{domain, service};
 fn error(e: ApiError) -> Error {
     match e.code {
         "invalid_input" => Error::InvalidInput(e.field_errors()),
+        // The WIT has no variant of its own for it; it is the lines' fault, not the service's.
+        "amount_out_of_range" => Error::InvalidInput(vec![wasmshop_kit::FieldError {
+            field: "lines".into(),
+            message: e.message,
+        }]),
         "not_found" => Error::NotFound,
         "empty_cart" => Error::EmptyCart,
         "idempotency_key_required" => Error::IdempotencyKeyRequired,

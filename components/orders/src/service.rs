@@ -59,18 +59,28 @@ pub fn cart(identity: &Identity) -> Result<Cart, ApiError> {
     let lines = repo::cart(&open()?, &identity.user_id).map_err(db_error)?;
     let mut priced = Vec::new();
     let mut subtotal: Option<Money> = None;
-    let mut mixed = false;
+    // A subtotal over mixed currencies, or beyond `i64`, would be a wrong number: none is shown.
+    let mut unknown = false;
     for (product_id, quantity) in lines {
         let product = upstream::product(&product_id)?;
-        let line_total = product.as_ref().map(|p| Money {
-            amount: p.price.amount * i64::from(quantity),
-            currency: p.price.currency.clone(),
+        let line_total = product.as_ref().and_then(|p| {
+            let amount = domain::line_total(p.price.amount, quantity).ok();
+            unknown |= amount.is_none();
+            amount.map(|amount| Money {
+                amount,
+                currency: p.price.currency.clone(),
+            })
         });
         if let Some(total) = &line_total {
             match &mut subtotal {
                 None => subtotal = Some(total.clone()),
-                Some(sum) if sum.currency == total.currency => sum.amount += total.amount,
-                Some(_) => mixed = true,
+                Some(sum) if sum.currency == total.currency => {
+                    match sum.amount.checked_add(total.amount) {
+                        Some(amount) => sum.amount = amount,
+                        None => unknown = true,
+                    }
+                }
+                Some(_) => unknown = true,
             }
         }
         priced.push(CartLine {
@@ -85,7 +95,7 @@ pub fn cart(identity: &Identity) -> Result<Cart, ApiError> {
     Ok(Cart {
         items: priced.iter().map(|l| l.quantity).sum(),
         lines: priced,
-        subtotal: if mixed { None } else { subtotal },
+        subtotal: if unknown { None } else { subtotal },
     })
 }
 
@@ -207,19 +217,19 @@ pub fn checkout(
             }
             Some(_) => {}
         }
-        lines.push(domain::price(
-            &product.id,
-            &product.name,
-            product.price.amount,
-            line.quantity,
-            product.weight_grams,
-        ));
+        lines.push(
+            domain::price(
+                &product.id,
+                &product.name,
+                product.price.amount,
+                line.quantity,
+                product.weight_grams,
+            )
+            .map_err(out_of_range)?,
+        );
     }
     let currency = currency.unwrap_or_else(|| "EUR".into());
-    let weight: u32 = lines
-        .iter()
-        .map(|l| l.weight_grams.saturating_mul(l.quantity))
-        .sum();
+    let weight = domain::total_weight(&lines);
     let shipping = upstream::shipping_quote(&request.shipping_address.country, weight)?;
     if shipping.currency != currency {
         return Err(invalid(
@@ -227,7 +237,7 @@ pub fn checkout(
             "shipping to this country is priced in another currency",
         ));
     }
-    let totals = domain::totals(&lines, shipping.amount);
+    let totals = domain::totals(&lines, shipping.amount).map_err(out_of_range)?;
     let id = new_id();
     let created = transaction(
         &conn,
@@ -253,7 +263,7 @@ pub fn checkout(
             )?;
             repo::remember(conn, &identity.user_id, key, &canonical, &id)?;
             if from_cart {
-                repo::clear_cart(conn, &identity.user_id)?;
+                take_from_cart(conn, &identity.user_id, &wanted)?;
             }
             let saga = Saga::start(now_unix_millis());
             repo::save_saga(conn, &id, &saga)?;
@@ -269,6 +279,31 @@ pub fn checkout(
     }
     outbox::relay_after_commit(&conn, SOURCE);
     Ok((id, OrderStatus::Pending.as_str().to_owned()))
+}
+
+fn out_of_range(_: domain::AmountOutOfRange) -> ApiError {
+    ApiError::new(
+        422,
+        "amount_out_of_range",
+        "the order's total is beyond the amounts that can be charged",
+    )
+}
+
+/// Takes the ordered lines off the cart as it is now, not as checkout read it before pricing:
+/// a line added or raised meanwhile stays for the next order.
+fn take_from_cart(conn: &Connection, user_id: &str, ordered: &[LineInput]) -> Result<(), DbError> {
+    let now = repo::cart(conn, user_id)?;
+    let left = domain::cart_after_checkout(&now, ordered);
+    for (product_id, quantity) in &now {
+        match left.iter().find(|(p, _)| p == product_id) {
+            Some((_, kept)) if kept == quantity => {}
+            Some((_, kept)) => repo::set_cart_line(conn, user_id, product_id, *kept)?,
+            None => {
+                repo::remove_cart_line(conn, user_id, product_id)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn replay(

@@ -16,7 +16,7 @@ use wasmshop_kit::payloads::{UserProfileUpdated, UserRegistered};
 use crate::domain::throttle::{self, Decision};
 use crate::domain::token::{self, TOKEN_TTL_SECONDS, TOKEN_TYPE, TokenConfig};
 use crate::domain::validation::{
-    MAX_PASSWORD_CHARS, normalize_email, validate_profile_update, validate_registration,
+    MAX_PASSWORD_CHARS, validate_email, validate_profile_update, validate_registration,
 };
 use crate::domain::{password, role_for};
 use crate::repo;
@@ -96,10 +96,17 @@ pub fn register(request: &RegisterRequest) -> Result<User, Error> {
 
 /// Unknown email and wrong password give the same error after the same work: the attempt is
 /// counted (see `domain::throttle` for the policy), then exactly one Argon2 verification runs,
-/// against the account's hash or the dummy one.
+/// against the account's hash or the dummy one. An email registration would refuse gets the
+/// same error too, but is neither counted nor verified.
 pub fn login(request: &LoginRequest) -> Result<Token, Error> {
     let tokens = token_config()?;
-    let email = normalize_email(&request.email);
+    // Counting stores the email, so an unchecked one lets any client write rows of any size
+    // (a 100 KB "email" became a row). No account has a malformed email (registration checks
+    // the same shape), and the shape rule is public, so answering it at once, without the
+    // Argon2 run, tells nothing about which accounts exist.
+    let Ok(email) = validate_email(&request.email) else {
+        return Err(Error::InvalidCredentials);
+    };
     let conn = repo::open()?;
     let now = now_unix_seconds();
     let credentials = transaction(&conn, |conn| {
@@ -137,13 +144,14 @@ pub fn login(request: &LoginRequest) -> Result<Token, Error> {
     })
 }
 
-/// Revokes a valid token until it expires: `SET revoked:jti:<jti> 1 EX <seconds left>`.
+/// Revokes a valid token for as long as the gateway would accept it, `exp` plus its leeway:
+/// `SET revoked:jti:<jti> 1 EX <seconds>`.
 pub fn logout(access_token: &str) -> Result<(), Error> {
     let tokens = token_config()?;
     let claims = tokens
         .verify(access_token.trim())
         .map_err(|_| Error::Unauthorized)?;
-    let ttl = token::remaining_lifetime(&claims, now_unix_seconds());
+    let ttl = token::revocation_ttl(&claims, now_unix_seconds());
     let address = variable("redis_address")?;
     let redis = spin_sdk::redis::Connection::open(&address)
         .map_err(|e| internal("redis", format!("{e:?}")))?;

@@ -229,18 +229,40 @@ pub struct Totals {
     pub items: u32,
 }
 
-pub fn totals(lines: &[PricedLine], shipping: i64) -> Totals {
-    let subtotal = lines.iter().map(|l| l.line_total).sum();
-    Totals {
+/// A sum of money beyond what `i64` minor units hold: only reachable through prices stored
+/// before the catalog capped them, and refused rather than wrapped (Wasm builds do not trap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmountOutOfRange;
+
+pub fn line_total(unit_price: i64, quantity: u32) -> Result<i64, AmountOutOfRange> {
+    unit_price
+        .checked_mul(i64::from(quantity))
+        .ok_or(AmountOutOfRange)
+}
+
+pub fn totals(lines: &[PricedLine], shipping: i64) -> Result<Totals, AmountOutOfRange> {
+    let subtotal = lines
+        .iter()
+        .try_fold(0i64, |sum, l| sum.checked_add(l.line_total))
+        .ok_or(AmountOutOfRange)?;
+    Ok(Totals {
         subtotal,
         shipping,
-        total: subtotal + shipping,
-        weight_grams: lines
+        total: subtotal.checked_add(shipping).ok_or(AmountOutOfRange)?,
+        weight_grams: total_weight(lines),
+        items: lines
             .iter()
-            .map(|l| l.weight_grams.saturating_mul(l.quantity))
+            .map(|l| l.quantity)
             .fold(0u32, u32::saturating_add),
-        items: lines.iter().map(|l| l.quantity).sum(),
-    }
+    })
+}
+
+/// What the lines weigh together; saturating, as the quote only needs "very heavy".
+pub fn total_weight(lines: &[PricedLine]) -> u32 {
+    lines
+        .iter()
+        .map(|l| l.weight_grams.saturating_mul(l.quantity))
+        .fold(0u32, u32::saturating_add)
 }
 
 pub fn price(
@@ -249,15 +271,31 @@ pub fn price(
     unit_price: i64,
     quantity: u32,
     unit_weight: Option<u32>,
-) -> PricedLine {
-    PricedLine {
+) -> Result<PricedLine, AmountOutOfRange> {
+    Ok(PricedLine {
         product_id: product_id.to_owned(),
         name: name.to_owned(),
         unit_price,
         quantity,
-        line_total: unit_price * i64::from(quantity),
+        line_total: line_total(unit_price, quantity)?,
         weight_grams: unit_weight.unwrap_or(DEFAULT_UNIT_WEIGHT_GRAMS),
-    }
+    })
+}
+
+/// The cart left once `ordered` was checked out of it: each ordered quantity comes off its
+/// product's line, so what was added to the cart after checkout read it stays there.
+pub fn cart_after_checkout(cart: &[(String, u32)], ordered: &[LineInput]) -> Vec<(String, u32)> {
+    cart.iter()
+        .filter_map(|(product_id, quantity)| {
+            let taken = ordered
+                .iter()
+                .filter(|o| o.product_id == *product_id)
+                .map(|o| o.quantity)
+                .fold(0u32, u32::saturating_add);
+            let left = quantity.saturating_sub(taken);
+            (left > 0).then(|| (product_id.clone(), left))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -379,19 +417,61 @@ mod tests {
     #[test]
     fn totals_add_lines_and_shipping() {
         let lines = [
-            price(PRODUCT, "Mug", 1_250, 2, Some(300)),
-            price(OTHER, "Book", 3_999, 1, None),
+            price(PRODUCT, "Mug", 1_250, 2, Some(300)).expect("fits"),
+            price(OTHER, "Book", 3_999, 1, None).expect("fits"),
         ];
         assert_eq!(
             totals(&lines, 490),
-            Totals {
+            Ok(Totals {
                 subtotal: 6_499,
                 shipping: 490,
                 total: 6_989,
                 weight_grams: 1_100,
                 items: 3
-            }
+            })
         );
+    }
+
+    #[test]
+    fn totals_that_overflow_are_refused_not_wrapped() {
+        // 2^62 x 4 wraps to 0 where overflow is not checked.
+        assert_eq!(
+            price(PRODUCT, "Gold", 1 << 62, 4, None),
+            Err(AmountOutOfRange)
+        );
+        assert_eq!(line_total(i64::MAX, 1), Ok(i64::MAX));
+        let half = price(PRODUCT, "Half", i64::MAX / 2 + 1, 1, None).expect("fits");
+        assert_eq!(
+            totals(&[half.clone(), half.clone()], 0),
+            Err(AmountOutOfRange),
+            "subtotal"
+        );
+        let max = price(PRODUCT, "Max", i64::MAX, 1, None).expect("fits");
+        assert_eq!(totals(&[max], 1), Err(AmountOutOfRange), "with shipping");
+        assert_eq!(totals(&[half], 0).map(|t| t.total), Ok(i64::MAX / 2 + 1));
+    }
+
+    #[test]
+    fn checkout_takes_only_the_ordered_lines_off_the_cart() {
+        let ordered = [LineInput {
+            product_id: PRODUCT.into(),
+            quantity: 2,
+        }];
+        let now = [(PRODUCT.to_owned(), 2), (OTHER.to_owned(), 1)];
+        assert_eq!(
+            cart_after_checkout(&now, &ordered),
+            vec![(OTHER.to_owned(), 1)],
+            "a line added while checking out stays"
+        );
+        let raised = [(PRODUCT.to_owned(), 5)];
+        assert_eq!(
+            cart_after_checkout(&raised, &ordered),
+            vec![(PRODUCT.to_owned(), 3)],
+            "what was added to an ordered line stays"
+        );
+        let lowered = [(PRODUCT.to_owned(), 1)];
+        assert_eq!(cart_after_checkout(&lowered, &ordered), vec![]);
+        assert_eq!(cart_after_checkout(&[], &ordered), vec![]);
     }
 
     #[test]

@@ -116,10 +116,19 @@ impl TokenConfig {
     }
 }
 
-/// Seconds from `now` until the token expires, at least 1 (a revocation must outlive the
-/// token, and Redis refuses a zero TTL).
-pub fn remaining_lifetime(claims: &Claims, now: i64) -> u64 {
-    u64::try_from(claims.exp - now).unwrap_or(0).max(1)
+/// How long after `exp` the gateway still accepts a token: its clock-skew leeway
+/// (`auth::LEEWAY_SECONDS` in gateway-component, which users cannot depend on). A revocation
+/// that ended at `exp` would let a logged-out token in again for that long; a unit test below
+/// reads the gateway's constant so the two cannot drift apart.
+pub const GATEWAY_LEEWAY_SECONDS: i64 = 30;
+
+/// Seconds from `now` for which a revocation of the token must be kept: until the gateway stops
+/// accepting it (`exp` plus [`GATEWAY_LEEWAY_SECONDS`]), at least 1 (Redis refuses a zero TTL).
+pub fn revocation_ttl(claims: &Claims, now: i64) -> u64 {
+    let accepted_until = claims.exp.saturating_add(GATEWAY_LEEWAY_SECONDS);
+    u64::try_from(accepted_until.saturating_sub(now))
+        .unwrap_or(0)
+        .max(1)
 }
 
 #[cfg(test)]
@@ -154,9 +163,23 @@ mod tests {
             }
         );
         assert_eq!(claims.exp - claims.iat, i64::from(TOKEN_TTL_SECONDS));
-        assert_eq!(remaining_lifetime(&claims, 1_750_000_000), 3600);
-        assert_eq!(remaining_lifetime(&claims, 1_750_003_599), 1);
-        assert_eq!(remaining_lifetime(&claims, 1_750_009_999), 1);
+        assert_eq!(revocation_ttl(&claims, 1_750_000_000), 3630);
+        assert_eq!(revocation_ttl(&claims, 1_750_003_599), 31);
+        assert_eq!(revocation_ttl(&claims, 1_750_003_629), 1);
+        assert_eq!(revocation_ttl(&claims, 1_750_009_999), 1);
+    }
+
+    #[test]
+    fn revocations_cover_the_gateways_leeway() {
+        let gateway = include_str!("../../../../gateway-component/src/auth.rs");
+        let declared = "pub const LEEWAY_SECONDS: i64 = ";
+        let leeway: i64 = gateway
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(declared))
+            .and_then(|rest| rest.strip_suffix(';'))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("the gateway declares `pub const LEEWAY_SECONDS: i64 = <n>;` in auth.rs");
+        assert_eq!(GATEWAY_LEEWAY_SECONDS, leeway);
     }
 
     #[test]
