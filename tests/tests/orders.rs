@@ -422,10 +422,27 @@ async fn checkout_is_idempotent_owned_and_cancellable_until_shipment() {
     );
 }
 
+/// A WIT checkout of the caller's cart to Ada in Berlin, paid with the test card.
+fn cart_checkout() -> wasmshop_tests::bindings::orders::wasmshop::orders::types::CheckoutRequest {
+    use wasmshop_tests::bindings::orders::wasmshop::events::payloads::Address;
+    use wasmshop_tests::bindings::orders::wasmshop::orders::types::CheckoutRequest;
+    CheckoutRequest {
+        shipping_address: Address {
+            name: "Ada".into(),
+            line1: "1 Way".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+        payment_token: "tok_visa".into(),
+        lines: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wit_api_runs_the_cart_and_checkout_as_http_does() {
     use wasmshop_tests::bindings::orders::exports::wasmshop::orders::api::Error as ApiError;
-    use wasmshop_tests::bindings::orders::wasmshop::events::payloads::Address;
     use wasmshop_tests::bindings::orders::wasmshop::orders::types::{
         CheckoutRequest, LineInput, OrderStatus,
     };
@@ -483,18 +500,7 @@ async fn the_wit_api_runs_the_cart_and_checkout_as_http_does() {
     let (status, http) = call(&shop, "GET", "/cart", Some(ALICE), None, None).await;
     assert_eq!((status, &http["items"]), (200, &json!(5)));
 
-    let request = CheckoutRequest {
-        shipping_address: Address {
-            name: "Ada".into(),
-            line1: "1 Way".into(),
-            line2: None,
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        },
-        payment_token: "tok_visa".into(),
-        lines: None,
-    };
+    let request = cart_checkout();
     assert!(matches!(
         api.call_checkout(&mut store, BOB, "bob-1", &request)
             .await
@@ -636,21 +642,8 @@ async fn a_checkout_whose_total_would_overflow_is_refused_not_wrapped() {
 
     // The WIT door refuses it as the lines' fault too, not as an internal error.
     use wasmshop_tests::bindings::orders::exports::wasmshop::orders::api::Error as ApiError;
-    use wasmshop_tests::bindings::orders::wasmshop::events::payloads::Address;
-    use wasmshop_tests::bindings::orders::wasmshop::orders::types::CheckoutRequest;
     let (mut store, orders) = shop.orders_api().await.expect("instance");
-    let request = CheckoutRequest {
-        shipping_address: Address {
-            name: "Ada".into(),
-            line1: "1 Way".into(),
-            line2: None,
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        },
-        payment_token: "tok_visa".into(),
-        lines: None,
-    };
+    let request = cart_checkout();
     let refused = orders
         .wasmshop_orders_api()
         .call_checkout(&mut store, ALICE, "k-wit", &request)
