@@ -445,15 +445,24 @@ fn trace_id(traceparent: Option<&http::HeaderValue>) -> &str {
 }
 
 fn text_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
+    whole_response(status, "text/plain", Bytes::from_static(body.as_bytes()))
+}
+
+/// A response of the runtime's own: `body`, all of it, as `content_type`.
+fn whole_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response<HyperOutgoingBody> {
     let mut response = Response::new(
-        Full::new(Bytes::from_static(body.as_bytes()))
+        Full::new(body)
             .map_err(|never| match never {})
             .boxed_unsync(),
     );
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain"),
+        HeaderValue::from_static(content_type),
     );
     response
 }
@@ -499,17 +508,7 @@ fn json_error(
     let body = serde_json::json!({
         "error": { "code": code, "message": message, "details": null }
     });
-    let mut response = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    whole_response(status, "application/json", Bytes::from(body.to_string()))
 }
 
 /// Adds the request headers that Spin gives every component, and makes the URI absolute.
