@@ -20,7 +20,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
 redis_pid=$!
 # The contexts' databases, defined as Spin needs them, in this run's own state dir.
-for label in users catalog orders payments shipping notifications; do
+for label in users catalog orders payments shipping notifications audit; do
   printf '[sqlite_database.%s]\ntype = "spin"\npath = "state/%s.db"\n\n' "$label" "$label"
 done >"$work/runtime-config.toml"
 "$runtime" up --state-dir "$work/state" --runtime-config-file "$work/runtime-config.toml" \

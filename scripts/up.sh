@@ -43,6 +43,38 @@ if [ ! -s "$state_dir/jwt_secret" ]; then
 fi
 chmod 600 "$state_dir/jwt_secret"
 
+# The recovery credential (accepted only on `POST /api/v1/admin/<context>/recovery`), for a
+# scheduler other than the runtime's own ticks below: made the same way, never printed.
+if [ ! -s "$state_dir/recovery_token" ]; then
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state_dir/recovery_token")
+fi
+chmod 600 "$state_dir/recovery_token"
+
+# The one-time secret that makes the first admin (registration only makes customers): made the
+# same way, kept with the state, never printed; once the admin exists it opens nothing.
+if [ ! -s "$state_dir/admin_bootstrap_token" ]; then
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state_dir/admin_bootstrap_token")
+fi
+chmod 600 "$state_dir/admin_bootstrap_token"
+
+# Where `up` will listen: its `--listen` among the extra arguments, else its own default.
+listen="${SPIN_HTTP_LISTEN_ADDR:-127.0.0.1:3000}"
+previous=""
+for arg in "$@"; do
+  case "$arg" in
+    --listen=*) listen="${arg#--listen=}" ;;
+    *) [ "$previous" = "--listen" ] && listen="$arg" ;;
+  esac
+  previous="$arg"
+done
+token_file="$(cd "$state_dir" && pwd)/admin_bootstrap_token"
+# One command, printed with the token read from its file, so the secret stays off the screen.
+cat <<EOF
+==> to make the local admin (once, while the app has none), choose an email and a password of
+    12+ characters and run:
+    curl -sS -X POST http://$listen/api/v1/auth/bootstrap-admin -H 'content-type: application/json' -d "{\"token\":\"\$(cat '$token_file')\",\"email\":\"admin@wasmshop.local\",\"password\":\"choose-a-long-password\"}"
+EOF
+
 # The recovery tick of every context (re-send unsent events, re-drive dead letters, move stuck
 # sagas on), driven by the runtime itself; in production a CronJob calls the admin API instead.
 ticks=()
@@ -54,5 +86,7 @@ done
 "$runtime" up --state-dir "$state_dir" --runtime-config-file runtime-config.local.toml \
   --variable "redis_address=redis://127.0.0.1:$redis_port" \
   --variable "jwt_secret=@$state_dir/jwt_secret" \
+  --variable "recovery_token=@$state_dir/recovery_token" \
+  --variable "admin_bootstrap_token=@$state_dir/admin_bootstrap_token" \
   "${ticks[@]}" --tick-interval 2s \
   "$@"

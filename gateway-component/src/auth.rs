@@ -1,10 +1,11 @@
-//! Bearer-token verification (pure: the clock is a parameter) and the route's role check.
+//! Bearer-token verification (pure: the clock is a parameter), the route's role check and the
+//! recovery credential's scope.
 //! The revocation lookup in Redis is part of the gate (`gate.rs`).
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use crate::routes::Auth;
+use crate::routes::{Auth, Route};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: i64 = 30;
@@ -122,6 +123,30 @@ pub fn authorize(auth: Auth, claims: Option<&Claims>) -> Result<(), u16> {
         (Auth::Admin, Some(claims)) if claims.role == "admin" => Ok(()),
         (Auth::Admin, Some(_)) => Err(403),
     }
+}
+
+/// Whether a request may present the recovery credential: `POST` on a context's recovery
+/// tick (`/admin/<context>/recovery`), the one thing a scheduler needs. Anywhere else the
+/// credential is just an invalid token.
+pub fn recovery_route(route: &Route, method: &str) -> bool {
+    let segments: Vec<&str> = route.pattern.split('/').collect();
+    method == "POST"
+        && route.auth == Auth::Admin
+        && route.upstream_path == "/admin/recovery"
+        && matches!(segments.as_slice(), ["", "admin", context, "recovery"] if *context == route.upstream)
+}
+
+/// Whether `token` is the recovery credential `configured`; an empty `configured` means there
+/// is none. Compared in constant time: the time taken depends on `configured`'s length only,
+/// never on how much of it a guess got right.
+pub fn is_recovery_token(token: &str, configured: &str) -> bool {
+    let (token, configured) = (token.as_bytes(), configured.as_bytes());
+    let mut difference = token.len() ^ configured.len();
+    for (i, expected) in configured.iter().enumerate() {
+        let got = token.get(i).copied().unwrap_or(0);
+        difference |= usize::from(std::hint::black_box(got ^ expected));
+    }
+    !configured.is_empty() && std::hint::black_box(difference) == 0
 }
 
 /// The Redis key users' logout sets.
@@ -287,5 +312,50 @@ mod tests {
         assert_eq!(authorize(Auth::Admin, None), Err(401));
         assert_eq!(authorize(Auth::Admin, Some(&customer)), Err(403));
         assert_eq!(authorize(Auth::Admin, Some(&admin)), Ok(()));
+    }
+
+    #[test]
+    fn the_recovery_credential_matches_exactly_and_only_when_configured() {
+        let configured = "recovery-0123456789abcdef";
+        assert!(is_recovery_token(configured, configured));
+        for wrong in [
+            "",
+            "recovery-0123456789abcde",
+            "recovery-0123456789abcdef0",
+            "recovery-0123456789abcdeF",
+            "xecovery-0123456789abcdef",
+        ] {
+            assert!(!is_recovery_token(wrong, configured), "{wrong}");
+        }
+        // No credential exists when the variable is empty, whatever is presented.
+        assert!(!is_recovery_token("", ""));
+        assert!(!is_recovery_token("anything", ""));
+    }
+
+    #[test]
+    fn the_recovery_credential_opens_only_the_recovery_ticks() {
+        use crate::routes::{Match, ROUTES, match_route};
+        let mut opened = Vec::new();
+        for route in ROUTES {
+            for method in route.methods {
+                if recovery_route(route, method) {
+                    opened.push(format!("{method} {}", route.pattern));
+                }
+            }
+        }
+        let mut expected: Vec<String> = crate::routes::UPSTREAMS
+            .iter()
+            .map(|context| format!("POST /admin/{context}/recovery"))
+            .collect();
+        opened.sort();
+        expected.sort();
+        assert_eq!(opened, expected);
+        let Match::Found { route, .. } =
+            match_route(ROUTES, "/api/v1/admin/catalog/recovery", "POST")
+        else {
+            panic!("the recovery route exists");
+        };
+        assert!(recovery_route(route, "POST"));
+        assert!(!recovery_route(route, "GET"));
     }
 }

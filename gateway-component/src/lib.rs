@@ -7,6 +7,7 @@
 //! service chaining with retries for idempotent methods; one JSON log line per request on
 //! stderr. `/health` is liveness, `/ready` checks every upstream.
 
+mod audit;
 pub mod auth;
 mod breaker;
 pub mod cache;
@@ -18,6 +19,7 @@ pub mod routes;
 pub mod trace;
 mod upstream;
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -81,6 +83,9 @@ struct Context {
     request_id: String,
     /// The context forwarded upstream and returned to the client.
     trace: TraceParent,
+    /// The client's address (`limiter::client_address`), counted by the rate limit and
+    /// forwarded to users for its login throttling.
+    client: Option<IpAddr>,
 }
 
 impl Context {
@@ -158,6 +163,7 @@ pub async fn handle(req: IncomingRequest) -> Response {
     );
     // The gateway's own log lines carry the trace it forwards.
     wasmshop_kit::trace::adopt(Some(&trace.header()));
+    let client = client_address(&headers);
     let context = Context {
         method: req.method(),
         path,
@@ -165,6 +171,7 @@ pub async fn handle(req: IncomingRequest) -> Response {
         headers,
         request_id,
         trace,
+        client,
     };
 
     let mut outcome = Outcome::default();
@@ -183,6 +190,35 @@ pub async fn handle(req: IncomingRequest) -> Response {
     decorate(&mut response, &context, &cors, &outcome, elapsed_ms);
     log(&context, &outcome, response.status().to_owned(), elapsed_ms);
     response
+}
+
+/// The client's address: the peer's, or behind a proxy named in `trusted_proxies`, what the
+/// proxies wrote in `X-Forwarded-For` (`limiter::client_address`).
+fn client_address(headers: &[(String, String)]) -> Option<IpAddr> {
+    let peer = headers
+        .iter()
+        .find(|(name, _)| name == "spin-client-addr")
+        .map(|(_, value)| value.as_str());
+    let forwarded: Vec<&str> = headers
+        .iter()
+        .filter(|(name, _)| name == "x-forwarded-for")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    // Without the header the peer is the client whoever it is: no need to ask the variable.
+    let trusted = if forwarded.is_empty() {
+        limiter::TrustedProxies::default()
+    } else {
+        let text = variable("trusted_proxies").unwrap_or_default();
+        let (trusted, invalid) = limiter::TrustedProxies::parse(&text);
+        if !invalid.is_empty() {
+            wasmshop_kit::trace::log(
+                "gateway",
+                format_args!("`trusted_proxies`: ignoring {invalid:?}, not IPs or CIDRs"),
+            );
+        }
+        trusted
+    };
+    limiter::client_address(peer, &forwarded, &trusted)
 }
 
 fn error_response(error: ApiError) -> Response {
@@ -295,10 +331,15 @@ async fn dispatch(
     outcome.route = Some(route.pattern);
     outcome.upstream = Some(route.upstream);
 
-    let bearer = authenticate(context)?;
-    let claims = bearer.as_ref().map(|b| &b.claims);
-    outcome.user_id = claims.map(|c| c.sub.clone());
-    if let Err(status) = auth::authorize(route.auth, claims) {
+    let caller = authenticate(context, route, &method)?;
+    let claims = caller.claims();
+    outcome.user_id = caller.user_id();
+    // The recovery credential exists only on the routes it opens (`auth::recovery_route`).
+    let authorized = match &caller {
+        Caller::Recovery => Ok(()),
+        _ => auth::authorize(route.auth, claims),
+    };
+    if let Err(status) = authorized {
         // A revoked token is refused as such even where its role would not do; Redis is asked
         // separately only on this rare path (the common one asks in the gate's round trip).
         if let Some(claims) = claims
@@ -314,20 +355,16 @@ async fn dispatch(
 
     // Read before the gate, so a slow upload never holds a bulkhead slot of the upstream.
     let body = read_body(req, context).await?;
-    let pass = match gate(context, route, claims, &method, outcome)? {
+    let pass = match gate(context, route, &caller, &method, outcome)? {
         Gated::Cached(response) => return Ok(response),
         Gated::Forward(pass) => pass,
     };
-    forward(
-        context,
-        route,
-        &upstream_path,
-        bearer.as_ref(),
-        body,
-        pass,
-        outcome,
-    )
-    .await
+    let audited = audit::pending(route, &method, caller.identity(), &body);
+    let answer = forward(context, route, &upstream_path, &caller, body, pass, outcome).await;
+    if let Some(pending) = audited {
+        audit::record(pending, context, &answer).await;
+    }
+    answer
 }
 
 /// `OPTIONS` on a known path: a CORS preflight when it is one, else the methods it has.
@@ -367,16 +404,62 @@ struct Bearer {
     token: String,
 }
 
-/// The request's verified bearer token, `None` without an `Authorization` header. A present
-/// header must be valid even on public routes, and there may be only one. Whether the token
-/// was revoked is asked by the gate (or by `is_revoked`).
-fn authenticate(context: &Context) -> Result<Option<Bearer>, ApiError> {
+/// Who a request comes from.
+enum Caller {
+    Anonymous,
+    User(Bearer),
+    /// The recovery credential, on a route it opens: a service acting as an admin.
+    Recovery,
+}
+
+/// What the upstreams see of the recovery credential (`x-user-id`), and the logs.
+const RECOVERY_IDENTITY: &str = "service:recovery";
+
+impl Caller {
+    fn claims(&self) -> Option<&Claims> {
+        match self {
+            Caller::User(bearer) => Some(&bearer.claims),
+            _ => None,
+        }
+    }
+
+    fn user_id(&self) -> Option<String> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User(bearer) => Some(bearer.claims.sub.clone()),
+            Caller::Recovery => Some(RECOVERY_IDENTITY.into()),
+        }
+    }
+
+    fn principal(&self) -> limiter::Principal<'_> {
+        match self {
+            Caller::Anonymous => limiter::Principal::Anonymous,
+            Caller::User(bearer) => limiter::Principal::User(&bearer.claims.sub),
+            Caller::Recovery => limiter::Principal::Recovery,
+        }
+    }
+
+    /// The verified `(x-user-id, x-user-role)` forwarded upstream.
+    fn identity(&self) -> Option<(&str, &str)> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User(bearer) => Some((&bearer.claims.sub, &bearer.claims.role)),
+            Caller::Recovery => Some((RECOVERY_IDENTITY, "admin")),
+        }
+    }
+}
+
+/// Who sent the request: anonymous without an `Authorization` header; else its bearer token
+/// must be valid even on public routes, and there may be only one. On a route the recovery
+/// credential opens, that credential is accepted too; anywhere else it is an invalid token.
+/// Whether a user token was revoked is asked by the gate (or by `is_revoked`).
+fn authenticate(context: &Context, route: &Route, method: &str) -> Result<Caller, ApiError> {
     let mut headers = context
         .headers
         .iter()
         .filter(|(name, _)| name == "authorization");
     let Some((_, header)) = headers.next() else {
-        return Ok(None);
+        return Ok(Caller::Anonymous);
     };
     // With several, which one counts is up to each reader: the gateway verified the first
     // while users revoked another (#14).
@@ -388,6 +471,12 @@ fn authenticate(context: &Context) -> Result<Option<Bearer>, ApiError> {
     }
     let unauthorized = |e: AuthError| ApiError::unauthorized(e.message());
     let token = auth::bearer_token(header).map_err(unauthorized)?;
+    // A missing variable is a missing credential (logged by `variable`), not an outage.
+    if auth::recovery_route(route, method)
+        && auth::is_recovery_token(token, &variable("recovery_token").unwrap_or_default())
+    {
+        return Ok(Caller::Recovery);
+    }
     let config = AuthConfig {
         secret: variable("jwt_secret")?.into_bytes(),
         issuer: variable("jwt_issuer")?,
@@ -395,7 +484,7 @@ fn authenticate(context: &Context) -> Result<Option<Bearer>, ApiError> {
     };
     let now = wasmshop_kit::ids::now_unix_seconds();
     let claims = auth::verify(token, &config, now).map_err(unauthorized)?;
-    Ok(Some(Bearer {
+    Ok(Caller::User(Bearer {
         claims,
         token: token.to_owned(),
     }))
@@ -447,12 +536,13 @@ struct Pass {
 fn gate(
     context: &Context,
     route: &Route,
-    claims: Option<&Claims>,
+    caller: &Caller,
     method: &str,
     outcome: &mut Outcome,
 ) -> Result<Gated, ApiError> {
     use limiter::Limit;
 
+    let claims = caller.claims();
     let name = limiter::variable_name(route.class);
     let limit = match variable(&name) {
         Ok(text) => Limit::parse(&text).unwrap_or_else(|| {
@@ -466,10 +556,7 @@ fn gate(
         }),
         Err(_) => Limit::default_for(route.class),
     };
-    let client = limiter::client_key(
-        claims.map(|c| c.sub.as_str()),
-        context.header("spin-client-addr"),
-    );
+    let client = limiter::client_key(route.class, caller.principal(), context.client);
     let timeout = route.class.timeout();
     let ask = breaker::Ask {
         upstream: route.upstream,
@@ -488,7 +575,7 @@ fn gate(
         Ok(answer) => answer,
         Err(e) => {
             wasmshop_kit::trace::log("gateway", format_args!("gate for {}: {e}", route.upstream));
-            if claims.is_none() && limiter::fail_open(method) {
+            if matches!(caller, Caller::Anonymous) && limiter::fail_open(method) {
                 return Ok(Gated::Forward(Pass {
                     breaker: None,
                     admission: Admission::Send,
@@ -607,7 +694,7 @@ async fn forward(
     context: &Context,
     route: &Route,
     upstream_path: &str,
-    bearer: Option<&Bearer>,
+    caller: &Caller,
     body: Vec<u8>,
     pass: Pass,
     outcome: &mut Outcome,
@@ -625,19 +712,21 @@ async fn forward(
         .collect();
     // The verified token, never the client's header list: users must act on the very
     // credential the gateway checked.
-    if let Some(bearer) = bearer
+    if let Caller::User(bearer) = caller
         && route.upstream == routes::USERS
     {
         headers.push(("authorization".into(), format!("Bearer {}", bearer.token)));
     }
     headers.push(("x-request-id".into(), context.request_id.clone()));
     headers.push(("traceparent".into(), context.trace.header()));
-    if let Some(addr) = context.header("spin-client-addr") {
-        headers.push(("x-forwarded-for".into(), addr.to_owned()));
+    // The one address the gateway determined: a client's own `X-Forwarded-For` is never
+    // forwarded (not in `FORWARDED_HEADERS`), so users can trust this header.
+    if let Some(client) = context.client {
+        headers.push(("x-forwarded-for".into(), client.to_string()));
     }
-    if let Some(Bearer { claims, .. }) = bearer {
-        headers.push((USER_ID_HEADER.into(), claims.sub.clone()));
-        headers.push((USER_ROLE_HEADER.into(), claims.role.clone()));
+    if let Some((user_id, role)) = caller.identity() {
+        headers.push((USER_ID_HEADER.into(), user_id.to_owned()));
+        headers.push((USER_ROLE_HEADER.into(), role.to_owned()));
     }
     let build = || {
         let mut builder = Request::builder();

@@ -80,6 +80,10 @@ pub const ORDERS: &str = "orders";
 pub const PAYMENTS: &str = "payments";
 pub const SHIPPING: &str = "shipping";
 pub const NOTIFICATIONS: &str = "notifications";
+/// The audit trail: fed by the gateway itself (`audit.rs`), read by admins. No bounded
+/// context (no outbox, no inbox), so it has no operator routes; and not among the
+/// [`UPSTREAMS`] `/ready` checks, since the shop serves while it is down.
+pub const AUDIT: &str = "audit";
 
 /// The upstreams `/ready` checks.
 pub const UPSTREAMS: &[&str] = &[USERS, CATALOG, ORDERS, PAYMENTS, SHIPPING, NOTIFICATIONS];
@@ -107,6 +111,7 @@ macro_rules! route_table {
 pub const ROUTES: &[Route] = route_table!([
     route("/auth/register", &["POST"], USERS, "/auth/register", Auth::Public, Class::Auth),
     route("/auth/login", &["POST"], USERS, "/auth/login", Auth::Public, Class::Auth),
+    route("/auth/bootstrap-admin", &["POST"], USERS, "/auth/bootstrap-admin", Auth::Public, Class::Auth),
     route("/auth/logout", &["POST"], USERS, "/auth/logout", Auth::Authenticated, Class::Write),
     route("/users/me", &["GET"], USERS, "/users/me", Auth::Authenticated, Class::Read),
     route("/users/me", &["PATCH"], USERS, "/users/me", Auth::Authenticated, Class::Write),
@@ -137,6 +142,7 @@ pub const ROUTES: &[Route] = route_table!([
     route("/notifications/{id}/read", &["POST"], NOTIFICATIONS, "/notifications/{id}/read", Auth::Authenticated, Class::Write),
     route("/admin/payments/payments/{id}/refund", &["POST"], PAYMENTS, "/admin/payments/{id}/refund", Auth::Admin, Class::Write),
     route("/admin/notifications/notifications", &["GET"], NOTIFICATIONS, "/admin/notifications", Auth::Admin, Class::Read),
+    route("/admin/audit", &["GET"], AUDIT, "/records", Auth::Admin, Class::Read),
 ], [
     USERS "users", CATALOG "catalog", ORDERS "orders", PAYMENTS "payments", SHIPPING "shipping",
     NOTIFICATIONS "notifications",
@@ -329,6 +335,15 @@ mod tests {
             match_route(ROUTES, "/api/v1/cart", "PUT"),
             Match::MethodNotAllowed(vec!["GET", "DELETE"])
         );
+        let (route, path) = found("/api/v1/admin/audit", "GET");
+        assert_eq!(
+            (route.upstream, route.auth, path.as_str()),
+            (AUDIT, Auth::Admin, "/records")
+        );
+        assert_eq!(
+            match_route(ROUTES, "/api/v1/admin/audit/recovery", "POST"),
+            Match::NotFound
+        );
         assert_eq!(
             match_route(ROUTES, "/api/v1/admin/nobody/recovery", "POST"),
             Match::NotFound
@@ -392,7 +407,10 @@ mod tests {
         for route in ROUTES {
             assert!(route.pattern.starts_with('/'), "{route:?}");
             assert!(!route.methods.is_empty(), "{route:?}");
-            assert!(UPSTREAMS.contains(&route.upstream), "{route:?}");
+            assert!(
+                UPSTREAMS.contains(&route.upstream) || route.upstream == AUDIT,
+                "{route:?}"
+            );
             assert!(!route.upstream_path.contains("reservations"), "{route:?}");
             assert!(!route.upstream_path.starts_with("/events"), "{route:?}");
             if route.pattern.starts_with("/admin/") {

@@ -1,5 +1,5 @@
 //! Support for harnesses that run apps on this runtime: a real `redis-server` of their own on a
-//! free loopback port, stopped when dropped.
+//! free loopback port, password-protected, stopped when dropped.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,8 +24,12 @@ pub fn free_port() -> Result<u16, std::io::Error> {
         .map(|a| a.port())
 }
 
+/// A `redis-server` that requires a password of its own (`--requirepass`), as production's
+/// Redis does: every suite runs authenticated, and one that dropped the password from an
+/// address would fail instead of passing against an open server.
 pub struct RedisServer {
     pub port: u16,
+    password: String,
     child: Option<Child>,
     dir: PathBuf,
 }
@@ -35,13 +39,14 @@ impl RedisServer {
         Self::start_on(free_port().map_err(RedisServerError::Port)?)
     }
 
-    /// Starts on a given port, e.g. to restart a server where its clients expect it.
+    /// Starts on a given port, with a fresh password ([`restart`](Self::restart) keeps both).
     pub fn start_on(port: u16) -> Result<Self, RedisServerError> {
         let dir =
             std::env::temp_dir().join(format!("wasmshop-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(RedisServerError::Spawn)?;
         let mut server = Self {
             port,
+            password: random_password().map_err(RedisServerError::Spawn)?,
             child: None,
             dir,
         };
@@ -52,6 +57,7 @@ impl RedisServer {
     fn spawn(&mut self) -> Result<(), RedisServerError> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--requirepass", &self.password])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -70,7 +76,13 @@ impl RedisServer {
         self.spawn()
     }
 
+    /// The address with its password, as `redis_address` takes it.
     pub fn url(&self) -> String {
+        format!("redis://:{}@127.0.0.1:{}", self.password, self.port)
+    }
+
+    /// The address without the password: what a client that does not authenticate uses.
+    pub fn url_without_password(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -106,6 +118,14 @@ impl Drop for RedisServer {
     }
 }
 
+/// 32 hex digits from the OS's randomness: URL-safe, so it goes into an address as it is.
+fn random_password() -> Result<String, std::io::Error> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Builds a workspace package for `wasm32-wasip2` (release, into `<root>/target/wasm` so it
 /// does not contend with the native test build) and returns its component: how the test
 /// fixtures are made from source.
@@ -130,4 +150,28 @@ pub fn build_wasm_package(workspace_root: &Path, package: &str) -> anyhow::Resul
         "wasm32-wasip2/release/{}.wasm",
         package.replace('-', "_")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every harness runs on this server: were the password not required, a suite whose
+    /// addresses had lost it would still pass.
+    #[test]
+    fn the_test_redis_refuses_a_client_without_its_password() {
+        let server = RedisServer::start().expect("redis-server starts");
+        let refused = redis::Client::open(server.url_without_password())
+            .and_then(|client| client.get_connection())
+            .and_then(|mut anonymous| redis::cmd("PING").query::<String>(&mut anonymous))
+            .expect_err("a client without the password is refused");
+        assert_eq!(refused.code(), Some("NOAUTH"), "{refused}");
+
+        let mut authenticated = server.connection().expect("connects with the password");
+        let pong: String = redis::cmd("PING").query(&mut authenticated).expect("PING");
+        assert_eq!(pong, "PONG");
+
+        let other = RedisServer::start().expect("a second redis-server starts");
+        assert_ne!(server.password, other.password, "a password per server");
+    }
 }

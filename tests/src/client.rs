@@ -4,6 +4,9 @@
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The admin every harness-booted app gets from [`ApiClient::admin`] (its password is
+/// [`PASSWORD`]).
+pub const ADMIN_EMAIL: &str = "admin@wasmshop.test";
 
 #[derive(Clone)]
 pub struct ApiClient {
@@ -36,6 +39,34 @@ impl ApiClient {
             .await?;
         anyhow::ensure!(status == 201, "register {email}: {status} {user}");
         client.login(email).await?;
+        Ok(client)
+    }
+
+    /// The app's admin, logged in: made by `POST /api/v1/auth/bootstrap-admin` with the
+    /// harness's token ([`crate::TEST_ADMIN_BOOTSTRAP_TOKEN`]) on the first call, logged in
+    /// as [`ADMIN_EMAIL`] once the app has its admin.
+    pub async fn admin(base_url: &str, http: &reqwest::Client) -> anyhow::Result<Self> {
+        Self::admin_with(base_url, http, crate::TEST_ADMIN_BOOTSTRAP_TOKEN).await
+    }
+
+    /// [`admin`](Self::admin) with another bootstrap token (an app the harness did not boot).
+    pub async fn admin_with(
+        base_url: &str,
+        http: &reqwest::Client,
+        bootstrap_token: &str,
+    ) -> anyhow::Result<Self> {
+        let mut client = Self::anonymous(base_url, http);
+        let body = json!({ "token": bootstrap_token, "email": ADMIN_EMAIL, "password": PASSWORD });
+        let (status, answer) = client
+            .send("POST", "/api/v1/auth/bootstrap-admin", Some(&body))
+            .await?;
+        let bootstrapped = matches!(status, 200 | 201);
+        let earlier = status == 409 && answer["error"]["code"] == "already_bootstrapped";
+        anyhow::ensure!(
+            bootstrapped || earlier,
+            "bootstrap admin: {status} {answer}"
+        );
+        client.login(ADMIN_EMAIL).await?;
         Ok(client)
     }
 

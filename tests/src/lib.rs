@@ -22,6 +22,11 @@ pub mod process;
 pub mod recorder;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
+/// The users component's `admin_bootstrap_token` in every app the harness boots: see
+/// [`client::ApiClient::admin`].
+pub const TEST_ADMIN_BOOTSTRAP_TOKEN: &str = "test-only-admin-bootstrap-token-0123456789abcdef";
+/// The gateway's `recovery_token` in every app the harness boots.
+pub const TEST_RECOVERY_TOKEN: &str = "test-only-recovery-token-0123456789abcdef";
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -154,7 +159,8 @@ impl Wasmshop {
         let ticks: Vec<local_infra::ticker::Tick> = manifest
             .http_triggers
             .iter()
-            .filter(|t| t.component != "gateway")
+            // Only the bounded contexts have a recovery tick (audit keeps no outbox or inbox).
+            .filter(|t| CONTEXTS.contains(&t.component.as_str()))
             .map(|t| local_infra::ticker::Tick {
                 component: t.component.clone(),
                 path: "/admin/recovery".into(),
@@ -246,6 +252,11 @@ impl Wasmshop {
         for (name, value) in [
             ("redis_address", redis.url()),
             ("jwt_secret", TEST_JWT_SECRET.to_owned()),
+            (
+                "admin_bootstrap_token",
+                TEST_ADMIN_BOOTSTRAP_TOKEN.to_owned(),
+            ),
+            ("recovery_token", TEST_RECOVERY_TOKEN.to_owned()),
         ] {
             if manifest.variables.contains_key(name) {
                 options.variables.insert(name.to_owned(), value);

@@ -1957,3 +1957,78 @@ async fn prices_above_the_cap_are_refused_on_create_and_update() {
         assert_error(status, &body, 422, "invalid_input", "update above the cap");
     }
 }
+
+/// Only orders sends catalog commands: an envelope on `catalog.commands` from any other source
+/// is kept as a `dead` letter and never applied, whichever transport carried it, and an admin's
+/// retry does not apply it either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_from_a_context_that_does_not_own_the_channel_are_refused() {
+    let shop = boot_with(&[("seed_demo_data", "false")]).await;
+    let product = create_product(&shop, &product_body("FORGE-1", "Forged mug", 900, None)).await;
+    let product_id = product["id"].as_str().expect("id").to_owned();
+    set_stock(&shop, &product_id, 50).await;
+    let forged = |order_id: &str| {
+        wasmshop_tests::envelope(
+            "stock.reserve",
+            "users",
+            order_id,
+            Some(order_id),
+            &json!({ "order_id": order_id, "lines": [{ "product_id": product_id, "quantity": 2 }] }),
+        )
+    };
+    let (by_redis, by_push) = (forged(&new_id()), forged(&new_id()));
+    assert_eq!(
+        shop.publish("catalog.commands", &by_redis)
+            .expect("publish"),
+        1
+    );
+    let (status, pushed) = send(&shop, "POST", "/events", Who::Anonymous, &by_push).await;
+    assert_eq!(
+        (status, &pushed["outcome"]),
+        (202, &json!("dead_lettered")),
+        "{pushed}"
+    );
+
+    let ids = [&by_redis["id"], &by_push["id"]];
+    let letters = eventually("both forged commands kept as dead letters", || async {
+        let (status, body) = get(&shop, "/admin/dead-letters?status=dead", Who::Admin).await;
+        assert_eq!(status, 200, "{body}");
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        ids.iter()
+            .all(|id| items.iter().any(|l| &&l["id"] == id))
+            .then_some(items)
+    })
+    .await;
+    for letter in &letters {
+        let error = letter["error"].as_str().unwrap_or("");
+        assert!(error.contains("untrusted_source"), "{letter}");
+        assert!(error.contains("users"), "{letter}");
+    }
+
+    let (status, retried) = send(
+        &shop,
+        "POST",
+        &format!(
+            "/admin/dead-letters/{}/retry",
+            by_push["id"].as_str().expect("id")
+        ),
+        Who::Admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, &retried["dead_letter"]["status"]),
+        (200, &json!("dead")),
+        "{retried}"
+    );
+    assert_eq!(
+        stock(&shop, &product_id).await,
+        (50, 0, 50),
+        "nothing reserved"
+    );
+    for forged in [&by_redis, &by_push] {
+        let order_id = forged["subject"].as_str().expect("subject");
+        let (status, body) = get(&shop, &format!("/reservations/{order_id}"), Who::Admin).await;
+        assert_eq!(status, 404, "{body}");
+    }
+}

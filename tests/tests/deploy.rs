@@ -239,12 +239,13 @@ fn the_recovery_cronjob_ticks_every_context_through_the_gateway() {
         .split_whitespace()
         .collect();
     // Every context behind the gateway (a private HTTP component) keeps an outbox and an
-    // inbox, so each has a tick; its Redis subscriber shares its database and its tick.
+    // inbox, so each has a tick; its Redis subscriber shares its database and its tick. The
+    // audit trail is behind the gateway too, but appends only: it has nothing to recover.
     let behind_gateway: BTreeSet<&str> = manifest
         .http_triggers
         .iter()
         .map(|t| t.component.as_str())
-        .filter(|id| *id != "gateway")
+        .filter(|id| !matches!(*id, "gateway" | "audit"))
         .collect();
     assert_eq!(contexts, behind_gateway);
     assert_eq!(
@@ -258,13 +259,47 @@ fn the_recovery_cronjob_ticks_every_context_through_the_gateway() {
         "the SpinApp's Service is named after it"
     );
     let script = container["command"][2].as_str().expect("script");
-    for needed in [
-        "/api/v1/auth/login",
-        "/api/v1/admin/$context/recovery",
-        "/api/v1/auth/logout",
-    ] {
-        assert!(script.contains(needed), "the job calls {needed}");
-    }
+    assert!(
+        script.contains("/api/v1/admin/$context/recovery")
+            && script.contains("authorization: Bearer $RECOVERY_TOKEN"),
+        "the job ticks with the recovery credential: {script}"
+    );
+    // #14: through the public login, five wrong passwords for the operator kept the job out.
+    assert!(
+        !script.contains("/api/v1/auth/"),
+        "the job needs no account: {script}"
+    );
+    // The job's credential is the gateway's variable, from the same Secret key.
+    let reference = |env: &Value| {
+        let key = &env["valueFrom"]["secretKeyRef"];
+        (
+            key["name"].as_str().map(str::to_owned),
+            key["key"].as_str().map(str::to_owned),
+        )
+    };
+    let expected = (
+        Some("wasmshop-variables".to_owned()),
+        Some("recovery_token".to_owned()),
+    );
+    assert_eq!(reference(env["RECOVERY_TOKEN"]), expected);
+    let app_variable = documents["SpinApp"][0]["spec"]["variables"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .find(|v| v["name"] == "recovery_token")
+        .expect("the SpinApp sets recovery_token");
+    assert_eq!(reference(app_variable), expected);
+    assert!(
+        documents["Secret"]
+            .iter()
+            .find(|s| s["metadata"]["name"] == "wasmshop-variables")
+            .is_some_and(|s| s["stringData"]["recovery_token"].is_string()),
+        "secrets.yaml has the key"
+    );
+    assert!(
+        manifest.variables.contains_key("recovery_token"),
+        "spin.toml declares it"
+    );
     assert_eq!(job["spec"]["concurrencyPolicy"], "Forbid");
 }
 
@@ -292,18 +327,13 @@ fn the_production_runtime_config_loads_and_covers_every_database() {
     );
 }
 
-/// The CronJob's own script, run against the app with the operator's credentials: it logs in,
-/// ticks every context and logs out (so the token it used is revoked).
+/// The CronJob's own script, run against the app with the recovery credential: it ticks every
+/// context, and fails without the right credential.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recovery_cronjob_script_works_against_the_app() {
     let shop = wasmshop_tests::Wasmshop::boot_shop(wasmshop_tests::EventTransport::HttpPush, &[])
         .await
         .expect("boot");
-    // `admin_email`'s default: this account is made admin on registration.
-    let operator = "admin@wasmshop.local";
-    wasmshop_tests::client::ApiClient::register(&shop.base_url, &shop.client, operator)
-        .await
-        .expect("operator account");
     let documents = documents();
     let container = &documents["CronJob"][0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         [0];
@@ -319,8 +349,7 @@ async fn the_recovery_cronjob_script_works_against_the_app() {
         .arg(container["command"][2].as_str().expect("script"))
         .env("GATEWAY", &shop.base_url)
         .env("CONTEXTS", contexts)
-        .env("OPERATOR_EMAIL", operator)
-        .env("OPERATOR_PASSWORD", wasmshop_tests::client::PASSWORD)
+        .env("RECOVERY_TOKEN", wasmshop_tests::TEST_RECOVERY_TOKEN)
         .output()
         .await
         .expect("sh runs");
@@ -337,16 +366,17 @@ async fn the_recovery_cronjob_script_works_against_the_app() {
         .collect();
     assert_eq!(reports.len(), 6, "one report per context: {stdout}");
 
-    // With wrong credentials the job fails rather than passing silently.
-    let failed = tokio::process::Command::new("/bin/sh")
-        .arg("-ec")
-        .arg(container["command"][2].as_str().expect("script"))
-        .env("GATEWAY", &shop.base_url)
-        .env("CONTEXTS", contexts)
-        .env("OPERATOR_EMAIL", operator)
-        .env("OPERATOR_PASSWORD", "wrong")
-        .output()
-        .await
-        .expect("sh runs");
-    assert!(!failed.status.success());
+    // With a wrong or no credential the job fails rather than passing silently.
+    for token in ["wrong", ""] {
+        let failed = tokio::process::Command::new("/bin/sh")
+            .arg("-ec")
+            .arg(container["command"][2].as_str().expect("script"))
+            .env("GATEWAY", &shop.base_url)
+            .env("CONTEXTS", contexts)
+            .env("RECOVERY_TOKEN", token)
+            .output()
+            .await
+            .expect("sh runs");
+        assert!(!failed.status.success(), "token {token:?}");
+    }
 }

@@ -41,7 +41,7 @@ async fn a_failing_payment_service_trips_the_breaker_then_orders_confirm_after_r
         .await
         .expect("runtime");
     let http = wasmshop_tests::http_client();
-    let admin = ApiClient::register(&runtime.base_url(), &http, "admin@wasmshop.local")
+    let admin = ApiClient::admin(&runtime.base_url(), &http)
         .await
         .expect("admin");
     let customer = ApiClient::register(&runtime.base_url(), &http, "unlucky@example.com")

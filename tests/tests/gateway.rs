@@ -90,6 +90,15 @@ async fn account(shop: &Wasmshop, email: &str) -> (String, String) {
     )
 }
 
+/// The app's admin (made by the bootstrap): its bearer token.
+async fn admin_token(shop: &Wasmshop) -> String {
+    wasmshop_tests::client::ApiClient::admin(&shop.base_url, &shop.client)
+        .await
+        .expect("admin")
+        .token
+        .expect("token")
+}
+
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
@@ -303,7 +312,7 @@ async fn identity_is_verified_and_roles_are_enforced() {
     let shop = Wasmshop::boot().await.expect("boot");
     let (customer_id, customer) = account(&shop, "customer@example.com").await;
     let (other_id, _) = account(&shop, "other@example.com").await;
-    let (_, admin) = account(&shop, "admin@wasmshop.local").await;
+    let admin = admin_token(&shop).await;
 
     // A forged identity header is replaced by the token's.
     let response = shop
@@ -888,7 +897,7 @@ async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
 async fn shopping_and_operator_routes_reach_their_contexts() {
     let shop = boot_over_redis().await;
     let (_, customer) = account(&shop, "shopper@example.com").await;
-    let (_, admin) = account(&shop, "admin@wasmshop.local").await;
+    let admin = admin_token(&shop).await;
 
     let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
     assert_eq!(status, 200, "{body}");
@@ -1219,4 +1228,201 @@ async fn two_authorization_headers_are_refused() {
     assert_unauthorized(&shop, Some(&grace), "logged out").await;
     let response = call(&shop, "GET", "/api/v1/users/me", Some(&ada), None).await;
     assert_eq!(response.status(), 200);
+}
+
+/// The whole app with `variables` on top of the defaults.
+async fn boot_with_variables(variables: &[(&str, &str)]) -> Wasmshop {
+    let manifest = wasmshop_tests::build_app().expect("build");
+    let variables = variables
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    Wasmshop::boot_with(manifest, variables)
+        .await
+        .expect("boot")
+}
+
+/// `POST /api/v1/auth/login` for `email` with the right password, optionally carrying a bearer
+/// token and an `X-Forwarded-For`.
+async fn login_as(
+    shop: &Wasmshop,
+    email: &str,
+    token: Option<&str>,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut request = shop
+        .client
+        .post(shop.url("/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("x-forwarded-for", forwarded_for);
+    }
+    request.send().await.expect("login")
+}
+
+// #14 item 3: a credential request carrying any valid token was counted under its user, so each
+// new account bought a fresh budget of Argon2 work from the same address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_routes_are_limited_per_address_even_with_a_token() {
+    let shop = boot_with_variables(&[("rate_limit_auth", "3/60")]).await;
+    // Register and log in: two of the address's three.
+    let (_, token) = account(&shop, "ada@example.com").await;
+    let response = login_as(&shop, "ada@example.com", Some(&token), None).await;
+    assert_eq!(response.status(), 200, "the third request of the window");
+    assert_eq!(
+        header(&response, "ratelimit-remaining").as_deref(),
+        Some("0")
+    );
+    let (status, body) = json(login_as(&shop, "ada@example.com", Some(&token), None).await).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (429, &json!("too_many_requests")),
+        "a token buys no budget of its own: {body}"
+    );
+    let register = json!({ "email": "bob@example.com", "password": PASSWORD, "name": "Bob" });
+    let (status, body) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/auth/register",
+            Some(&token),
+            Some(&register),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    // Other classes still count per user: the token's owner reads its profile.
+    let (status, body) =
+        json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+// #14 item 3: `X-Forwarded-For` is believed only from a trusted proxy; the harness's peer
+// (loopback) is not one here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
+    let shop = boot_with_variables(&[
+        ("rate_limit_auth", "2/60"),
+        ("trusted_proxies", "10.0.0.0/8, 192.0.2.7"),
+    ])
+    .await;
+    for (i, forwarded) in ["203.0.113.1", "203.0.113.2"].into_iter().enumerate() {
+        let (status, body) =
+            json(login_as(&shop, "nobody@example.com", None, Some(forwarded)).await).await;
+        assert_eq!(status, 401, "request {i}: {body}");
+    }
+    for forwarded in [
+        "203.0.113.3",
+        "10.1.2.3",
+        "192.0.2.7",
+        "127.0.0.1",
+        "garbage",
+    ] {
+        let (status, body) =
+            json(login_as(&shop, "nobody@example.com", None, Some(forwarded)).await).await;
+        assert_eq!(status, 429, "X-Forwarded-For {forwarded}: {body}");
+    }
+}
+
+// #14 item 3: behind a trusted proxy each client has its own budget, and the right-most address
+// the proxies did not add is the client, whatever the client wrote to the left of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_address_is_counted_apart() {
+    let shop = boot_with_variables(&[
+        ("rate_limit_auth", "2/60"),
+        ("trusted_proxies", "127.0.0.1, 10.0.0.0/8"),
+    ])
+    .await;
+    for forwarded in ["203.0.113.1", "198.51.100.1, 203.0.113.1, 10.0.0.5"] {
+        let (status, body) =
+            json(login_as(&shop, "nobody@example.com", None, Some(forwarded)).await).await;
+        assert_eq!(status, 401, "{forwarded}: {body}");
+    }
+    // A forged left part does not make the same client someone else.
+    let (status, body) = json(
+        login_as(
+            &shop,
+            "nobody@example.com",
+            None,
+            Some("198.51.100.2, 203.0.113.1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    // Another client behind the same proxy has its own budget.
+    let (status, body) =
+        json(login_as(&shop, "nobody@example.com", None, Some("203.0.113.2")).await).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+// #14 item 2: the recovery credential opens the recovery tick of each context and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_token_runs_the_recovery_tick_and_nothing_else() {
+    let shop = Wasmshop::boot().await.expect("boot");
+    let recovery = wasmshop_tests::TEST_RECOVERY_TOKEN;
+    for context in CONTEXTS {
+        let path = format!("/api/v1/admin/{context}/recovery");
+        let (status, body) = json(call(&shop, "POST", &path, Some(recovery), None).await).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.is_object(), "{path}: a report: {body}");
+    }
+    let refused = [
+        ("GET", "/api/v1/admin/catalog/dead-letters"),
+        (
+            "POST",
+            "/api/v1/admin/catalog/dead-letters/0190d7a0-0000-7000-8000-000000000009/retry",
+        ),
+        ("GET", "/api/v1/admin/notifications/notifications"),
+        ("GET", "/api/v1/users/me"),
+        ("GET", "/api/v1/orders"),
+        ("GET", "/api/v1/products"),
+        ("POST", "/api/v1/auth/logout"),
+    ];
+    for (method, path) in refused {
+        let (status, body) = json(call(&shop, method, path, Some(recovery), None).await).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (401, &json!("unauthorized")),
+            "{method} {path}: {body}"
+        );
+    }
+    // Not the credential: a near miss is refused on the recovery route too.
+    let near = format!("{recovery}x");
+    for token in [near.as_str(), &recovery[..recovery.len() - 1]] {
+        let (status, body) = json(
+            call(
+                &shop,
+                "POST",
+                "/api/v1/admin/catalog/recovery",
+                Some(token),
+                None,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+    }
+}
+
+// An empty `recovery_token` (the default) means there is no recovery credential at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_recovery_token_opens_nothing() {
+    let shop = boot_with_variables(&[("recovery_token", "")]).await;
+    let (status, body) = json(
+        call(
+            &shop,
+            "POST",
+            "/api/v1/admin/catalog/recovery",
+            Some(wasmshop_tests::TEST_RECOVERY_TOKEN),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
 }

@@ -9,7 +9,6 @@ use wasmshop_tests::client::{ApiClient, address};
 use wasmshop_tests::recorder::recording_endpoint;
 use wasmshop_tests::{EventTransport, Wasmshop, eventually, invariants};
 
-const ADMIN_EMAIL: &str = "admin@wasmshop.local";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 
@@ -41,7 +40,7 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
     )
     .await
     .expect("boot");
-    let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
     let product = admin.stocked_product(1_500, 3).await.expect("product");
@@ -169,7 +168,7 @@ async fn metrics_move_with_a_checkout() {
     let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
         .await
         .expect("boot");
-    let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
     let product = admin.stocked_product(2_000, 5).await.expect("product");

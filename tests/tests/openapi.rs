@@ -10,9 +10,10 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, PASSWORD, address};
-use wasmshop_tests::{CONTEXTS, EventTransport, Wasmshop, eventually, workspace_root};
+use wasmshop_tests::{
+    CONTEXTS, EventTransport, TEST_ADMIN_BOOTSTRAP_TOKEN, Wasmshop, eventually, workspace_root,
+};
 
-const ADMIN_EMAIL: &str = "admin@wasmshop.local";
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// The document, the validators compiled from it, and the operations driven so far.
@@ -168,13 +169,6 @@ impl Caller<'_> {
     }
 }
 
-async fn token(shop: &Wasmshop, email: &str) -> String {
-    let client = ApiClient::register(&shop.base_url, &shop.client, email)
-        .await
-        .expect("register");
-    client.token.expect("token")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_answers_as_documented() {
     let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
@@ -265,7 +259,39 @@ async fn every_documented_operation_answers_as_documented() {
         )
         .await;
     assert_eq!(status, 401);
-    let admin = token(&shop, ADMIN_EMAIL).await;
+    // The first admin: a wrong token makes nothing, the operator's makes one admin, once.
+    let bootstrap = |token: &str| json!({ "token": token, "email": wasmshop_tests::client::ADMIN_EMAIL, "password": PASSWORD });
+    for (token, status, code) in [
+        ("wrong", 403, Some("invalid_bootstrap_token")),
+        (TEST_ADMIN_BOOTSTRAP_TOKEN, 201, None),
+        (
+            TEST_ADMIN_BOOTSTRAP_TOKEN,
+            409,
+            Some("already_bootstrapped"),
+        ),
+    ] {
+        let (answered, body) = api
+            .call(
+                None,
+                "post",
+                "/api/v1/auth/bootstrap-admin",
+                "/api/v1/auth/bootstrap-admin",
+                Some(&bootstrap(token)),
+                &[],
+            )
+            .await;
+        assert_eq!(answered, status, "{body}");
+        if let Some(code) = code {
+            assert_eq!(body["error"]["code"], code);
+        } else {
+            assert_eq!(body["role"], "admin");
+        }
+    }
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
+        .await
+        .expect("admin")
+        .token
+        .expect("token");
     let admin = Some(admin.as_str());
     let (status, _) = api
         .call(
@@ -723,6 +749,41 @@ async fn every_documented_operation_answers_as_documented() {
         )
         .await;
     assert_eq!(status, 200);
+
+    // The audit trail: the refund above is in it; only admins read it.
+    let (status, trail) = api
+        .call(
+            admin,
+            "get",
+            "/api/v1/admin/audit",
+            "/api/v1/admin/audit?action=payments.refund&limit=5",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((status, &trail["total"]), (200, &json!(1)), "{trail}");
+    let (status, _) = api
+        .call(
+            admin,
+            "get",
+            "/api/v1/admin/audit",
+            "/api/v1/admin/audit?since=yesterday",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = api
+        .call(
+            customer,
+            "get",
+            "/api/v1/admin/audit",
+            "/api/v1/admin/audit",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403);
 
     // Operators: a poison message gives orders a dead letter to read, retry and discard.
     let poison = json!({ "not": "an envelope" });

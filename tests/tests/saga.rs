@@ -10,7 +10,6 @@ use wasmshop_tests::client::{ApiClient, address};
 use wasmshop_tests::invariants;
 use wasmshop_tests::{EventTransport, Wasmshop};
 
-const ADMIN_EMAIL: &str = "admin@wasmshop.local";
 const TERMINAL_WITHIN: Duration = Duration::from_secs(20);
 
 struct World {
@@ -24,7 +23,7 @@ async fn world(transport: EventTransport, variables: &[(&str, &str)]) -> World {
     let shop = Wasmshop::boot_shop(transport, &variables)
         .await
         .expect("the app boots");
-    let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin account");
     World { shop, admin }
@@ -377,7 +376,7 @@ async fn killed_mid_saga(event_transport: &str) {
         .await
         .expect("runtime starts");
     let http = wasmshop_tests::http_client();
-    let admin = ApiClient::register(&runtime.base_url(), &http, ADMIN_EMAIL)
+    let admin = ApiClient::admin(&runtime.base_url(), &http)
         .await
         .expect("admin");
     let customer = ApiClient::register(&runtime.base_url(), &http, "killed@example.com")

@@ -37,7 +37,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
         .await
         .expect("boot");
-    let admin = ApiClient::register(&shop.base_url, &shop.client, "admin@wasmshop.local")
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
     let token = admin.token.clone().expect("token");

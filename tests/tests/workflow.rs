@@ -7,13 +7,11 @@ use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, address};
 use wasmshop_tests::{EventTransport, Wasmshop, eventually, invariants};
 
-const ADMIN_EMAIL: &str = "admin@wasmshop.local";
-
 async fn shop() -> (Wasmshop, ApiClient) {
     let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
         .await
         .expect("the app boots");
-    let admin = ApiClient::register(&shop.base_url, &shop.client, ADMIN_EMAIL)
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
     (shop, admin)

@@ -203,6 +203,52 @@ pub const SUBSCRIBERS: &[(&str, &[(&str, Interest)])] = &[
     ),
 ];
 
+/// The one context that publishes on each channel, and the families of event types it carries
+/// (`stock` for `stock.*`). A consumer believes an envelope only from the producer of the
+/// channel that brought it. No consumer reads two channels of one family, so the event type
+/// names that channel: the Redis trigger does not say which channel a message came on, and a
+/// push's `x-event-channel` header is only the sender's word.
+pub const PRODUCERS: &[(&str, &str, &[&str])] = &[
+    ("users.events", "users", &["user"]),
+    ("catalog.commands", "orders", &["stock"]),
+    ("catalog.events", "catalog", &["stock", "product"]),
+    ("payments.commands", "orders", &["payment"]),
+    ("payments.events", "payments", &["payment"]),
+    ("shipping.commands", "orders", &["shipment"]),
+    ("shipping.events", "shipping", &["shipment"]),
+    ("orders.events", "orders", &["order"]),
+];
+
+/// The stable start of the error of an envelope refused for its `source`.
+pub const UNTRUSTED_SOURCE: &str = "untrusted_source";
+
+/// Whom `consumer` takes events of `event_type` from: the producer of its channel of that
+/// type's family; `None` when no channel brings such events to it.
+pub fn producer_for(consumer: &str, event_type: &str) -> Option<&'static str> {
+    let (family, _) = event_type.split_once('.')?;
+    PRODUCERS
+        .iter()
+        .find(|(channel, _, families)| {
+            families.contains(&family) && subscribers(channel).any(|c| c == consumer)
+        })
+        .map(|(_, producer, _)| *producer)
+}
+
+/// An envelope is applied only if its `source` owns the channel that brought it: any context
+/// able to publish could otherwise command another (reserve stock, capture a payment).
+pub fn check_source(consumer: &str, event: &Event) -> Result<(), Failure> {
+    let (event_type, source) = (&event.event_type, &event.source);
+    match producer_for(consumer, event_type) {
+        Some(producer) if producer == source => Ok(()),
+        Some(producer) => Err(Failure::Permanent(format!(
+            "{UNTRUSTED_SOURCE}: {consumer} takes `{event_type}` only from {producer}, not from `{source}`"
+        ))),
+        None => Err(Failure::Permanent(format!(
+            "{UNTRUSTED_SOURCE}: no channel brings `{event_type}` to {consumer} (from `{source}`)"
+        ))),
+    }
+}
+
 fn channel_consumers(channel: &str) -> &'static [(&'static str, Interest)] {
     SUBSCRIBERS
         .iter()
@@ -227,7 +273,8 @@ pub fn interested(channel: &str, event_type: &str) -> impl Iterator<Item = &'sta
 }
 
 /// The one entry of every transport. Never fails the message: what cannot be applied now is
-/// kept. `Err` only when even keeping it failed (the database is unusable).
+/// kept, and an envelope not from its channel's producer ([`check_source`]) is kept `dead`.
+/// `Err` only when even keeping it failed (the database is unusable).
 pub fn receive(
     conn: &Connection,
     payload: &[u8],
@@ -244,7 +291,7 @@ pub fn receive(
             return Ok(Outcome::DeadLettered { error });
         }
     };
-    let outcome = match apply_once(conn, &event, consumer) {
+    let outcome = match apply_once(conn, &event, consumer, source) {
         Ok(true) => Outcome::Applied,
         Ok(false) => Outcome::Duplicate,
         Err(failure) => {
@@ -285,8 +332,15 @@ pub fn receive(
     Ok(outcome)
 }
 
-/// Applies `event` unless its id is in the inbox; `Ok(false)` for a duplicate.
-fn apply_once(conn: &Connection, event: &Event, consumer: &dyn Consumer) -> Result<bool, Failure> {
+/// Applies `event` unless its id is in the inbox; `Ok(false)` for a duplicate. `name` is the
+/// consumer's context.
+fn apply_once(
+    conn: &Connection,
+    event: &Event,
+    consumer: &dyn Consumer,
+    name: &str,
+) -> Result<bool, Failure> {
+    check_source(name, event)?;
     // What the consumer emits, chains or logs continues the event's trace.
     crate::trace::adopt(event.trace.as_ref().map(|t| t.traceparent.as_str()));
     // Every Redis event comes twice (`outbox::redeliver`): a plain read turns the copy away
@@ -398,6 +452,7 @@ fn redrive(
     conn: &Connection,
     id: &str,
     consumer: &dyn Consumer,
+    source: &str,
 ) -> Result<Option<Outcome>, DbError> {
     let found = conn.execute(
         "SELECT payload, attempts, event_type FROM dead_letters WHERE id = ?",
@@ -418,7 +473,7 @@ fn redrive(
             &Failure::Permanent(format!("not an event envelope: {e}")),
             attempts,
         )?,
-        Ok(event) => match apply_once(conn, &event, consumer) {
+        Ok(event) => match apply_once(conn, &event, consumer, source) {
             Ok(applied) => {
                 conn.execute(
                     "UPDATE dead_letters SET status = ?, next_attempt_ms = NULL, updated_at = ? WHERE id = ?",
@@ -467,7 +522,7 @@ pub fn recover(conn: &Connection, consumer: &dyn Consumer, source: &str) -> Resu
     for row in db::rows(&due) {
         redriven += 1;
         if let Some(Outcome::Applied | Outcome::Duplicate) =
-            redrive(conn, &row.text("id")?, consumer)?
+            redrive(conn, &row.text("id")?, consumer, source)?
         {
             resolved += 1;
         }
@@ -676,7 +731,7 @@ pub fn routes(
         ["admin", "dead-letters", id, "retry"] => Some(match method {
             Method::Post => Identity::require_admin(req).and_then(|_| {
                 let conn = open()?;
-                match redrive(&conn, id, consumer)? {
+                match redrive(&conn, id, consumer, source)? {
                     None => Err(ApiError::not_found("no such dead letter")),
                     Some(outcome) => {
                         if matches!(outcome, Outcome::Applied) {
@@ -835,6 +890,72 @@ mod tests {
         assert_eq!(to("payments.events", "payment.captured"), ["orders"]);
         assert!(to("orders.events", "order.created").is_empty());
         assert_eq!(to("orders.events", "order.confirmed"), ["notifications"]);
+    }
+
+    #[test]
+    fn every_channel_has_one_producer() {
+        let consumed: Vec<&str> = SUBSCRIBERS.iter().map(|(channel, _)| *channel).collect();
+        let produced: Vec<&str> = PRODUCERS.iter().map(|(channel, _, _)| *channel).collect();
+        assert_eq!(consumed, produced);
+    }
+
+    /// What lets the event type name the channel it came on.
+    #[test]
+    fn no_consumer_reads_two_channels_of_one_family() {
+        for (channel, _, families) in PRODUCERS {
+            for (other, _, others) in PRODUCERS.iter().filter(|(c, _, _)| c != channel) {
+                let shared = families.iter().any(|family| others.contains(family));
+                let both = subscribers(channel).find(|c| subscribers(other).any(|o| o == *c));
+                assert!(
+                    !shared || both.is_none(),
+                    "{both:?} reads {channel} and {other}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn commands_and_replies_are_believed_only_from_their_channels_producer() {
+        let from = |event_type: &str, source: &str| {
+            crate::events::envelope(event_type, source, "order-1", &json!({})).expect("json")
+        };
+        for (consumer, event_type, producer) in [
+            ("catalog", "stock.reserve", "orders"),
+            ("orders", "stock.reserved", "catalog"),
+            ("orders", "product.updated", "catalog"),
+            ("orders", "payment.captured", "payments"),
+            ("orders", "shipment.created", "shipping"),
+            ("payments", "payment.authorize", "orders"),
+            ("shipping", "shipment.cancel", "orders"),
+            ("notifications", "user.registered", "users"),
+            ("notifications", "order.confirmed", "orders"),
+            ("notifications", "payment.failed", "payments"),
+        ] {
+            assert_eq!(producer_for(consumer, event_type), Some(producer));
+            assert_eq!(check_source(consumer, &from(event_type, producer)), Ok(()));
+        }
+        let refused = |consumer: &str, event: Event| match check_source(consumer, &event) {
+            Err(Failure::Permanent(error)) => error,
+            other => panic!("{consumer} accepted {event:?}: {other:?}"),
+        };
+        let error = refused("catalog", from("stock.reserve", "users"));
+        assert_eq!(
+            error,
+            "untrusted_source: catalog takes `stock.reserve` only from orders, not from `users`"
+        );
+        // A reply names the context that answers, a command the orchestrator.
+        assert!(
+            refused("orders", from("payment.authorized", "shipping")).starts_with(UNTRUSTED_SOURCE)
+        );
+        assert!(
+            refused("payments", from("payment.capture", "payments")).starts_with(UNTRUSTED_SOURCE)
+        );
+        assert!(refused("notifications", from("payment.authorize", "orders")).contains("payments"));
+        // Nothing reaches a context on a channel it does not read.
+        assert_eq!(producer_for("notifications", "stock.low"), None);
+        assert!(refused("notifications", from("stock.low", "catalog")).contains("no channel"));
+        assert!(refused("users", from("user.registered", "users")).starts_with(UNTRUSTED_SOURCE));
+        assert!(refused("catalog", from("stock", "orders")).starts_with(UNTRUSTED_SOURCE));
     }
 
     #[test]

@@ -9,7 +9,8 @@ impl Guest for Component {
     }
 
     fn login(request: LoginRequest) -> Result<Token, Error> {
-        service::login(&request)
+        // A component calling the api directly has no client address: its calls share one.
+        service::login(&request, crate::domain::throttle::UNKNOWN_CLIENT)
     }
 
     fn logout(access_token: String) -> Result<(), Error> {

@@ -8,6 +8,9 @@ use wasmshop_kit::http::segments;
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::json::{json_response, parse_body};
 
+use crate::domain::bootstrap::Refusal;
+use crate::domain::throttle;
+use crate::service::{BootstrapError, BootstrapRequest, Bootstrapped};
 use crate::{Error, LoginRequest, ProfileUpdate, RegisterRequest, service};
 
 /// Users consumes no events; it shares the messaging routes for its own outbox's recovery.
@@ -57,6 +60,10 @@ fn route(req: &Request) -> Result<Response, ApiError> {
             Method::Post => login(req),
             _ => Err(ApiError::method_not_allowed(&["POST"])),
         },
+        ["auth", "bootstrap-admin"] => match method {
+            Method::Post => bootstrap_admin(req),
+            _ => Err(ApiError::method_not_allowed(&["POST"])),
+        },
         ["auth", "logout"] => match method {
             Method::Post => logout(req),
             _ => Err(ApiError::method_not_allowed(&["POST"])),
@@ -78,11 +85,38 @@ fn register(req: &Request) -> Result<Response, ApiError> {
 
 fn login(req: &Request) -> Result<Response, ApiError> {
     let request: LoginRequest = parse_body(req.body())?;
-    let token = service::login(&request).map_err(api_error)?;
+    // Users is reached only through the gateway (a private route), which sets this header to
+    // the one client address it determined, never appending to what the client sent.
+    let forwarded = req.header("x-forwarded-for").and_then(|v| v.as_str());
+    let client = throttle::client_key(forwarded);
+    let token = service::login(&request, &client).map_err(api_error)?;
     let mut response = json_response(200, &token);
     // RFC 6749 §5.1: responses carrying tokens are not to be cached.
     response.set_header("cache-control", "no-store");
     Ok(response)
+}
+
+fn bootstrap_admin(req: &Request) -> Result<Response, ApiError> {
+    let request: BootstrapRequest = parse_body(req.body())?;
+    let (status, user) = match service::bootstrap_admin(&request) {
+        Ok(Bootstrapped::Created(user)) => (201, user),
+        Ok(Bootstrapped::Promoted(user)) => (200, user),
+        Err(BootstrapError::Refused(refusal)) => {
+            let code = match refusal {
+                Refusal::Disabled => "bootstrap_disabled",
+                Refusal::WrongToken => "invalid_bootstrap_token",
+            };
+            return Err(ApiError::new(403, code, refusal.to_string()));
+        }
+        Err(BootstrapError::AlreadyBootstrapped) => {
+            return Err(ApiError::conflict(
+                "already_bootstrapped",
+                "an admin exists already; admins are made by admins",
+            ));
+        }
+        Err(BootstrapError::Users(error)) => return Err(api_error(error)),
+    };
+    Ok(json_response(status, &user))
 }
 
 fn logout(req: &Request) -> Result<Response, ApiError> {

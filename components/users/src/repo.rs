@@ -4,7 +4,7 @@ use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::db::{self, DbError, Migration, int, opt_text, text};
 use wasmshop_kit::outbox;
 
-use crate::domain::throttle::{Attempts, WINDOW_SECONDS};
+use crate::domain::throttle::{Attempts, FORGET_AFTER_SECONDS};
 use crate::{Address, Role, User};
 
 pub const DATABASE: &str = "users";
@@ -30,7 +30,19 @@ CREATE TABLE login_attempts (
 );
 CREATE INDEX login_attempts_window ON login_attempts (window_start)";
 
-fn migrations() -> [Migration; 5] {
+/// Login attempts counted per account and client address (#14): the old rows, per account
+/// only, are throttling state that a fresh start may drop.
+const LOGIN_ATTEMPTS_PER_CLIENT: &str = "DROP TABLE login_attempts;
+CREATE TABLE login_attempts (
+  email TEXT NOT NULL,
+  client TEXT NOT NULL,
+  failures INTEGER NOT NULL,
+  last_attempt INTEGER NOT NULL,
+  PRIMARY KEY (email, client)
+);
+CREATE INDEX login_attempts_last ON login_attempts (last_attempt)";
+
+fn migrations() -> [Migration; 6] {
     [
         Migration {
             version: 1,
@@ -40,6 +52,10 @@ fn migrations() -> [Migration; 5] {
         wasmshop_kit::messaging::migration(3),
         outbox::redelivery_migration(4),
         outbox::redelivery_backfill_migration(5),
+        Migration {
+            version: 6,
+            sql: LOGIN_ATTEMPTS_PER_CLIENT,
+        },
     ]
 }
 
@@ -149,6 +165,23 @@ pub fn insert_user(conn: &Connection, user: &User, password_hash: &str) -> Resul
     Ok(())
 }
 
+/// Whether any account is an admin: the bootstrap makes the first one only.
+pub fn admin_exists(conn: &Connection) -> Result<bool, DbError> {
+    let result = conn.execute(
+        "SELECT 1 FROM users WHERE role = ? LIMIT 1",
+        &[text(Role::Admin.as_str())],
+    )?;
+    Ok(!result.rows.is_empty())
+}
+
+pub fn set_role(conn: &Connection, id: &str, role: Role, now: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET role = ?, updated_at = ? WHERE id = ?",
+        &[text(role.as_str()), text(now), text(id)],
+    )?;
+    Ok(())
+}
+
 pub fn update_profile(conn: &Connection, user: &User) -> Result<(), DbError> {
     let [line1, line2, city, postal_code, country] = address_values(user.address.as_ref());
     conn.execute(
@@ -168,10 +201,14 @@ pub fn update_profile(conn: &Connection, user: &User) -> Result<(), DbError> {
     Ok(())
 }
 
-pub fn login_attempts(conn: &Connection, email: &str) -> Result<Option<Attempts>, DbError> {
+pub fn login_attempts(
+    conn: &Connection,
+    email: &str,
+    client: &str,
+) -> Result<Option<Attempts>, DbError> {
     let result = conn.execute(
-        "SELECT failures, window_start FROM login_attempts WHERE email = ?",
-        &[text(email)],
+        "SELECT failures, last_attempt FROM login_attempts WHERE email = ? AND client = ?",
+        &[text(email), text(client)],
     )?;
     db::rows(&result)
         .next()
@@ -179,37 +216,43 @@ pub fn login_attempts(conn: &Connection, email: &str) -> Result<Option<Attempts>
             Ok(Attempts {
                 failures: u32::try_from(row.int("failures")?)
                     .map_err(|e| DbError::Data(format!("failures: {e}")))?,
-                window_start: row.int("window_start")?,
+                last_attempt: row.int("last_attempt")?,
             })
         })
         .transpose()
 }
 
-/// Stores the account's attempts and forgets every window that ended by `now`.
+/// Stores the pair's attempts and forgets every pair quiet for long enough by `now`.
 pub fn save_login_attempts(
     conn: &Connection,
     email: &str,
+    client: &str,
     attempts: Attempts,
     now: i64,
 ) -> Result<(), DbError> {
     conn.execute(
-        "DELETE FROM login_attempts WHERE window_start <= ?",
-        &[int(now - WINDOW_SECONDS)],
+        "DELETE FROM login_attempts WHERE last_attempt <= ?",
+        &[int(now - FORGET_AFTER_SECONDS)],
     )?;
     conn.execute(
-        "INSERT INTO login_attempts (email, failures, window_start) VALUES (?, ?, ?) \
-         ON CONFLICT (email) DO UPDATE SET failures = excluded.failures, \
-         window_start = excluded.window_start",
+        "INSERT INTO login_attempts (email, client, failures, last_attempt) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (email, client) DO UPDATE SET failures = excluded.failures, \
+         last_attempt = excluded.last_attempt",
         &[
             text(email),
+            text(client),
             int(attempts.failures),
-            int(attempts.window_start),
+            int(attempts.last_attempt),
         ],
     )?;
     Ok(())
 }
 
-pub fn clear_login_attempts(conn: &Connection, email: &str) -> Result<(), DbError> {
-    conn.execute("DELETE FROM login_attempts WHERE email = ?", &[text(email)])?;
+/// A success clears its own pair only: another client's failures still count against it.
+pub fn clear_login_attempts(conn: &Connection, email: &str, client: &str) -> Result<(), DbError> {
+    conn.execute(
+        "DELETE FROM login_attempts WHERE email = ? AND client = ?",
+        &[text(email), text(client)],
+    )?;
     Ok(())
 }

@@ -13,14 +13,15 @@ use wasmshop_kit::ids::{is_id, new_id, now_rfc3339, now_unix_seconds};
 use wasmshop_kit::outbox;
 use wasmshop_kit::payloads::{UserProfileUpdated, UserRegistered};
 
+use crate::domain::bootstrap::{self, ADMIN_NAME, Refusal};
+use crate::domain::password;
 use crate::domain::throttle::{self, Decision};
 use crate::domain::token::{self, TOKEN_TTL_SECONDS, TOKEN_TYPE, TokenConfig};
 use crate::domain::validation::{
     MAX_PASSWORD_CHARS, validate_email, validate_profile_update, validate_registration,
 };
-use crate::domain::{password, role_for};
 use crate::repo;
-use crate::{Error, LoginRequest, ProfileUpdate, RegisterRequest, Token, User};
+use crate::{Error, LoginRequest, ProfileUpdate, RegisterRequest, Role, Token, User};
 
 pub const SOURCE: &str = "users";
 pub const EVENTS_CHANNEL: &str = "users.events";
@@ -58,17 +59,37 @@ fn publish_pending(conn: &Connection) {
 
 pub fn register(request: &RegisterRequest) -> Result<User, Error> {
     let (email, name) = validate_registration(request).map_err(Error::InvalidInput)?;
-    let admin_email = variable("admin_email")?;
     let conn = repo::open()?;
     // Refuse a taken email before paying for a hash; checked again under the write lock.
     if repo::email_taken(&conn, &email)? {
         return Err(Error::EmailTaken);
     }
-    let password_hash = password::hash(&request.password).map_err(|e| internal("hash", e))?;
+    // Never an admin, whatever the email: the first admin comes from `bootstrap_admin`.
+    let (user, password_hash, event) = new_account(email, name, Role::Customer, &request.password)?;
+    transaction(&conn, |conn| {
+        if repo::email_taken(conn, &user.email)? {
+            return Err(Error::EmailTaken);
+        }
+        repo::insert_user(conn, &user, &password_hash)?;
+        outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
+        Ok(())
+    })?;
+    publish_pending(&conn);
+    Ok(user)
+}
+
+/// A new account's row, its password hash and its `user.registered` event, not yet stored.
+fn new_account(
+    email: String,
+    name: String,
+    role: Role,
+    password: &str,
+) -> Result<(User, String, wasmshop_kit::Event), Error> {
+    let password_hash = password::hash(password).map_err(|e| internal("hash", e))?;
     let now = now_rfc3339();
     let user = User {
         id: new_id(),
-        role: role_for(&email, &admin_email),
+        role,
         email,
         name,
         address: None,
@@ -82,23 +103,121 @@ pub fn register(request: &RegisterRequest) -> Result<User, Error> {
     };
     let event = envelope("user.registered", SOURCE, &user.id, &payload)
         .map_err(|e| internal("event", e))?;
-    transaction(&conn, |conn| {
-        if repo::email_taken(conn, &user.email)? {
-            return Err(Error::EmailTaken);
+    Ok((user, password_hash, event))
+}
+
+/// `POST /auth/bootstrap-admin`: the operator's secret token, and the email and password of
+/// the account to make the first admin.
+#[derive(Debug, serde::Deserialize)]
+pub struct BootstrapRequest {
+    pub token: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// How the first admin was made.
+#[derive(Debug)]
+pub enum Bootstrapped {
+    /// A new account.
+    Created(User),
+    /// An existing account, whose password the request proved.
+    Promoted(User),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("an admin exists already")]
+    AlreadyBootstrapped,
+    #[error("{0:?}")]
+    Users(Error),
+}
+
+impl From<Error> for BootstrapError {
+    fn from(e: Error) -> Self {
+        BootstrapError::Users(e)
+    }
+}
+
+impl From<DbError> for BootstrapError {
+    fn from(e: DbError) -> Self {
+        BootstrapError::Users(e.into())
+    }
+}
+
+/// Makes the first admin, once: with the operator's `admin_bootstrap_token`, and only while
+/// no account is admin (checked again in the write transaction that makes it, so two
+/// concurrent requests make one admin). The token is checked before anything else, so a
+/// caller without it learns nothing about the accounts.
+pub fn bootstrap_admin(request: &BootstrapRequest) -> Result<Bootstrapped, BootstrapError> {
+    let configured = variable("admin_bootstrap_token")?;
+    if let Err(refusal) = bootstrap::check_token(&configured, &request.token) {
+        wasmshop_kit::trace::log(SOURCE, format_args!("admin bootstrap refused: {refusal}"));
+        return Err(refusal.into());
+    }
+    let (email, name) = validate_registration(&RegisterRequest {
+        email: request.email.clone(),
+        password: request.password.clone(),
+        name: ADMIN_NAME.to_owned(),
+    })
+    .map_err(Error::InvalidInput)?;
+    let conn = repo::open()?;
+    // Refused before paying for a hash; checked again under the write lock.
+    if repo::admin_exists(&conn)? {
+        return Err(BootstrapError::AlreadyBootstrapped);
+    }
+    let outcome = match repo::find_credentials(&conn, &email)? {
+        Some(account) => {
+            // Promoting an account needs its password: the token alone must not hand someone
+            // else's account the admin role.
+            if !password::verify(&request.password, &account.password_hash) {
+                return Err(Error::InvalidCredentials.into());
+            }
+            let user = transaction(&conn, |conn| {
+                if repo::admin_exists(conn)? {
+                    return Err(BootstrapError::AlreadyBootstrapped);
+                }
+                repo::set_role(conn, &account.user_id, Role::Admin, &now_rfc3339())?;
+                Ok(repo::find_user(conn, &account.user_id)?.ok_or(Error::NotFound)?)
+            })?;
+            Bootstrapped::Promoted(user)
         }
-        repo::insert_user(conn, &user, &password_hash)?;
-        outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
-        Ok(())
-    })?;
-    publish_pending(&conn);
-    Ok(user)
+        None => {
+            let (user, password_hash, event) =
+                new_account(email, name, Role::Admin, &request.password)?;
+            transaction(&conn, |conn| {
+                if repo::admin_exists(conn)? {
+                    return Err(BootstrapError::AlreadyBootstrapped);
+                }
+                if repo::email_taken(conn, &user.email)? {
+                    return Err(Error::EmailTaken.into());
+                }
+                repo::insert_user(conn, &user, &password_hash)?;
+                outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
+                Ok(())
+            })?;
+            publish_pending(&conn);
+            Bootstrapped::Created(user)
+        }
+    };
+    let (how, user) = match &outcome {
+        Bootstrapped::Created(user) => ("created", user),
+        Bootstrapped::Promoted(user) => ("promoted", user),
+    };
+    wasmshop_kit::trace::log(
+        SOURCE,
+        format_args!("first admin bootstrapped: account {} {how}", user.id),
+    );
+    Ok(outcome)
 }
 
 /// Unknown email and wrong password give the same error after the same work: the attempt is
-/// counted (see `domain::throttle` for the policy), then exactly one Argon2 verification runs,
-/// against the account's hash or the dummy one. An email registration would refuse gets the
-/// same error too, but is neither counted nor verified.
-pub fn login(request: &LoginRequest) -> Result<Token, Error> {
+/// counted for the account and `client` (see `domain::throttle` for the policy), then exactly
+/// one Argon2 verification runs, against the account's hash or the dummy one. An email
+/// registration would refuse gets the same error too, but is neither counted nor verified.
+/// `client` is the address the gateway forwarded (`throttle::client_key`).
+pub fn login(request: &LoginRequest, client: &str) -> Result<Token, Error> {
     let tokens = token_config()?;
     // Counting stores the email, so an unchecked one lets any client write rows of any size
     // (a 100 KB "email" became a row). No account has a malformed email (registration checks
@@ -110,10 +229,10 @@ pub fn login(request: &LoginRequest) -> Result<Token, Error> {
     let conn = repo::open()?;
     let now = now_unix_seconds();
     let credentials = transaction(&conn, |conn| {
-        match throttle::begin_attempt(repo::login_attempts(conn, &email)?, now) {
+        match throttle::begin_attempt(repo::login_attempts(conn, &email, client)?, now) {
             Decision::Block { retry_after } => Err(Error::TooManyAttempts(retry_after)),
             Decision::Allow(attempts) => {
-                repo::save_login_attempts(conn, &email, attempts, now)?;
+                repo::save_login_attempts(conn, &email, client, attempts, now)?;
                 Ok(repo::find_credentials(conn, &email)?)
             }
         }
@@ -134,7 +253,7 @@ pub fn login(request: &LoginRequest) -> Result<Token, Error> {
         Some(account) if matched => account,
         _ => return Err(Error::InvalidCredentials),
     };
-    repo::clear_login_attempts(&conn, &email)?;
+    repo::clear_login_attempts(&conn, &email, client)?;
     let claims = tokens.claims(&account.user_id, account.role, &new_id(), now);
     let access_token = tokens.sign(&claims).map_err(|e| internal("token", e))?;
     Ok(Token {

@@ -26,7 +26,8 @@ struct Args {
     /// A running wasmshop (its gateway); without it the app is booted in-process
     #[arg(long)]
     url: Option<String>,
-    /// The running app's Redis, to time order completion from `orders.events`
+    /// The running app's Redis, to time order completion from `orders.events`; with its
+    /// password when it has one (`redis://:<password>@host:6379`)
     #[arg(long)]
     redis: Option<String>,
     /// Simulated shoppers (mixed mode)
@@ -45,6 +46,10 @@ struct Args {
     /// (in-process only)
     #[arg(long, default_value = "http")]
     transport: String,
+    /// With `--url`: the app's `admin_bootstrap_token`; loadgen makes its admin with it, or
+    /// logs in as that admin when the app has it already
+    #[arg(long, default_value = wasmshop_tests::TEST_ADMIN_BOOTSTRAP_TOKEN)]
+    admin_bootstrap_token: String,
     /// Where to write the figures as JSON
     #[arg(long)]
     json_out: Option<std::path::PathBuf>,
@@ -122,15 +127,9 @@ async fn setup(args: &Args) -> anyhow::Result<Setup> {
             (shop.base_url.clone(), Some(shop), Some(redis))
         }
     };
-    let admin_email = "admin@wasmshop.local";
-    let admin = match ApiClient::register(&base_url, &http, admin_email).await {
-        Ok(admin) => admin,
-        Err(_) => {
-            let mut admin = ApiClient::anonymous(&base_url, &http);
-            admin.login(admin_email).await.context("admin login")?;
-            admin
-        }
-    };
+    let admin = ApiClient::admin_with(&base_url, &http, &args.admin_bootstrap_token)
+        .await
+        .context("admin (bootstrap, or login once bootstrapped)")?;
     let mut products = Vec::new();
     for n in 0..20 {
         let sku = format!(

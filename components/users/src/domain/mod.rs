@@ -1,10 +1,12 @@
 //! Pure identity logic: no Spin calls, unit-tested natively (`cargo test -p users`).
 //!
 //! - `validation`: normalising and validating emails, passwords, names and addresses;
+//! - `bootstrap`: the operator's token that makes the first admin, checked in constant time;
 //! - `password`: Argon2id hashing and the constant-work verification used by login;
 //! - `throttle`: the failed-login window arithmetic;
 //! - `token`: JWT claims, signing and verification.
 
+pub mod bootstrap;
 pub mod password;
 pub mod throttle;
 pub mod token;
@@ -12,22 +14,12 @@ pub mod validation;
 
 use wasmshop_kit::FieldError;
 
-use crate::{Address, Role, User};
+use crate::{Address, User};
 
 pub(crate) fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_owned(),
         message: message.into(),
-    }
-}
-
-/// The role a new account gets: `admin` for the configured admin email, `customer` otherwise.
-/// Both sides are normalised, so the variable's spelling does not matter.
-pub fn role_for(email: &str, admin_email: &str) -> Role {
-    if !admin_email.trim().is_empty() && validation::normalize_email(admin_email) == email {
-        Role::Admin
-    } else {
-        Role::Customer
     }
 }
 
@@ -65,6 +57,7 @@ impl ProfileChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Role;
 
     fn user() -> User {
         User {
@@ -86,19 +79,6 @@ mod tests {
             postal_code: "12345".into(),
             country: "US".into(),
         }
-    }
-
-    #[test]
-    fn admin_email_gets_admin_role_whatever_its_spelling() {
-        assert_eq!(
-            role_for("admin@wasmshop.local", " Admin@WasmShop.local "),
-            Role::Admin
-        );
-        assert_eq!(
-            role_for("ada@example.com", "admin@wasmshop.local"),
-            Role::Customer
-        );
-        assert_eq!(role_for("ada@example.com", ""), Role::Customer);
     }
 
     #[test]

@@ -1,0 +1,43 @@
+//! The audit trail: the security-relevant requests the gateway saw (logins, logouts, the
+//! first-admin bootstrap, every admin write), appended once and never changed; read by admins
+//! over HTTP and through the exported WIT `wasmshop:audit/api`.
+//!
+//! Fed by the gateway alone (`POST /records`, private): it is the one place that sees each of
+//! these requests with its verified identity, client address, trace and outcome
+//! (ARCHITECTURE.md, "Audit trail").
+
+mod api;
+mod domain;
+mod http;
+mod repo;
+mod service;
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: ["../../wit/events", "../../wit/audit"],
+        world: "wasmshop:audit/audit",
+        with: { "wasmshop:events/common@0.1.0": wasmshop_kit::wit::wasmshop::events::common },
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Clone],
+        additional_derives_ignore: ["outcome", "error"],
+    });
+
+    wasmshop_kit::wit_enum_json!(crate::bindings::wasmshop::audit::types::Outcome {
+        Success => "success",
+        Failure => "failure",
+    });
+}
+
+/// The type the exported `api` is implemented on.
+pub struct Component;
+
+// Only Wasm builds export (the `api` and `wasi:http/incoming-handler`): a native cdylib, linked
+// for `cargo test`, cannot carry WIT export names.
+#[cfg(target_arch = "wasm32")]
+bindings::export!(Component with_types_in bindings);
+
+/// The HTTP entry (`wasi:http/incoming-handler` in Wasm builds).
+#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
+pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
+    wasmshop_kit::trace::adopt_request(&req);
+    http::handle(req)
+}

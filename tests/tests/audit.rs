@@ -1,0 +1,202 @@
+//! The audit trail end to end, only through the public gateway: what an admin does and who
+//! tried to log in is recorded with the actor, the client address and the trace id, never a
+//! password or a token; only admins read it; and an audit store that is down fails no request.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasmshop_tests::client::{ADMIN_EMAIL, ApiClient, PASSWORD, address};
+use wasmshop_tests::{EventTransport, TEST_ADMIN_BOOTSTRAP_TOKEN, Wasmshop, build_app};
+
+/// The trace id of a response's `traceparent` (`00-<trace id>-<span id>-<flags>`).
+fn trace_id(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(1))
+        .expect("a traceparent")
+        .to_owned()
+}
+
+async fn entries(admin: &ApiClient, query: &str) -> Value {
+    let (status, page) = admin
+        .get(&format!("/api/v1/admin/audit?{query}"))
+        .await
+        .expect("audit");
+    assert_eq!(status, 200, "{query}: {page}");
+    page
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
+    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+        .await
+        .expect("boot");
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
+        .await
+        .expect("admin");
+    let admin_id = admin.user_id.clone().expect("admin id");
+    let customer = ApiClient::register(&shop.base_url, &shop.client, "ada@example.com")
+        .await
+        .expect("customer");
+
+    // A confirmed order whose payment the admin refunds.
+    let product = admin.stocked_product(1_999, 5).await.expect("product");
+    let body = json!({ "shipping_address": address(), "payment_token": "tok_visa",
+        "lines": [{ "product_id": product, "quantity": 1 }] });
+    let (status, placed) = customer.checkout("audit-1", &body).await.expect("checkout");
+    assert_eq!(status, 202, "{placed}");
+    let order_id = placed["id"].as_str().expect("order id").to_owned();
+    let order = customer
+        .wait_terminal(&order_id, Duration::from_secs(20))
+        .await
+        .expect("terminal");
+    assert_eq!(order["status"], "confirmed", "{order}");
+    let (_, payments) = customer
+        .get(&format!("/api/v1/payments?order_id={order_id}"))
+        .await
+        .expect("payments");
+    let payment_id = payments["items"][0]["id"]
+        .as_str()
+        .expect("payment")
+        .to_owned();
+    let refund_path = format!("/api/v1/admin/payments/payments/{payment_id}/refund");
+    let response = admin
+        .request("POST", &refund_path)
+        .expect("request")
+        .send()
+        .await
+        .expect("refund");
+    assert_eq!(response.status(), 200);
+    let refund_trace = trace_id(&response);
+
+    let page = entries(&admin, "action=payments.refund").await;
+    assert_eq!(page["total"], 1, "{page}");
+    let entry = &page["items"][0];
+    assert_eq!(entry["actor"], admin_id.as_str(), "{entry}");
+    assert_eq!(entry["actor_role"], "admin", "{entry}");
+    assert_eq!(
+        (&entry["outcome"], &entry["status"], &entry["method"]),
+        (&json!("success"), &json!(200), &json!("POST")),
+        "{entry}"
+    );
+    assert_eq!(entry["path"], refund_path.as_str(), "{entry}");
+    assert_eq!(entry["trace_id"], refund_trace.as_str(), "{entry}");
+    assert!(
+        entry["client_addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1")),
+        "{entry}"
+    );
+    assert!(
+        entry["at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{entry}"
+    );
+
+    // The admin's other writes are there too, each under its route's action; the first admin's
+    // bootstrap by the email it named.
+    let mine = entries(&admin, &format!("actor={admin_id}&limit=100")).await;
+    let actions: Vec<&str> = mine["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for expected in [
+        "payments.refund",
+        "catalog.stock.set",
+        "catalog.product.create",
+    ] {
+        assert!(actions.contains(&expected), "{expected}: {actions:?}");
+    }
+    let bootstrap = entries(&admin, "action=auth.bootstrap-admin").await;
+    assert_eq!(bootstrap["items"][0]["actor"], ADMIN_EMAIL, "{bootstrap}");
+
+    // A failed login: recorded by the email tried, with nothing of the password.
+    let wrong = "Tr0ub4dor&3-not-the-password";
+    let response = shop
+        .client
+        .post(shop.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "mallory@example.com", "password": wrong }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 401);
+    let login_trace = trace_id(&response);
+    let failed = entries(&admin, "actor=mallory@example.com&action=auth.login").await;
+    assert_eq!(failed["total"], 1, "{failed}");
+    let entry = &failed["items"][0];
+    assert_eq!(
+        (&entry["outcome"], &entry["status"], &entry["actor_role"]),
+        (&json!("failure"), &json!(401), &Value::Null),
+        "{entry}"
+    );
+    assert_eq!(entry["trace_id"], login_trace.as_str(), "{entry}");
+
+    // Paged, filtered by time, and free of every secret this test used.
+    let one = entries(&admin, "limit=1&page=2").await;
+    assert_eq!(one["items"].as_array().map(Vec::len), Some(1), "{one}");
+    assert!(one["total"].as_u64().is_some_and(|n| n >= 6), "{one}");
+    let later = entries(&admin, "since=2999-01-01T00:00:00Z").await;
+    assert_eq!(later["total"], 0, "{later}");
+    let everything = entries(&admin, "limit=100").await.to_string();
+    let admin_token = admin.token.clone().expect("token");
+    let customer_token = customer.token.clone().expect("token");
+    for secret in [
+        wrong,
+        PASSWORD,
+        TEST_ADMIN_BOOTSTRAP_TOKEN,
+        admin_token.as_str(),
+        customer_token.as_str(),
+    ] {
+        assert!(!everything.contains(secret), "the trail holds a secret");
+    }
+
+    let (status, body) = admin
+        .get("/api/v1/admin/audit?since=yesterday")
+        .await
+        .expect("bad since");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("invalid_input")),
+        "{body}"
+    );
+
+    // Only admins read it.
+    let (status, body) = customer.get("/api/v1/admin/audit").await.expect("customer");
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = shop
+        .api()
+        .get("/api/v1/admin/audit")
+        .await
+        .expect("anonymous");
+    assert_eq!(status, 401);
+}
+
+/// The app without its audit component: the gateway cannot write an entry, logs that, and
+/// answers the request anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_audit_store_fails_no_request() {
+    let mut manifest = build_app().expect("build");
+    manifest.components.remove("audit");
+    manifest.http_triggers.retain(|t| t.component != "audit");
+    let shop = Wasmshop::boot_with(manifest, HashMap::new())
+        .await
+        .expect("boot");
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
+        .await
+        .expect("an audited bootstrap and login still succeed");
+    let product = admin
+        .stocked_product(500, 1)
+        .await
+        .expect("audited admin writes still succeed");
+    let (status, body) = admin
+        .send("DELETE", &format!("/api/v1/products/{product}"), None)
+        .await
+        .expect("delete");
+    assert!(status < 300, "{status} {body}");
+    let (status, body) = admin.get("/api/v1/admin/audit").await.expect("audit");
+    assert_eq!(status, 502, "the trail itself is unavailable: {body}");
+}
