@@ -138,6 +138,25 @@ impl ApiClient {
         Ok(id)
     }
 
+    /// As an admin: `(on_hand, reserved)` of a product once no unit is reserved any more, or as
+    /// it stands after 10 s. A confirmation does not wait for the stock commit it sends, so
+    /// the reservation turns into a sale moments after the order reads `confirmed`.
+    pub async fn settled_stock(&self, product_id: &str) -> anyhow::Result<(u64, u64)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, stock) = self.get(&format!("/api/v1/inventory/{product_id}")).await?;
+            anyhow::ensure!(status == 200, "stock: {status} {stock}");
+            let levels = (
+                stock["on_hand"].as_u64().unwrap_or(u64::MAX),
+                stock["reserved"].as_u64().unwrap_or(u64::MAX),
+            );
+            if levels.1 == 0 || std::time::Instant::now() > deadline {
+                return Ok(levels);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls the order until its status is terminal (or `timeout` passes): the order JSON.
     pub async fn wait_terminal(
         &self,

@@ -108,16 +108,7 @@ async fn a_failing_payment_service_trips_the_breaker_then_orders_confirm_after_r
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (status, stock) = admin
-        .get(&format!("/api/v1/inventory/{product}"))
-        .await
-        .expect("stock");
-    assert_eq!(status, 200);
-    assert_eq!(
-        (stock["on_hand"].as_u64(), stock["reserved"].as_u64()),
-        (Some(19), Some(0)),
-        "{stock}"
-    );
+    assert_eq!(admin.settled_stock(&product).await.expect("stock"), (19, 0));
     // Checked while the runtime runs: a notification may still be on its way.
     invariants::check(state.path())
         .await

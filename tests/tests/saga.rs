@@ -45,18 +45,9 @@ impl World {
             .expect("a stocked product")
     }
 
-    /// (on_hand, reserved) of a product.
+    /// (on_hand, reserved) of a product, once settled.
     async fn stock(&self, product_id: &str) -> (u64, u64) {
-        let (status, stock) = self
-            .admin
-            .get(&format!("/api/v1/inventory/{product_id}"))
-            .await
-            .expect("stock");
-        assert_eq!(status, 200, "{stock}");
-        (
-            stock["on_hand"].as_u64().expect("on_hand"),
-            stock["reserved"].as_u64().expect("reserved"),
-        )
+        self.admin.settled_stock(product_id).await.expect("stock")
     }
 
     async fn check_invariants(&self) {
@@ -396,16 +387,7 @@ async fn killed_mid_saga(event_transport: &str) {
             .expect("terminal after the restart");
         assert_eq!(order["status"], "confirmed", "{order}");
     }
-    let (status, stock) = admin
-        .get(&format!("/api/v1/inventory/{product}"))
-        .await
-        .expect("stock");
-    assert_eq!(status, 200);
-    assert_eq!(
-        (stock["on_hand"].as_u64(), stock["reserved"].as_u64()),
-        (Some(42), Some(0)),
-        "{stock}"
-    );
+    assert_eq!(admin.settled_stock(&product).await.expect("stock"), (42, 0));
     // Checked while the runtime runs: a notification may still be on its way.
     invariants::check(state.path())
         .await

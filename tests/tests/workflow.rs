@@ -253,16 +253,7 @@ async fn concurrent_checkouts_never_oversell() {
         Some(&(CHECKOUTS - UNITS as usize)),
         "{outcomes:?}"
     );
-    let (status, stock) = admin
-        .get(&format!("/api/v1/inventory/{product}"))
-        .await
-        .expect("stock");
-    assert_eq!(status, 200);
-    assert_eq!(
-        (stock["on_hand"].as_u64(), stock["reserved"].as_u64()),
-        (Some(0), Some(0)),
-        "{stock}"
-    );
+    assert_eq!(admin.settled_stock(&product).await.expect("stock"), (0, 0));
     invariants::check(shop.state_dir())
         .await
         .unwrap_or_else(|v| panic!("invariants violated:\n{v}"));

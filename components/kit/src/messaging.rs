@@ -174,7 +174,19 @@ pub const SUBSCRIBERS: &[(&str, &[(&str, Interest)])] = &[
         )],
     ),
     ("catalog.commands", &[("catalog", Interest::Every)]),
-    ("catalog.events", &[("orders", Interest::Every)]),
+    // Orders acts only on the replies it awaits; `stock.committed` is not awaited (the commit
+    // is sent with the confirmation) and product facts are the gateway cache's business.
+    (
+        "catalog.events",
+        &[(
+            "orders",
+            Interest::Only(&[
+                "stock.reserved",
+                "stock.reservation-failed",
+                "stock.released",
+            ]),
+        )],
+    ),
     ("payments.commands", &[("payments", Interest::Every)]),
     (
         "payments.events",
@@ -343,19 +355,12 @@ fn apply_once(
     check_source(name, event)?;
     // What the consumer emits, chains or logs continues the event's trace.
     crate::trace::adopt(event.trace.as_ref().map(|t| t.traceparent.as_str()));
-    // Every Redis event comes twice (`outbox::redeliver`): a plain read turns the copy away
-    // without a turn on the database's single writer; the check inside the transaction
-    // settles two copies that race.
-    if in_inbox(conn, &event.id)? {
-        return Ok(false);
-    }
     transaction(conn, |conn| -> Result<bool, Failure> {
-        if in_inbox(conn, &event.id)? {
-            return Ok(false);
-        }
-        consumer.apply(conn, event)?;
+        // The inbox row first, in the same transaction as the effect: a known id inserts
+        // nothing, and the copy is a duplicate. One statement settles both the check and the
+        // record, and two copies that race meet on the write lock.
         conn.execute(
-            "INSERT INTO inbox (event_id, event_type, processed_at) VALUES (?, ?, ?)",
+            "INSERT INTO inbox (event_id, event_type, processed_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
             &[
                 db::text(&event.id),
                 db::text(&event.event_type),
@@ -363,16 +368,12 @@ fn apply_once(
             ],
         )
         .map_err(DbError::from)?;
+        if conn.changes() == 0 {
+            return Ok(false);
+        }
+        consumer.apply(conn, event)?;
         Ok(true)
     })
-}
-
-fn in_inbox(conn: &Connection, event_id: &str) -> Result<bool, DbError> {
-    let seen = conn.execute(
-        "SELECT 1 FROM inbox WHERE event_id = ?",
-        &[db::text(event_id)],
-    )?;
-    Ok(!seen.rows.is_empty())
 }
 
 /// Keeps a failed message: retrying with backoff while transient and under the attempt cap,

@@ -31,7 +31,6 @@ mod bindings {
         AwaitingPayment => "awaiting_payment",
         AwaitingShipment => "awaiting_shipment",
         CapturingPayment => "capturing_payment",
-        CommittingStock => "committing_stock",
         Confirmed => "confirmed",
         Compensating => "compensating",
         Cancelled => "cancelled",

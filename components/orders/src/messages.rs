@@ -30,7 +30,7 @@ fn reply(event: &Event) -> Input {
 impl Consumer for SagaReplies {
     fn apply(&self, conn: &Connection, event: &Event) -> Result<(), Failure> {
         let input = match event.event_type.as_str() {
-            "stock.reserved" | "stock.released" | "stock.committed" => {
+            "stock.reserved" | "stock.released" => {
                 payload::<StockReservation>(event)?;
                 reply(event)
             }
@@ -93,6 +93,12 @@ impl Consumer for SagaReplies {
         };
         let saga_id = event.correlation_id.as_deref().unwrap_or(&event.subject);
         service::advance(conn, saga_id, &input, Some(event)).map(drop)
+    }
+
+    /// Catalog's facts no saga awaits: over Redis pub/sub they still arrive (the HTTP push
+    /// sends only the replies, `messaging::SUBSCRIBERS`).
+    fn ignores(&self, event_type: &str) -> bool {
+        matches!(event_type, "stock.committed" | "stock.low") || event_type.starts_with("product.")
     }
 
     fn tick(&self, conn: &Connection) -> Result<serde_json::Value, Failure> {

@@ -218,19 +218,7 @@ fn order_of(conn: &Connection, row: &Row<'_>, with_details: bool) -> Result<Orde
     let currency = row.text("currency")?;
     let (mut lines, mut timeline) = (Vec::new(), Vec::new());
     if with_details {
-        let result = conn.execute(
-            "SELECT product_id, name, unit_price, quantity, line_total FROM order_lines WHERE order_id = ? ORDER BY position",
-            &[db::text(&id)],
-        )?;
-        for r in db::rows(&result) {
-            lines.push(OrderLine {
-                product_id: r.text("product_id")?,
-                name: r.text("name")?,
-                unit_price: money(r.int("unit_price")?, &currency),
-                quantity: r.int("quantity")?,
-                line_total: money(r.int("line_total")?, &currency),
-            });
-        }
+        lines = order_lines(conn, &id, &currency)?;
         let result = conn.execute(
             "SELECT status, note, at FROM timeline WHERE order_id = ? ORDER BY rowid",
             &[db::text(&id)],
@@ -272,6 +260,37 @@ pub fn order(conn: &Connection, id: &str) -> Result<Option<Order>, DbError> {
     db::rows(&result)
         .next()
         .map(|row| order_of(conn, &row, true))
+        .transpose()
+}
+
+/// The lines of order `id`, in the order they were placed.
+pub fn order_lines(conn: &Connection, id: &str, currency: &str) -> Result<Vec<OrderLine>, DbError> {
+    let result = conn.execute(
+        "SELECT product_id, name, unit_price, quantity, line_total FROM order_lines WHERE order_id = ? ORDER BY position",
+        &[db::text(id)],
+    )?;
+    db::rows(&result)
+        .map(|r| {
+            Ok(OrderLine {
+                product_id: r.text("product_id")?,
+                name: r.text("name")?,
+                unit_price: money(r.int("unit_price")?, currency),
+                quantity: r.int("quantity")?,
+                line_total: money(r.int("line_total")?, currency),
+            })
+        })
+        .collect()
+}
+
+/// The order's own row, without its lines and timeline: what a saga step needs.
+pub fn order_row(conn: &Connection, id: &str) -> Result<Option<Order>, DbError> {
+    let result = conn.execute(
+        &format!("SELECT {COLUMNS} FROM orders WHERE id = ?"),
+        &[db::text(id)],
+    )?;
+    db::rows(&result)
+        .next()
+        .map(|row| order_of(conn, &row, false))
         .transpose()
 }
 

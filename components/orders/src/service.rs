@@ -268,7 +268,7 @@ pub fn checkout(
             let saga = Saga::start(now_unix_millis());
             repo::save_saga(conn, &id, &saga)?;
             let order =
-                repo::order(conn, &id)?.ok_or_else(|| ApiError::internal("order vanished"))?;
+                repo::order_row(conn, &id)?.ok_or_else(|| ApiError::internal("order vanished"))?;
             announce(conn, &order, "order.created", None).map_err(failure_error)?;
             send(conn, &order, Command::Do(Step::ReserveStock), None).map_err(failure_error)?;
             Ok(None)
@@ -324,7 +324,7 @@ fn replay(
             "this Idempotency-Key was used with a different request",
         ));
     }
-    let order = repo::order(conn, &order_id)
+    let order = repo::order_row(conn, &order_id)
         .map_err(db_error)?
         .ok_or_else(|| ApiError::internal("order vanished"))?;
     Ok(Some((order.id, order.status)))
@@ -393,8 +393,10 @@ pub fn advance(
     input: &Input,
     cause: Option<&Event>,
 ) -> Result<Advance, Failure> {
-    let (Some(saga), Some(order)) = (repo::saga(conn, order_id)?, repo::order(conn, order_id)?)
-    else {
+    let (Some(saga), Some(mut order)) = (
+        repo::saga(conn, order_id)?,
+        repo::order_row(conn, order_id)?,
+    ) else {
         return Ok(Advance::Ignored);
     };
     let decision = match saga::decide(&saga, input, now_unix_millis()) {
@@ -415,6 +417,11 @@ pub fn advance(
         let reason =
             matches!(status, OrderStatus::Cancelled | OrderStatus::Failed).then_some(note.as_str());
         repo::set_status(conn, order_id, *status, note, reason)?;
+        // What the row now holds, without reading it back.
+        order.status = status.as_str().to_owned();
+        if let Some(reason) = reason {
+            order.cancel_reason = Some(reason.to_owned());
+        }
         let event_type = match status {
             OrderStatus::Confirmed => Some("order.confirmed"),
             OrderStatus::Cancelled => Some("order.cancelled"),
@@ -422,8 +429,6 @@ pub fn advance(
             _ => None,
         };
         if let Some(event_type) = event_type {
-            let order = repo::order(conn, order_id)?
-                .ok_or_else(|| Failure::Transient("order vanished".into()))?;
             announce(conn, &order, event_type, cause)?;
         }
     }
@@ -501,8 +506,7 @@ fn send(
             "stock.reserve",
             &ReserveStock {
                 order_id: order.id.clone(),
-                lines: order
-                    .lines
+                lines: repo::order_lines(conn, &order.id, &order.total.currency)?
                     .iter()
                     .map(|l| StockLine {
                         product_id: l.product_id.clone(),
@@ -546,7 +550,7 @@ fn send(
             "payment.capture",
             &by_order,
         ),
-        Command::Do(Step::CommitStock) => command(
+        Command::CommitStock => command(
             conn,
             order,
             cause,

@@ -81,9 +81,17 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
+/// How long a quote may be reused: the rates change only with a new release of shipping.
+const QUOTE_MAX_AGE_SECONDS: u32 = 300;
+
 fn quote(req: &Request) -> Result<Response, ApiError> {
     let query = Query::parse(req.query());
     let country = query.get("country").unwrap_or("");
     let weight = query.number::<u32>("weight_grams")?.unwrap_or(0);
-    Ok(json_response(200, &service::quote(country, weight)?))
+    let mut response = json_response(200, &service::quote(country, weight)?);
+    response.set_header(
+        "cache-control",
+        format!("public, max-age={QUOTE_MAX_AGE_SECONDS}"),
+    );
+    Ok(response)
 }

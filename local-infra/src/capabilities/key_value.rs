@@ -150,11 +150,16 @@ fn open_kv_file(path: &Path) -> anyhow::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
-/// Runs a blocking SQLite closure off the async worker threads.
+/// Runs a SQLite closure: on the caller's task when the store's connection is free (a point
+/// statement on a cached prepare takes microseconds, a hop to the blocking pool and back costs
+/// more than that), else off the async worker threads, where waiting for the lock is allowed.
 async fn with_db<T: Send + 'static>(
     db: &Arc<Mutex<rusqlite::Connection>>,
     work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, KvError> {
+    if let Ok(conn) = db.try_lock() {
+        return work(&conn).map_err(KvError::from);
+    }
     let db = db.clone();
     tokio::task::spawn_blocking(move || {
         let conn = db

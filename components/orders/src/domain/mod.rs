@@ -27,7 +27,6 @@ pub enum OrderStatus {
     AwaitingPayment,
     AwaitingShipment,
     CapturingPayment,
-    CommittingStock,
     Confirmed,
     Compensating,
     Cancelled,
@@ -41,7 +40,6 @@ impl OrderStatus {
             OrderStatus::AwaitingPayment => "awaiting_payment",
             OrderStatus::AwaitingShipment => "awaiting_shipment",
             OrderStatus::CapturingPayment => "capturing_payment",
-            OrderStatus::CommittingStock => "committing_stock",
             OrderStatus::Confirmed => "confirmed",
             OrderStatus::Compensating => "compensating",
             OrderStatus::Cancelled => "cancelled",
@@ -56,7 +54,6 @@ impl OrderStatus {
             AwaitingPayment,
             AwaitingShipment,
             CapturingPayment,
-            CommittingStock,
             Confirmed,
             Compensating,
             Cancelled,
@@ -83,8 +80,7 @@ impl OrderStatus {
             (Pending, AwaitingPayment)
                 | (AwaitingPayment, AwaitingShipment)
                 | (AwaitingShipment, CapturingPayment)
-                | (CapturingPayment, CommittingStock)
-                | (CommittingStock, Confirmed)
+                | (CapturingPayment, Confirmed)
                 | (Pending, Cancelled)
                 | (Compensating, Cancelled | Failed)
         ) || (next == Compensating && !self.is_terminal() && self != Compensating)
@@ -482,7 +478,6 @@ mod tests {
             AwaitingPayment,
             AwaitingShipment,
             CapturingPayment,
-            CommittingStock,
             Confirmed,
         ];
         for pair in forward.windows(2) {

@@ -2,8 +2,11 @@
 //! reply from another context, the customer's cancel, the clock), what it does next — which
 //! command to send, which status the order takes, when to retry, and how to compensate.
 //!
-//! Forward: reserve stock → authorize payment → create shipment → capture payment → commit
-//! stock → confirmed. A failure compensates the completed steps and the one in flight, in
+//! Forward: reserve stock → authorize payment → create shipment → capture payment → confirmed,
+//! and the stock commit is sent with the confirmation without being awaited: the reservation
+//! already holds the units (nothing can sell them twice), the outbox and the consumer's dead
+//! letters deliver the commit, and awaiting its reply cost an orders instance per order. A
+//! failure compensates the completed steps and the one in flight, in
 //! reverse and one at a time (cancel shipment → void (or refund) payment → release stock), and
 //! ends the order `cancelled` (a business refusal, or the customer) or `failed` (a step that
 //! kept failing). Compensations are retried until they succeed: every command is idempotent
@@ -26,7 +29,6 @@ pub enum Step {
     AuthorizePayment,
     CreateShipment,
     CapturePayment,
-    CommitStock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,8 @@ pub enum Stage {
 pub enum Command {
     Do(Step),
     Undo(Undo),
+    /// Sent with the confirmation and never awaited: turns the order's reservation into a sale.
+    CommitStock,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +105,6 @@ impl Step {
             Step::AuthorizePayment => "authorize_payment",
             Step::CreateShipment => "create_shipment",
             Step::CapturePayment => "capture_payment",
-            Step::CommitStock => "commit_stock",
         }
     }
 
@@ -111,7 +114,6 @@ impl Step {
             Step::AuthorizePayment => OrderStatus::AwaitingPayment,
             Step::CreateShipment => OrderStatus::AwaitingShipment,
             Step::CapturePayment => OrderStatus::CapturingPayment,
-            Step::CommitStock => OrderStatus::CommittingStock,
         }
     }
 
@@ -120,7 +122,7 @@ impl Step {
         match self {
             Step::ReserveStock => vec![Undo::ReleaseStock],
             Step::AuthorizePayment => vec![Undo::VoidPayment, Undo::ReleaseStock],
-            Step::CreateShipment | Step::CapturePayment | Step::CommitStock => {
+            Step::CreateShipment | Step::CapturePayment => {
                 vec![Undo::CancelShipment, Undo::VoidPayment, Undo::ReleaseStock]
             }
         }
@@ -154,7 +156,6 @@ impl Stage {
             "authorize_payment" => Stage::Forward(AuthorizePayment),
             "create_shipment" => Stage::Forward(CreateShipment),
             "capture_payment" => Stage::Forward(CapturePayment),
-            "commit_stock" => Stage::Forward(CommitStock),
             "cancel_shipment" => Stage::Undoing(CancelShipment),
             "void_payment" => Stage::Undoing(VoidPayment),
             "refund_payment" => Stage::Undoing(RefundPayment),
@@ -293,7 +294,7 @@ pub fn decide(saga: &Saga, input: &Input, now_ms: i64) -> Result<Decision, Refus
                 "cancelled by customer".into(),
                 now_ms,
             )),
-            Step::CapturePayment | Step::CommitStock => Err(Refusal::NotCancellable),
+            Step::CapturePayment => Err(Refusal::NotCancellable),
         },
         (Stage::Undoing(_), Input::CustomerCancel) => Err(Refusal::NotCancellable),
         (stage, Input::Tick) => {
@@ -301,9 +302,7 @@ pub fn decide(saga: &Saga, input: &Input, now_ms: i64) -> Result<Decision, Refus
                 return Err(Refusal::Ignored);
             }
             match stage {
-                Stage::Forward(step)
-                    if step != Step::CommitStock && saga.attempts >= MAX_ATTEMPTS =>
-                {
+                Stage::Forward(step) if saga.attempts >= MAX_ATTEMPTS => {
                     Ok(gave_up(step, now_ms, "no answer after repeated attempts"))
                 }
                 Stage::Forward(step) => Ok(retry(saga, now_ms, Some(Command::Do(step)))),
@@ -374,11 +373,11 @@ fn forward_reply(
             format!("shipment failed: {}", reason.unwrap_or("unknown")),
             now_ms,
         )),
-        (Step::CapturePayment, "payment.captured") => Ok(forward(Step::CommitStock, now_ms)),
+        (Step::CapturePayment, "payment.captured") => Ok(Decision {
+            send: Some(Command::CommitStock),
+            ..finish(OrderStatus::Confirmed, "order confirmed".into())
+        }),
         (Step::CapturePayment, "payment.failed") => Ok(gave_up(step, now_ms, code)),
-        (Step::CommitStock, "stock.committed") => {
-            Ok(finish(OrderStatus::Confirmed, "order confirmed".into()))
-        }
         _ => Err(Refusal::Ignored),
     }
 }
@@ -460,20 +459,18 @@ mod tests {
             reply("payment.authorized"),
             reply("shipment.created"),
             reply("payment.captured"),
-            reply("stock.committed"),
         ]);
         assert_eq!(saga.stage, Stage::Done);
-        assert_eq!(
-            sent,
-            [
-                ReserveStock,
-                AuthorizePayment,
-                CreateShipment,
-                CapturePayment,
-                CommitStock
-            ]
-            .map(Command::Do)
-        );
+        let mut expected = [
+            ReserveStock,
+            AuthorizePayment,
+            CreateShipment,
+            CapturePayment,
+        ]
+        .map(Command::Do)
+        .to_vec();
+        expected.push(Command::CommitStock);
+        assert_eq!(sent, expected);
         assert_eq!(
             statuses,
             [
@@ -481,7 +478,6 @@ mod tests {
                 OrderStatus::AwaitingPayment,
                 OrderStatus::AwaitingShipment,
                 OrderStatus::CapturingPayment,
-                OrderStatus::CommittingStock,
                 OrderStatus::Confirmed
             ]
         );
@@ -733,7 +729,7 @@ mod tests {
     fn stages_round_trip_through_their_names() {
         for stage in [
             Stage::Forward(Step::ReserveStock),
-            Stage::Forward(Step::CommitStock),
+            Stage::Forward(Step::CapturePayment),
             Stage::Undoing(Undo::RefundPayment),
             Stage::Done,
         ] {
