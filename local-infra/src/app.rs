@@ -11,6 +11,7 @@ use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use crate::bindings;
+use crate::capabilities::files::FilesStore;
 use crate::capabilities::key_value::{KeyValueAccess, KeyValueService};
 use crate::capabilities::outbound_http::{ChainingHandle, OutboundHttp};
 use crate::capabilities::outbound_networking::AllowedHosts;
@@ -95,6 +96,8 @@ pub struct App {
     chaining: ChainingHandle,
     request_timeout: Duration,
     _ticker: EpochTicker,
+    /// The copies of the components' `files`, removed with the app.
+    _files: Option<FilesStore>,
 }
 
 impl App {
@@ -155,6 +158,7 @@ impl App {
         let cache = options.cache_dir.clone().map(CompileCache::new);
         let chaining = ChainingHandle::default();
 
+        let mut files_store: Option<FilesStore> = None;
         let mut components = BTreeMap::new();
         let mut ids: Vec<&String> = used.clone();
         ids.sort();
@@ -178,6 +182,24 @@ impl App {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             environment.extend(options.env.iter().cloned());
+            let files = if component.files.is_empty() {
+                None
+            } else {
+                let store = match &mut files_store {
+                    Some(store) => store,
+                    empty => empty.insert(
+                        FilesStore::new().context("creating the directory for component files")?,
+                    ),
+                };
+                store
+                    .prepare(
+                        id,
+                        &manifest.base_dir,
+                        &component.files,
+                        &component.exclude_files,
+                    )
+                    .map_err(|e| anyhow::anyhow!("component `{id}`: files: {e}"))?
+            };
             let capabilities = Arc::new(ComponentCapabilities {
                 component_id: id.clone(),
                 key_value: KeyValueAccess::new(key_value.clone(), &component.key_value_stores),
@@ -186,6 +208,7 @@ impl App {
                 variables: ComponentVariables::new(&variables, &component.variables)?,
                 outbound_http: OutboundHttp::new(id, allowed, chaining.clone()),
                 environment,
+                files,
                 logs: open_logs(options.log_dir.as_deref(), id)?,
                 max_memory_bytes: options.engine.max_instance_memory,
             });
@@ -216,6 +239,7 @@ impl App {
             chaining,
             request_timeout: options.request_timeout,
             _ticker: ticker,
+            _files: files_store,
         }))
     }
 

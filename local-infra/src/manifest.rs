@@ -151,13 +151,55 @@ pub struct Component {
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     #[serde(default)]
-    pub files: Vec<toml::Value>,
+    pub files: Vec<FilesMount>,
     #[serde(default)]
     pub exclude_files: Vec<String>,
     #[serde(default)]
     pub ai_models: Vec<String>,
     #[serde(default)]
     pub build: Option<BuildConfig>,
+}
+
+/// One entry of a component's `files`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub enum FilesMount {
+    /// `"static/**/*"`: a glob (or a file or directory path) relative to the manifest's
+    /// directory; each match appears in the guest at the same relative path under `/`.
+    Pattern(String),
+    /// `{ source = "content", destination = "/site" }`: a file or directory relative to the
+    /// manifest's directory, appearing in the guest at the absolute `destination`.
+    Placement { source: String, destination: String },
+}
+
+impl TryFrom<toml::Value> for FilesMount {
+    type Error = String;
+
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        let shape = "each `files` entry is a glob pattern string or { source = \"...\", destination = \"/...\" }";
+        match value {
+            toml::Value::String(pattern) => Ok(Self::Pattern(pattern)),
+            toml::Value::Table(mut table) => {
+                let mut field = |name: &str| match table.remove(name) {
+                    Some(toml::Value::String(value)) => Ok(value),
+                    Some(other) => Err(format!(
+                        "files: `{name}` must be a string, found {}",
+                        other.type_str()
+                    )),
+                    None => Err(format!("files: missing field `{name}`; {shape}")),
+                };
+                let (source, destination) = (field("source")?, field("destination")?);
+                if let Some(unknown) = table.keys().next() {
+                    return Err(format!("files: unknown field `{unknown}`; {shape}"));
+                }
+                Ok(Self::Placement {
+                    source,
+                    destination,
+                })
+            }
+            other => Err(format!("files: found {}; {shape}", other.type_str())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -465,6 +507,12 @@ impl Component {
                 ));
             }
         }
+        for mount in &self.files {
+            crate::capabilities::files::validate_mount(mount)?;
+        }
+        for pattern in &self.exclude_files {
+            crate::capabilities::files::validate_exclude(pattern)?;
+        }
         for (name, value) in &self.variables {
             validate_variable_name(name).map_err(|m| format!("variables.{name}: {m}"))?;
             let template = Template::parse(value).map_err(|m| format!("variables.{name}: {m}"))?;
@@ -714,6 +762,72 @@ source = "svc.wasm"
             base_dir_of(Path::new("/srv/spin.toml")),
             PathBuf::from("/srv")
         );
+    }
+
+    #[test]
+    fn files_entries_are_patterns_or_placements() {
+        let text = MINIMAL.to_owned()
+            + "files = [\"static/**/*\", { source = \"content\", destination = \"/site\" }]\nexclude_files = [\"**/*.tmp\"]\n";
+        let manifest = parse(&text).expect("valid");
+        let web = &manifest.components["web"];
+        assert_eq!(
+            web.files,
+            [
+                FilesMount::Pattern("static/**/*".into()),
+                FilesMount::Placement {
+                    source: "content".into(),
+                    destination: "/site".into()
+                }
+            ]
+        );
+        assert_eq!(web.exclude_files, ["**/*.tmp"]);
+    }
+
+    #[test]
+    fn malformed_files_entries_name_the_component_and_the_fault() {
+        let cases = [
+            ("files = [1]", "found integer"),
+            (
+                "files = [{ source = \"a\" }]",
+                "missing field `destination`",
+            ),
+            (
+                "files = [{ source = \"a\", destination = \"/a\", mode = \"rw\" }]",
+                "unknown field `mode`",
+            ),
+            (
+                "files = [{ source = \"a\", destination = 1 }]",
+                "`destination` must be a string",
+            ),
+            (
+                "files = [{ source = \"a\", destination = \"a\" }]",
+                "destination `a` must be an absolute path",
+            ),
+            (
+                "files = [{ source = \"a\", destination = \"/a/../../b\" }]",
+                "destination `/a/../../b` must not contain `..`",
+            ),
+            (
+                "files = [\"assets/..\"]",
+                "can't end in a parent directory path (..)",
+            ),
+            (
+                "files = [\".\"]",
+                "can't end in a current directory path (.)",
+            ),
+            (
+                "exclude_files = [\"a/[\"]",
+                "Invalid exclude_files glob pattern",
+            ),
+        ];
+        for (line, expected) in cases {
+            let text = MINIMAL.to_owned() + line + "\n";
+            let err = parse(&text).expect_err(line).to_string();
+            assert!(
+                err.contains("`web`") && err.contains(expected),
+                "{line}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::files::ComponentFiles;
 use crate::capabilities::key_value::KeyValueAccess;
 use crate::capabilities::outbound_http::OutboundHttp;
 use crate::capabilities::redis::RedisAccess;
@@ -26,6 +27,8 @@ pub struct ComponentCapabilities {
     pub variables: ComponentVariables,
     pub outbound_http: OutboundHttp,
     pub environment: Vec<(String, String)>,
+    /// The component's `files`, mounted read-only at `/`; `None`: no file system at all.
+    pub files: Option<ComponentFiles>,
     pub logs: ComponentLogs,
     pub max_memory_bytes: usize,
 }
@@ -50,6 +53,9 @@ impl InstanceState {
     pub fn new(capabilities: Arc<ComponentCapabilities>) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&capabilities.environment);
+        if let Some(files) = &capabilities.files {
+            files.preopen(&mut wasi, &capabilities.component_id);
+        }
         if let Some(file) = &capabilities.logs.stdout {
             wasi.stdout(InstanceLog::new(file.clone()));
         }

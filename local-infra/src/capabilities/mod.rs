@@ -1,5 +1,6 @@
 //! One module per Spin host capability, cut the way Spin's `crates/factor-*` are.
 
+pub mod files;
 pub mod key_value;
 pub mod outbound_http;
 pub mod outbound_networking;
