@@ -14,7 +14,7 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 # The components' exports only exist in Wasm builds; lint those too.
 cargo clippy --target wasm32-wasip2 -p users -p catalog -p orders -p payments -p shipping -p notifications -p audit \
-  -p gateway-component -p wasmshop-kit \
+  -p gateway-component -p storefront -p wasmshop-kit \
   -p spin-conformance -p wasi-hello -- -D warnings
 
 echo "==> cargo test"

@@ -70,6 +70,7 @@ done
 token_file="$(cd "$state_dir" && pwd)/admin_bootstrap_token"
 # One command, printed with the token read from its file, so the secret stays off the screen.
 cat <<EOF
+==> the shop: http://$listen/ (the public API: http://$listen/api/v1/)
 ==> to make the local admin (once, while the app has none), choose an email and a password of
     12+ characters and run:
     curl -sS -X POST http://$listen/api/v1/auth/bootstrap-admin -H 'content-type: application/json' -d "{\"token\":\"\$(cat '$token_file')\",\"email\":\"admin@wasmshop.local\",\"password\":\"choose-a-long-password\"}"

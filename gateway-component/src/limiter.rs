@@ -130,18 +130,29 @@ fn parse_address(text: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
-/// The client's address: the peer's (`spin-client-addr`), unless the peer is a trusted proxy;
-/// then the right-most address of `X-Forwarded-For` (all its headers, in order) that is not a
-/// trusted proxy — everything left of it was written by the client and proves nothing. An
-/// entry that is not an address ends the walk at the nearest proxy; so does a chain of proxies
-/// only.
+/// Whether `spin-client-addr` is that of a chained request (`http://gateway.spin.internal`):
+/// the runtime gives those port 0 (local-infra `127.0.0.1:0`, Spin `0.0.0.0:0`), which no TCP
+/// peer has. Only components whose `allowed_outbound_hosts` name the gateway can send one —
+/// the storefront, forwarding its shopper's address — so such a peer is a trusted proxy.
+pub fn is_chained(peer: &str) -> bool {
+    peer.trim()
+        .parse::<SocketAddr>()
+        .is_ok_and(|address| address.port() == 0)
+}
+
+/// The client's address: the peer's (`spin-client-addr`), unless the peer is a trusted proxy
+/// or a chained request (`is_chained`); then the right-most address of `X-Forwarded-For` (all
+/// its headers, in order) that is not a trusted proxy — everything left of it was written by
+/// the client and proves nothing. An entry that is not an address ends the walk at the
+/// nearest proxy; so does a chain of proxies only.
 pub fn client_address(
     peer: Option<&str>,
     forwarded_for: &[&str],
     trusted: &TrustedProxies,
 ) -> Option<IpAddr> {
-    let mut client = parse_address(peer?)?;
-    if !trusted.contains(client) {
+    let peer = peer?;
+    let mut client = parse_address(peer)?;
+    if !is_chained(peer) && !trusted.contains(client) {
         return Some(client);
     }
     let hops = forwarded_for
@@ -376,6 +387,39 @@ mod tests {
             Some(ip("10.0.0.5"))
         );
         assert_eq!(client(&["203.0.113.1, "]), Some(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn a_chained_request_forwards_its_shoppers_address() {
+        let none = TrustedProxies::default();
+        // Port 0: local-infra's and Spin's address of a chained (`*.spin.internal`) request,
+        // which only a component allowed to chain to the gateway (the storefront) can send.
+        for peer in ["127.0.0.1:0", "0.0.0.0:0"] {
+            assert_eq!(
+                client_address(Some(peer), &["203.0.113.9"], &none),
+                Some(ip("203.0.113.9")),
+                "{peer}"
+            );
+            // Left of the storefront's own entry is what the shopper wrote: not believed.
+            assert_eq!(
+                client_address(Some(peer), &["198.51.100.1, 203.0.113.9"], &none),
+                Some(ip("203.0.113.9"))
+            );
+        }
+        // Behind a trusted proxy in front of the storefront, the walk goes on as usual.
+        let (trusted, _) = TrustedProxies::parse("10.0.0.0/8");
+        assert_eq!(
+            client_address(Some("127.0.0.1:0"), &["203.0.113.9, 10.0.0.5"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // A real connection never comes from port 0: a public client's header proves nothing.
+        assert_eq!(
+            client_address(Some("127.0.0.1:40000"), &["203.0.113.9"], &none),
+            Some(ip("127.0.0.1"))
+        );
+        assert!(
+            is_chained("127.0.0.1:0") && !is_chained("127.0.0.1:1") && !is_chained("127.0.0.1")
+        );
     }
 
     #[test]

@@ -134,7 +134,8 @@ async fn gateway_answers_health_and_uniform_json_errors() {
         "/api/v1/nowhere",
         "/api/v1/reservations",
         "/api/v1/reservations/0190d7a0-0000-7000-8000-000000000009",
-        "/products",
+        // Unversioned: not the API (outside `/api/` it is the storefront's HTML 404).
+        "/api/products",
         "/api/v1/products/a/b",
     ] {
         let (status, body) = json(call(&shop, "GET", path, None, None).await).await;

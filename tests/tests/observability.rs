@@ -210,7 +210,7 @@ async fn metrics_move_with_a_checkout() {
 
     let gateway = |status: u16| {
         format!(
-            r#"wasmshop_runtime_http_requests_total{{component="gateway",route="/...",status="{status}"}}"#
+            r#"wasmshop_runtime_http_requests_total{{component="gateway",route="/api/...",status="{status}"}}"#
         )
     };
     assert_eq!(delta(&before, &after, &gateway(202)), 1.0, "the checkout");
