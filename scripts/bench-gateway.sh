@@ -27,6 +27,7 @@ done >"$work/runtime-config.toml"
   --listen "127.0.0.1:$port" \
   --variable "redis_address=redis://127.0.0.1:$redis_port" \
   --variable "jwt_secret=bench-only-secret-0123456789abcdef0123" \
+  --variable "storefront_csrf_secret=bench-only-csrf-secret-0123456789abcdef" \
   --variable "rate_limit_read=100000000/60" >"$work/up.log" 2>&1 &
 up_pid=$!
 trap 'kill $up_pid $redis_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT

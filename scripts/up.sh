@@ -43,6 +43,12 @@ if [ ! -s "$state_dir/jwt_secret" ]; then
 fi
 chmod 600 "$state_dir/jwt_secret"
 
+# The storefront's own key for the CSRF tokens of its forms: made the same way, never printed.
+if [ ! -s "$state_dir/storefront_csrf_secret" ]; then
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state_dir/storefront_csrf_secret")
+fi
+chmod 600 "$state_dir/storefront_csrf_secret"
+
 # The recovery credential (accepted only on `POST /api/v1/admin/<context>/recovery`), for a
 # scheduler other than the runtime's own ticks below: made the same way, never printed.
 if [ ! -s "$state_dir/recovery_token" ]; then
@@ -87,6 +93,7 @@ done
 "$runtime" up --state-dir "$state_dir" --runtime-config-file runtime-config.local.toml \
   --variable "redis_address=redis://127.0.0.1:$redis_port" \
   --variable "jwt_secret=@$state_dir/jwt_secret" \
+  --variable "storefront_csrf_secret=@$state_dir/storefront_csrf_secret" \
   --variable "recovery_token=@$state_dir/recovery_token" \
   --variable "admin_bootstrap_token=@$state_dir/admin_bootstrap_token" \
   "${ticks[@]}" --tick-interval 2s \

@@ -22,6 +22,8 @@ pub mod process;
 pub mod recorder;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
+/// The storefront's `storefront_csrf_secret` in every app the harness boots.
+pub const TEST_STOREFRONT_CSRF_SECRET: &str = "test-only-storefront-csrf-secret-0123456789abcdef";
 /// The users component's `admin_bootstrap_token` in every app the harness boots: see
 /// [`client::ApiClient::admin`].
 pub const TEST_ADMIN_BOOTSTRAP_TOKEN: &str = "test-only-admin-bootstrap-token-0123456789abcdef";
@@ -252,6 +254,10 @@ impl Wasmshop {
         for (name, value) in [
             ("redis_address", redis.url()),
             ("jwt_secret", TEST_JWT_SECRET.to_owned()),
+            (
+                "storefront_csrf_secret",
+                TEST_STOREFRONT_CSRF_SECRET.to_owned(),
+            ),
             (
                 "admin_bootstrap_token",
                 TEST_ADMIN_BOOTSTRAP_TOKEN.to_owned(),

@@ -53,6 +53,7 @@ pub fn up_args(state: &Path, redis: &str, variables: &[(&str, &str)]) -> Vec<Str
     let defaults = [
         ("redis_address", redis),
         ("jwt_secret", crate::TEST_JWT_SECRET),
+        ("storefront_csrf_secret", crate::TEST_STOREFRONT_CSRF_SECRET),
         ("admin_bootstrap_token", crate::TEST_ADMIN_BOOTSTRAP_TOKEN),
         ("seed_demo_data", "false"),
         ("rate_limit_auth", "100000/60"),

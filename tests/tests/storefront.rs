@@ -163,7 +163,7 @@ async fn a_shopper_registers_fills_the_cart_and_logs_out() {
             && c.contains("SameSite=Lax")),
         "{nonce:?}"
     );
-    let css = browser.get("/static/shop-v1.css").await;
+    let css = browser.get("/static/shop-v2.css").await;
     assert_eq!(css.status, 200);
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
 
@@ -486,4 +486,253 @@ fn only_the_storefront_may_chain_to_the_gateway() {
         .map(|(id, _)| id.as_str())
         .collect();
     assert_eq!(chaining, ["storefront"]);
+}
+
+/// The storefront's CSRF key is a secret of its own: the storefront never holds the key that
+/// signs access tokens, and no other component holds its key.
+#[test]
+fn the_storefront_keys_its_forms_with_a_secret_of_its_own() {
+    let manifest = local_infra::manifest::Manifest::from_file(&manifest_path()).expect("spin.toml");
+    let declared = &manifest.variables["storefront_csrf_secret"];
+    assert!(declared.required && declared.secret && declared.default.is_none());
+    let storefront = &manifest.components["storefront"];
+    assert_eq!(
+        storefront.variables.get("csrf_key").map(String::as_str),
+        Some("{{ storefront_csrf_secret }}")
+    );
+    for (id, component) in &manifest.components {
+        for template in component.variables.values() {
+            if id == "storefront" {
+                assert!(!template.contains("jwt_secret"), "{template}");
+            } else {
+                assert!(!template.contains("storefront_csrf_secret"), "{id}");
+            }
+        }
+    }
+}
+
+/// Static assets come from the component's `files` mount (`components/storefront/static` at
+/// `/static`), byte for byte, cacheable and typed; nothing else on the mount is reachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assets_are_served_from_the_files_mount() {
+    let shop = Wasmshop::boot().await.expect("boot");
+    let mut browser = Browser::new(&shop, None);
+    let dir = wasmshop_tests::workspace_root().join("components/storefront/static");
+    for (name, content_type) in [
+        ("shop-v2.css", "text/css; charset=utf-8"),
+        ("favicon-v1.svg", "image/svg+xml"),
+    ] {
+        let on_disk = std::fs::read_to_string(dir.join(name)).expect("the asset's file");
+        let asset = browser.get(&format!("/static/{name}")).await;
+        assert_eq!(asset.status, 200, "{name}: {}", asset.body);
+        assert_eq!(asset.header("content-type"), Some(content_type), "{name}");
+        assert_eq!(
+            asset.header("cache-control"),
+            Some("public, max-age=31536000, immutable"),
+            "{name}"
+        );
+        assert_eq!(asset.header("x-content-type-options"), Some("nosniff"));
+        assert!(
+            asset.set_cookies().is_empty(),
+            "a cacheable asset sets no cookie"
+        );
+        assert_eq!(asset.body, on_disk, "{name}");
+    }
+    let home = browser.get("/").await;
+    assert!(home.body.contains(r#"href="/static/shop-v2.css""#));
+    assert!(home.body.contains(r#"href="/static/favicon-v1.svg""#));
+    for path in [
+        "/static/nope.css",
+        "/static/",
+        "/static/shop-v2.css/x",
+        "/static/..%2Fspin.toml",
+        "/static/%2e%2e/spin.toml",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+        assert_html(&page);
+    }
+}
+
+/// Registers a new shopper through the pages; logged in afterwards.
+async fn register(browser: &mut Browser) {
+    let form = browser.get("/register").await;
+    let email = format!("shopper-{}@wasmshop.test", uuid::Uuid::now_v7().simple());
+    let registered = browser
+        .post(
+            "/register",
+            &[
+                ("csrf", &form.csrf()),
+                ("name", "Shopper"),
+                ("email", &email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+}
+
+/// Puts `quantity` of the product in the cart through its page.
+async fn add_to_cart(browser: &mut Browser, product: &str, quantity: &str) {
+    let page = browser.get(&format!("/products/{product}")).await;
+    let added = browser
+        .post(
+            "/cart/items",
+            &[
+                ("csrf", &page.csrf()),
+                ("product_id", product),
+                ("quantity", quantity),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+}
+
+/// The value of the page's hidden `idempotency_key` field.
+fn idempotency_key(page: &Page) -> String {
+    let marker = r#"name="idempotency_key" value=""#;
+    let start = page.body.find(marker).expect("the checkout form") + marker.len();
+    let end = start + page.body[start..].find('"').expect("closing quote");
+    page.body[start..end].to_owned()
+}
+
+/// The order page until it shows a settled status (it refreshes itself until then).
+async fn settled_order_page(browser: &mut Browser, path: &str) -> Page {
+    let refresh = r#"<meta http-equiv="refresh" content="2">"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_html(&page);
+        let settled = ["confirmed", "cancelled", "failed"]
+            .iter()
+            .any(|s| page.body.contains(&format!(r#"data-status="{s}""#)));
+        assert_eq!(page.body.contains(refresh), !settled, "{}", page.body);
+        if settled || std::time::Instant::now() > deadline {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_checks_out_and_follows_the_order() {
+    let shop = Wasmshop::boot().await.expect("boot");
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
+        .await
+        .expect("admin");
+    let product = admin.stocked_product(1250, 10).await.expect("product");
+    let mut browser = Browser::new(&shop, None);
+    let anonymous = browser.get("/checkout").await;
+    assert_eq!(anonymous.header("location"), Some("/login"));
+    register(&mut browser).await;
+    add_to_cart(&mut browser, &product, "2").await;
+    let cart = browser.get("/cart").await;
+    assert!(cart.body.contains(r#"href="/checkout""#), "{}", cart.body);
+
+    // The API's field errors come back on the form, which keeps what was typed.
+    let form = browser.get("/checkout").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_html(&form);
+    assert!(form.body.contains("tok_visa") && form.body.contains("tok_declined"));
+    let address = [
+        ("name", "Ada Lovelace"),
+        ("line1", "1 Analytical Way"),
+        ("line2", ""),
+        ("city", "Berlin"),
+        ("postal_code", "10115"),
+    ];
+    let csrf = form.csrf();
+    let mut wrong: Vec<(&str, &str)> = address.to_vec();
+    wrong.extend([
+        ("country", "Germany"),
+        ("payment_token", "tok_visa"),
+        ("csrf", &csrf),
+    ]);
+    let key = idempotency_key(&form);
+    wrong.push(("idempotency_key", &key));
+    let refused = browser.post("/checkout", &wrong).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_html(&refused);
+    assert!(
+        refused
+            .body
+            .contains(r#"aria-invalid="true" aria-describedby="address-country-error""#),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"value="GERMANY""#));
+    assert!(refused.body.contains(r#"value="Ada Lovelace""#));
+
+    // Placed with the approved test card: one order however often the form is sent.
+    let csrf = refused.csrf();
+    let key = idempotency_key(&refused);
+    let mut right: Vec<(&str, &str)> = address.to_vec();
+    right.extend([
+        ("country", "de"),
+        ("payment_token", "tok_visa"),
+        ("csrf", &csrf),
+        ("idempotency_key", &key),
+    ]);
+    let placed = browser.post("/checkout", &right).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let location = placed
+        .header("location")
+        .expect("the order page")
+        .to_owned();
+    assert!(location.starts_with("/orders/"), "{location}");
+    let again = browser.post("/checkout", &right).await;
+    assert_eq!(
+        again.header("location"),
+        Some(location.as_str()),
+        "{}",
+        again.body
+    );
+
+    let order = settled_order_page(&mut browser, &location).await;
+    assert!(
+        order.body.contains(r#"data-status="confirmed""#),
+        "{}",
+        order.body
+    );
+    assert!(order.body.contains("25.00 EUR"), "{}", order.body);
+    assert!(order.body.contains("Timeline"));
+    let orders = browser.get("/orders").await;
+    assert_eq!(orders.status, 200, "{}", orders.body);
+    assert!(
+        orders.body.contains(&format!(r#"href="{location}""#)),
+        "{}",
+        orders.body
+    );
+
+    // The declined test card: the order is cancelled, and the page says why.
+    add_to_cart(&mut browser, &product, "1").await;
+    let form = browser.get("/checkout").await;
+    let (csrf, key) = (form.csrf(), idempotency_key(&form));
+    let mut declined: Vec<(&str, &str)> = address.to_vec();
+    declined.extend([
+        ("country", "DE"),
+        ("payment_token", "tok_declined"),
+        ("csrf", &csrf),
+        ("idempotency_key", &key),
+    ]);
+    let placed = browser.post("/checkout", &declined).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let location = placed
+        .header("location")
+        .expect("the order page")
+        .to_owned();
+    let order = settled_order_page(&mut browser, &location).await;
+    assert!(
+        order.body.contains(r#"data-status="cancelled""#),
+        "{}",
+        order.body
+    );
+    assert!(order.body.contains("card_declined"), "{}", order.body);
+
+    // Someone else's order is not found.
+    let mut other = Browser::new(&shop, None);
+    register(&mut other).await;
+    let foreign = other.get(&location).await;
+    assert_eq!(foreign.status, 404, "{}", foreign.body);
 }

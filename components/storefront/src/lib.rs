@@ -1,5 +1,6 @@
 //! wasmshop's shop front: server-rendered HTML pages at `/` (home, categories, products,
-//! register, login, logout, cart), the public API staying at `/api/...` behind the gateway.
+//! register, login, logout, cart, checkout, orders), the public API staying at `/api/...`
+//! behind the gateway. Its stylesheet and icon are files of a Spin `files` mount at `/static`.
 //!
 //! Every read and write goes to the gateway by service chaining
 //! (`http://gateway.spin.internal/api/v1/...`), so authentication, rate limits and the
@@ -17,9 +18,11 @@ use maud::Markup;
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
 
-use model::{Cart, Category, Product, ProductPage, Token};
+use model::{
+    Accepted, Cart, Category, CheckoutForm, Order, OrderPage, Product, ProductPage, Token,
+};
 use pages::Chrome;
-use route::{PAGE_SIZE, Page, Paging};
+use route::{Asset, PAGE_SIZE, Page, Paging};
 use session::{CSRF_FIELD, NONCE_COOKIE, SESSION_COOKIE};
 
 const GATEWAY: &str = "http://gateway.spin.internal";
@@ -27,6 +30,8 @@ const GATEWAY: &str = "http://gateway.spin.internal";
 const MAX_FORM_BYTES: usize = 16 * 1024;
 /// Lifetime of the nonce cookie: a day, renewed by every page that lacks it.
 const NONCE_MAX_AGE: u64 = 24 * 60 * 60;
+/// Static assets are versioned by name, so a browser may keep them for a year.
+const ASSET_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// Products on the home page.
 const FEATURED: u32 = 8;
 
@@ -134,6 +139,17 @@ impl Visit {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value), FrontError> {
+        self.api_with(method, path, body, None).await
+    }
+
+    /// [`api`](Self::api) with one more request header.
+    async fn api_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        header: Option<(&str, &str)>,
+    ) -> Result<(u16, Value), FrontError> {
         let mut builder = Request::builder();
         builder
             .method(method)
@@ -147,6 +163,9 @@ impl Visit {
         }
         if let Some(token) = &self.session {
             builder.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some((name, value)) = header {
+            builder.header(name, value);
         }
         if let Some(body) = body {
             builder
@@ -197,6 +216,12 @@ fn redirect(to: &str) -> Response {
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
 pub async fn handle(req: Request) -> Response {
     let method = req.method().to_string();
+    let page = route::route(&method, req.path());
+    if let Page::Asset(asset) = page
+        && let Some(response) = asset_response(asset, method == "HEAD")
+    {
+        return secure_headers(response);
+    }
     let mut visit = match Visit::new(&req) {
         Ok(visit) => visit,
         Err(e) => {
@@ -210,7 +235,6 @@ pub async fn handle(req: Request) -> Response {
             );
         }
     };
-    let page = route::route(&method, req.path());
     let mut response = match serve(&req, &page, &mut visit).await {
         Ok(response) => response,
         Err(e) => failure(&mut visit, e),
@@ -230,6 +254,30 @@ pub async fn handle(req: Request) -> Response {
         builder.body(std::mem::take(response.body_mut()));
     }
     secure_headers(builder.build())
+}
+
+/// A file of the `files` mount, the same for every visitor: no cookie, cached for a year (its
+/// name changes with its content). `None` when the file is not there: a 404 page then.
+fn asset_response(asset: &Asset, head: bool) -> Option<Response> {
+    let bytes = match std::fs::read(asset.path()) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // Listed but not mounted: `spin.toml`'s `files` lost it.
+            eprintln!(
+                "storefront: {} is not in the files mount: {e}",
+                asset.path()
+            );
+            return None;
+        }
+    };
+    Some(
+        Response::builder()
+            .status(200)
+            .header("content-type", asset.content_type)
+            .header("cache-control", ASSET_CACHE_CONTROL)
+            .body(if head { Vec::new() } else { bytes })
+            .build(),
+    )
 }
 
 fn response_builder(response: &Response) -> spin_sdk::http::ResponseBuilder {
@@ -340,12 +388,8 @@ async fn serve(req: &Request, page: &Page<'_>, visit: &mut Visit) -> Result<Resp
             let product: Product = visit.fetch(&format!("/api/v1/products/{id}"), 200).await?;
             Ok(visit.html(200, |c| pages::product(c, &product)))
         }
-        Page::Stylesheet => Ok(Response::builder()
-            .status(200)
-            .header("content-type", "text/css; charset=utf-8")
-            .header("cache-control", "public, max-age=86400")
-            .body(pages::CSS)
-            .build()),
+        // `handle` serves assets before any visit; one reaching here is missing from the mount.
+        Page::Asset(_) => Err(FrontError::Api(404, None)),
         Page::RegisterForm => Ok(visit.html(200, |c| pages::account_form(c, true, None, ""))),
         Page::LoginForm => Ok(visit.html(200, |c| pages::account_form(c, false, None, ""))),
         Page::Register => register(visit, &form).await,
@@ -415,6 +459,39 @@ async fn serve(req: &Request, page: &Page<'_>, visit: &mut Visit) -> Result<Resp
             )
             .await
         }
+        Page::CheckoutForm => {
+            if visit.session.is_none() {
+                return Ok(redirect("/login"));
+            }
+            let cart: Cart = visit.fetch("/api/v1/cart", 200).await?;
+            let form = CheckoutForm {
+                payment_token: "tok_visa".into(),
+                ..CheckoutForm::default()
+            };
+            Ok(checkout_page(visit, 200, &cart, &form, &[], None))
+        }
+        Page::Checkout => checkout(visit, &form).await,
+        Page::Orders => {
+            if visit.session.is_none() {
+                return Ok(redirect("/login"));
+            }
+            let number = route::page_number(req.query());
+            let orders: OrderPage = visit
+                .fetch(
+                    &format!("/api/v1/orders?page={number}&limit={PAGE_SIZE}"),
+                    200,
+                )
+                .await?;
+            let paging = Paging::new(number, PAGE_SIZE, orders.total);
+            Ok(visit.html(200, |c| pages::orders(c, &orders.items, paging)))
+        }
+        Page::Order { id } => {
+            if visit.session.is_none() {
+                return Ok(redirect("/login"));
+            }
+            let order: Order = visit.fetch(&format!("/api/v1/orders/{id}"), 200).await?;
+            Ok(visit.html(200, |c| pages::order(c, &order)))
+        }
         Page::MethodNotAllowed(allowed) => {
             let mut response = visit.html(405, |c| pages::error(c, 405, None));
             response.set_header("allow", allowed);
@@ -438,6 +515,79 @@ async fn cart_change(
         return Err(FrontError::Api(status, model::error_message(&body)));
     }
     Ok(redirect("/cart"))
+}
+
+/// The checkout page, with a fresh idempotency key: a corrected form is another request.
+fn checkout_page(
+    visit: &Visit,
+    status: u16,
+    cart: &Cart,
+    form: &CheckoutForm,
+    errors: &[(String, String)],
+    problem: Option<&str>,
+) -> Response {
+    let key = uuid::Uuid::new_v4().to_string();
+    visit.html(status, |c| {
+        pages::checkout(
+            c,
+            &pages::Checkout {
+                cart,
+                form,
+                errors,
+                problem,
+                idempotency_key: &key,
+            },
+        )
+    })
+}
+
+/// Places the order of the cart; the form's idempotency key makes a second submit of the same
+/// form (a double click, a retried POST) the same order.
+async fn checkout(visit: &mut Visit, fields: &[(String, String)]) -> Result<Response, FrontError> {
+    if visit.session.is_none() {
+        return Ok(redirect("/login"));
+    }
+    let form = CheckoutForm::from_fields(|name| field(fields, name));
+    let body = match form.body() {
+        Ok(body) => body,
+        Err(errors) => {
+            let cart: Cart = visit.fetch("/api/v1/cart", 200).await?;
+            return Ok(checkout_page(visit, 422, &cart, &form, &errors, None));
+        }
+    };
+    let key = model::idempotency_key(field(fields, "idempotency_key"))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let (status, answer) = visit
+        .api_with(
+            Method::Post,
+            "/api/v1/orders",
+            Some(body),
+            Some(("idempotency-key", &key)),
+        )
+        .await?;
+    match status {
+        200..=299 => {
+            let accepted: Accepted = expect(status, status, answer)?;
+            if !route::valid_id(&accepted.id) {
+                return Err(FrontError::Unreachable("unexpected order id".into()));
+            }
+            Ok(redirect(&format!("/orders/{}", accepted.id)))
+        }
+        // The API's judgement of the address or the cart (empty, withdrawn products, no
+        // stock): the form again, with what to correct.
+        400 | 409 | 422 => {
+            let errors = model::field_errors(&answer);
+            let problem = errors
+                .is_empty()
+                .then(|| model::error_message(&answer))
+                .flatten()
+                .unwrap_or_default();
+            let cart: Cart = visit.fetch("/api/v1/cart", 200).await?;
+            let problem = (!problem.is_empty()).then_some(problem.as_str());
+            Ok(checkout_page(visit, status, &cart, &form, &errors, problem))
+        }
+        status => Err(FrontError::Api(status, model::error_message(&answer))),
+    }
 }
 
 async fn register(visit: &mut Visit, form: &[(String, String)]) -> Result<Response, FrontError> {

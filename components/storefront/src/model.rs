@@ -121,6 +121,195 @@ pub fn quantity(text: Option<&str>) -> Option<u32> {
     text?.trim().parse().ok().filter(|q| (1..=99).contains(q))
 }
 
+/// An order as its owner sees it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub status: String,
+    pub lines: Vec<OrderLine>,
+    pub subtotal: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub shipping_address: Address,
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
+    pub created_at: String,
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderLine {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price: Money,
+    pub quantity: i64,
+    pub line_total: Money,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Address {
+    pub name: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TimelineEntry {
+    pub status: String,
+    #[serde(default)]
+    pub note: String,
+    pub at: String,
+}
+
+/// A page of the shopper's orders (`GET /api/v1/orders`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderPage {
+    pub items: Vec<OrderSummary>,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderSummary {
+    pub id: String,
+    pub status: String,
+    pub total: Money,
+    pub created_at: String,
+}
+
+/// `{"id", "status"}` of an accepted checkout.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Accepted {
+    pub id: String,
+}
+
+/// An order status no step of the saga moves on from: its page stops refreshing.
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "confirmed" | "cancelled" | "failed")
+}
+
+/// A status as a shopper reads it.
+pub fn status_label(status: &str) -> &str {
+    match status {
+        "pending" => "Received",
+        "awaiting_payment" => "Authorising payment",
+        "awaiting_shipment" => "Booking shipment",
+        "capturing_payment" => "Taking payment",
+        "compensating" => "Being cancelled",
+        "confirmed" => "Confirmed",
+        "cancelled" => "Cancelled",
+        "failed" => "Failed",
+        other => other,
+    }
+}
+
+/// The test cards a shopper may pay with (no real card is ever charged): token, label, what
+/// happens.
+pub const PAYMENT_TOKENS: &[(&str, &str, &str)] = &[
+    (
+        "tok_visa",
+        "Test Visa card",
+        "the payment is approved and the order confirmed",
+    ),
+    (
+        "tok_declined",
+        "Declined test card",
+        "the bank refuses the payment and the order is cancelled",
+    ),
+];
+
+/// The address fields of the checkout form, named as the API's `shipping_address` names them.
+pub const ADDRESS_FIELDS: [&str; 6] = ["name", "line1", "line2", "city", "postal_code", "country"];
+
+/// What the shopper typed into the checkout form, kept to show it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckoutForm {
+    /// By field name of [`ADDRESS_FIELDS`]; trimmed.
+    pub address: Vec<(&'static str, String)>,
+    pub payment_token: String,
+}
+
+impl CheckoutForm {
+    pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        let address = ADDRESS_FIELDS
+            .iter()
+            .map(|name| {
+                let value = get(name).unwrap_or_default().trim();
+                // Country codes are upper case; typing `de` means DE.
+                let value = if *name == "country" {
+                    value.to_ascii_uppercase()
+                } else {
+                    value.to_owned()
+                };
+                (*name, value)
+            })
+            .collect();
+        Self {
+            address,
+            payment_token: get("payment_token").unwrap_or_default().trim().to_owned(),
+        }
+    }
+
+    pub fn value(&self, name: &str) -> &str {
+        self.address
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// The body of `POST /api/v1/orders` (the cart's lines), or the fields to correct first.
+    /// Only the test cards are offered; the API judges the address.
+    pub fn body(&self) -> Result<serde_json::Value, Vec<(String, String)>> {
+        if !PAYMENT_TOKENS
+            .iter()
+            .any(|(token, _, _)| *token == self.payment_token)
+        {
+            return Err(vec![(
+                "payment_token".into(),
+                "Choose one of the test cards.".into(),
+            )]);
+        }
+        let mut address = serde_json::Map::new();
+        for (name, value) in &self.address {
+            let value = if *name == "line2" && value.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::String(value.clone())
+            };
+            address.insert((*name).to_owned(), value);
+        }
+        Ok(serde_json::json!({
+            "shipping_address": address,
+            "payment_token": self.payment_token,
+        }))
+    }
+}
+
+/// The rejected fields of an `invalid_input` answer, named as the checkout form names them
+/// (`shipping_address.city` is `city`); anything else keeps the API's name.
+pub fn field_errors(body: &serde_json::Value) -> Vec<(String, String)> {
+    body.pointer("/error/details/fields")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|field| {
+            let name = field["field"].as_str()?;
+            let message = field["message"].as_str()?;
+            let name = name.strip_prefix("shipping_address.").unwrap_or(name);
+            Some((name.to_owned(), message.to_owned()))
+        })
+        .collect()
+}
+
+/// A form's idempotency key as it came back: one we made (a UUID), else none.
+pub fn idempotency_key(text: Option<&str>) -> Option<&str> {
+    text.filter(|key| uuid::Uuid::try_parse(key).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +386,107 @@ mod tests {
         assert_eq!(quantity(Some("100")), None);
         assert_eq!(quantity(Some("x")), None);
         assert_eq!(quantity(None), None);
+    }
+
+    #[test]
+    fn terminal_statuses_end_the_refresh() {
+        for status in ["confirmed", "cancelled", "failed"] {
+            assert!(is_terminal(status), "{status}");
+        }
+        for status in [
+            "pending",
+            "awaiting_payment",
+            "compensating",
+            "capturing_payment",
+        ] {
+            assert!(!is_terminal(status), "{status}");
+        }
+        assert_eq!(status_label("awaiting_shipment"), "Booking shipment");
+        assert_eq!(status_label("new_status"), "new_status");
+    }
+
+    fn form(fields: &[(&str, &str)]) -> CheckoutForm {
+        CheckoutForm::from_fields(|name| {
+            fields
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| *value)
+        })
+    }
+
+    #[test]
+    fn the_checkout_form_becomes_the_apis_body() {
+        let form = form(&[
+            ("name", " Ada "),
+            ("line1", "1 Analytical Way"),
+            ("city", "Berlin"),
+            ("postal_code", "10115"),
+            ("country", "de"),
+            ("payment_token", "tok_visa"),
+        ]);
+        assert_eq!(form.value("country"), "DE");
+        assert_eq!(
+            form.body().expect("valid"),
+            serde_json::json!({ "shipping_address": { "name": "Ada", "line1": "1 Analytical Way",
+                "line2": null, "city": "Berlin", "postal_code": "10115", "country": "DE" },
+                "payment_token": "tok_visa" })
+        );
+    }
+
+    #[test]
+    fn only_test_cards_are_sent() {
+        for token in ["", "tok_other", "4242424242424242"] {
+            let errors = form(&[("payment_token", token)]).body().expect_err(token);
+            assert_eq!(errors[0].0, "payment_token");
+        }
+    }
+
+    #[test]
+    fn field_errors_are_named_as_the_form_names_them() {
+        let body = serde_json::json!({ "error": { "code": "invalid_input", "message": "m",
+            "details": { "fields": [
+                { "field": "shipping_address.city", "message": "must be 1 to 200 characters" },
+                { "field": "payment_token", "message": "must be 1 to 100 characters" },
+                { "field": 3, "message": "ignored" } ] } } });
+        assert_eq!(
+            field_errors(&body),
+            [
+                ("city".to_owned(), "must be 1 to 200 characters".to_owned()),
+                (
+                    "payment_token".to_owned(),
+                    "must be 1 to 100 characters".to_owned()
+                )
+            ]
+        );
+        assert!(field_errors(&serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn only_our_own_idempotency_keys_come_back() {
+        let key = uuid::Uuid::new_v4().to_string();
+        assert_eq!(idempotency_key(Some(&key)), Some(key.as_str()));
+        assert_eq!(idempotency_key(Some("x")), None);
+        assert_eq!(idempotency_key(Some(&"a".repeat(300))), None);
+        assert_eq!(idempotency_key(None), None);
+    }
+
+    #[test]
+    fn orders_parse() {
+        let order: Order = serde_json::from_str(
+            r#"{"id":"o1","user_id":"u","status":"cancelled","lines":[{"product_id":"p",
+            "name":"Mug","unit_price":{"amount":500,"currency":"EUR"},"quantity":2,
+            "line_total":{"amount":1000,"currency":"EUR"}}],
+            "subtotal":{"amount":1000,"currency":"EUR"},"shipping":{"amount":490,"currency":"EUR"},
+            "total":{"amount":1490,"currency":"EUR"},"shipping_address":{"name":"A","line1":"L",
+            "line2":null,"city":"C","postal_code":"1","country":"DE"},
+            "cancel_reason":"payment declined: card_declined","created_at":"t","updated_at":"t",
+            "timeline":[{"status":"pending","note":"","at":"t"}]}"#,
+        )
+        .expect("order");
+        assert_eq!(order.total.display(), "14.90 EUR");
+        assert_eq!(
+            order.cancel_reason.as_deref(),
+            Some("payment declined: card_declined")
+        );
     }
 }

@@ -17,7 +17,8 @@ pub enum Page<'a> {
     Product {
         id: &'a str,
     },
-    Stylesheet,
+    /// A file of the `files` mount, served as it is.
+    Asset(&'static Asset),
     RegisterForm,
     Register,
     LoginForm,
@@ -30,6 +31,12 @@ pub enum Page<'a> {
     },
     RemoveFromCart {
         product_id: &'a str,
+    },
+    CheckoutForm,
+    Checkout,
+    Orders,
+    Order {
+        id: &'a str,
     },
     /// The path exists, the method does not: the methods it has.
     MethodNotAllowed(&'static str),
@@ -47,12 +54,44 @@ impl Page<'_> {
                 | Page::AddToCart
                 | Page::SetQuantity { .. }
                 | Page::RemoveFromCart { .. }
+                | Page::Checkout
         )
     }
 }
 
-/// The stylesheet's path; versioned so that a long cache lifetime is safe.
-pub const STYLESHEET: &str = "/static/shop-v1.css";
+/// A file of `components/storefront/static`, which `spin.toml` mounts at `/static`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Asset {
+    /// Its file name, under `/static` both in the URL and in the component's filesystem.
+    pub name: &'static str,
+    pub content_type: &'static str,
+}
+
+impl Asset {
+    /// Its URL path, which is also its path in the component's filesystem: the mount's
+    /// destination is the URL's prefix.
+    pub fn path(&self) -> String {
+        format!("{ASSET_DIR}/{}", self.name)
+    }
+}
+
+const ASSET_DIR: &str = "/static";
+
+/// The only files served: a name from this list is never a path of the visitor's making.
+/// Names are versioned, so that a year's cache lifetime is safe: a changed file gets a new name.
+pub const ASSETS: &[Asset] = &[STYLESHEET, FAVICON];
+pub const STYLESHEET: Asset = Asset {
+    name: "shop-v2.css",
+    content_type: "text/css; charset=utf-8",
+};
+pub const FAVICON: Asset = Asset {
+    name: "favicon-v1.svg",
+    content_type: "image/svg+xml",
+};
+
+fn asset(name: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|asset| asset.name == name)
+}
 
 pub fn route<'a>(method: &str, path: &'a str) -> Page<'a> {
     let get = method == "GET" || method == "HEAD";
@@ -62,7 +101,10 @@ pub fn route<'a>(method: &str, path: &'a str) -> Page<'a> {
         [""] => get.then_some(Page::Home).ok_or("GET, HEAD"),
         ["category", id] if valid_id(id) => get.then_some(Page::Category { id }).ok_or("GET, HEAD"),
         ["products", id] if valid_id(id) => get.then_some(Page::Product { id }).ok_or("GET, HEAD"),
-        ["static", "shop-v1.css"] => get.then_some(Page::Stylesheet).ok_or("GET, HEAD"),
+        ["static", name] => match asset(name) {
+            Some(asset) => get.then_some(Page::Asset(asset)).ok_or("GET, HEAD"),
+            None => Ok(Page::NotFound),
+        },
         ["register"] if get => Ok(Page::RegisterForm),
         ["register"] => post.then_some(Page::Register).ok_or("GET, HEAD, POST"),
         ["login"] if get => Ok(Page::LoginForm),
@@ -76,6 +118,10 @@ pub fn route<'a>(method: &str, path: &'a str) -> Page<'a> {
         ["cart", "items", id, "remove"] if valid_id(id) => post
             .then_some(Page::RemoveFromCart { product_id: id })
             .ok_or("POST"),
+        ["checkout"] if get => Ok(Page::CheckoutForm),
+        ["checkout"] => post.then_some(Page::Checkout).ok_or("GET, HEAD, POST"),
+        ["orders"] => get.then_some(Page::Orders).ok_or("GET, HEAD"),
+        ["orders", id] if valid_id(id) => get.then_some(Page::Order { id }).ok_or("GET, HEAD"),
         _ => Ok(Page::NotFound),
     };
     page.unwrap_or_else(Page::MethodNotAllowed)
@@ -129,7 +175,8 @@ mod tests {
         assert_eq!(route("HEAD", "/"), Page::Home);
         assert_eq!(route("GET", "/category/c-1"), Page::Category { id: "c-1" });
         assert_eq!(route("GET", "/products/p_1"), Page::Product { id: "p_1" });
-        assert_eq!(route("GET", STYLESHEET), Page::Stylesheet);
+        assert_eq!(route("GET", &STYLESHEET.path()), Page::Asset(&STYLESHEET));
+        assert_eq!(route("HEAD", &FAVICON.path()), Page::Asset(&FAVICON));
         assert_eq!(route("GET", "/login"), Page::LoginForm);
         assert_eq!(route("POST", "/login"), Page::Login);
         assert_eq!(route("POST", "/register"), Page::Register);
@@ -144,6 +191,14 @@ mod tests {
             route("POST", "/cart/items/p1/remove"),
             Page::RemoveFromCart { product_id: "p1" }
         );
+        assert_eq!(route("GET", "/checkout"), Page::CheckoutForm);
+        assert_eq!(route("POST", "/checkout"), Page::Checkout);
+        assert_eq!(route("GET", "/orders"), Page::Orders);
+        assert_eq!(route("GET", "/orders/o-1"), Page::Order { id: "o-1" });
+        assert_eq!(
+            route("POST", "/orders/o-1"),
+            Page::MethodNotAllowed("GET, HEAD")
+        );
     }
 
     #[test]
@@ -154,6 +209,13 @@ mod tests {
             "/products/a b",
             "/products/a/b",
             "/category/<x>",
+            "/static/",
+            "/static/nope.css",
+            "/static/../spin.toml",
+            "/static/..%2Fspin.toml",
+            "/static/%2e%2e",
+            "/static/shop-v2.css/x",
+            "/static/SHOP-V1.CSS",
         ] {
             assert_eq!(route("GET", path), Page::NotFound, "{path}");
         }
@@ -175,9 +237,30 @@ mod tests {
     }
 
     #[test]
+    fn assets_are_plain_names_under_the_mount() {
+        for asset in ASSETS {
+            assert!(
+                asset.name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'.')
+                    && !asset.name.starts_with('.'),
+                "{}",
+                asset.name
+            );
+            assert_eq!(route("GET", &asset.path()), Page::Asset(asset));
+        }
+        assert_eq!(
+            route("POST", &STYLESHEET.path()),
+            Page::MethodNotAllowed("GET, HEAD")
+        );
+    }
+
+    #[test]
     fn only_posts_are_form_posts() {
         assert!(route("POST", "/logout").is_form_post());
         assert!(route("POST", "/cart/items/p/remove").is_form_post());
+        assert!(route("POST", "/checkout").is_form_post());
         assert!(!route("GET", "/cart").is_form_post());
         assert!(!route("GET", "/login").is_form_post());
     }

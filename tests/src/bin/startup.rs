@@ -41,6 +41,11 @@ async fn start_once(
         format!("redis_address={redis}"),
         "--variable".into(),
         format!("jwt_secret={}", wasmshop_tests::TEST_JWT_SECRET),
+        "--variable".into(),
+        format!(
+            "storefront_csrf_secret={}",
+            wasmshop_tests::TEST_STOREFRONT_CSRF_SECRET
+        ),
         "--runtime-config-file".into(),
         wasmshop_tests::write_runtime_config(state, manifest)?
             .display()
