@@ -163,30 +163,33 @@ async fn setup(args: &Args) -> anyhow::Result<Setup> {
 
 /// Records when each order is seen terminal in the orders database of an app booted here:
 /// whatever the event transport, that row is where an order ends. Polled every 5 ms (WAL mode:
-/// the reads never hold up the app's writers).
+/// the reads never hold up the app's writers) from the order timeline's new rows only: the
+/// timeline entry of a status commits with it, and a range of rowids costs what arrived since
+/// the last poll, where a scan of `orders` grew with every order placed and took its share of
+/// the cores the app runs on.
 fn watch_orders_in(database: std::path::PathBuf, stats: Shared) -> anyhow::Result<()> {
     let conn = rusqlite::Connection::open_with_flags(
         &database,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
-    let mut since = String::new();
+    let mut after: i64 = 0;
     loop {
         std::thread::sleep(Duration::from_millis(5));
         let Ok(mut statement) = conn.prepare_cached(
-            "SELECT id, status, updated_at FROM orders WHERE updated_at >= ?1 AND status IN ('confirmed', 'cancelled', 'failed')",
+            "SELECT rowid, order_id, status FROM timeline WHERE rowid > ?1 ORDER BY rowid",
         ) else {
             continue; // not migrated yet
         };
-        let rows: Vec<(String, String, String)> = statement
-            .query_map([&since], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        let rows: Vec<(i64, String, String)> = statement
+            .query_map([after], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<Result<_, _>>()?;
         let now = Instant::now();
         let mut stats = lock(&stats);
-        for (id, status, updated_at) in rows {
-            if updated_at > since {
-                since = updated_at;
+        for (rowid, id, status) in rows {
+            after = after.max(rowid);
+            if matches!(status.as_str(), "confirmed" | "cancelled" | "failed") {
+                stats.finished.entry(id).or_insert((now, status));
             }
-            stats.finished.entry(id).or_insert((now, status));
         }
     }
 }
