@@ -6,8 +6,28 @@
 # (catalog allows 5 s), so most requests are answered in the gate's Redis trip; a last run
 # ("uncached") gives every request its own query string, so each one misses the cache and goes
 # through to catalog and its database. Needs the release runtime.
+# Options (scripts/bench-compare.sh uses them): --connections N, --duration D (wrk's form: 15s,
+# 1m), --runs N, --no-uncached (skip the last run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+conns=64 dur=15s runs=3 uncached=1
+usage="usage: $0 [--connections N] [--duration 15s] [--runs N] [--no-uncached]"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --connections) conns=${2:?$usage}; shift 2 ;;
+    --duration) dur=${2:?$usage}; shift 2 ;;
+    --runs) runs=${2:?$usage}; shift 2 ;;
+    --no-uncached) uncached=0; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
+[[ $conns =~ ^[1-9][0-9]*$ && $runs =~ ^[1-9][0-9]*$ && $dur =~ ^([1-9][0-9]*)([smh]?)$ ]] ||
+  { echo "$usage" >&2; exit 2; }
+case "${BASH_REMATCH[2]}" in
+  m) dur_s=$((BASH_REMATCH[1] * 60)) ;;
+  h) dur_s=$((BASH_REMATCH[1] * 3600)) ;;
+  *) dur_s=${BASH_REMATCH[1]} ;;
+esac
 bash scripts/ensure-tools.sh
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -p local-infra
@@ -43,30 +63,35 @@ url="$base/api/v1/products/$product"
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $token" "$url")" = 200
 
 results=()
-for run in 1 2 3; do
-  out=$(wrk -t2 -c64 -d15s --latency -H "authorization: Bearer $token" "$url")
+for run in $(seq 1 "$runs"); do
+  out=$(wrk -t2 -c"$conns" -d"$dur" --latency -H "authorization: Bearer $token" "$url")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$up_pid/status")
+  peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$up_pid/status")
   echo "run $run: ${rps} req/s, p50 ${p50}, p99 ${p99}, non-2xx ${non2xx:-0}, runtime RSS ${rss_kib} KiB"
-  results+=("{\"run\":$run,\"rps\":$rps,\"p50\":\"$p50\",\"p99\":\"$p99\",\"non_2xx\":${non2xx:-0},\"rss_kib\":$rss_kib}")
+  results+=("{\"run\":$run,\"rps\":$rps,\"p50\":\"$p50\",\"p99\":\"$p99\",\"non_2xx\":${non2xx:-0},\"rss_kib\":$rss_kib,\"peak_rss_kib\":$peak_rss_kib}")
 done
-# Every request its own query string: nothing is answered from the cache.
-cat >"$work/uncached.lua" <<'LUA'
+uncached_json=null
+if [ "$uncached" = 1 ]; then
+  # Every request its own query string: nothing is answered from the cache.
+  cat >"$work/uncached.lua" <<'LUA'
 local n = 0
 request = function()
   n = n + 1
   return wrk.format(nil, wrk.path .. "?n=" .. n .. "-" .. math.random(1, 1000000000))
 end
 LUA
-out=$(wrk -t2 -c64 -d15s --latency -s "$work/uncached.lua" -H "authorization: Bearer $token" "$url")
-u_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-u_p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-u_p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-u_non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-echo "uncached: ${u_rps} req/s, p50 ${u_p50}, p99 ${u_p99}, non-2xx ${u_non2xx:-0}"
+  out=$(wrk -t2 -c"$conns" -d"$dur" --latency -s "$work/uncached.lua" -H "authorization: Bearer $token" "$url")
+  u_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  u_p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  u_p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  u_non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  echo "uncached: ${u_rps} req/s, p50 ${u_p50}, p99 ${u_p99}, non-2xx ${u_non2xx:-0}"
+  uncached_json="{\"rps\":$u_rps,\"p50\":\"$u_p50\",\"p99\":\"$u_p99\",\"non_2xx\":${u_non2xx:-0}}"
+fi
 mkdir -p target/bench
-(IFS=,; echo "{\"connections\":64,\"duration_s\":15,\"runs\":[${results[*]}],\"uncached\":{\"rps\":$u_rps,\"p50\":\"$u_p50\",\"p99\":\"$u_p99\",\"non_2xx\":${u_non2xx:-0}}}") > target/bench/gateway.json
+(IFS=,; echo "{\"connections\":$conns,\"duration_s\":$dur_s,\"runs\":[${results[*]}],\"uncached\":$uncached_json}") > target/bench/gateway.json
 echo "wrote target/bench/gateway.json"

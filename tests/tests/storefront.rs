@@ -189,19 +189,7 @@ async fn a_shopper_registers_fills_the_cart_and_logs_out() {
     let form = browser.get("/register").await;
     assert_html(&form);
     assert!(form.body.contains(r#"<label for="email">"#));
-    let email = format!("shopper-{}@wasmshop.test", uuid::Uuid::now_v7().simple());
-    let registered = browser
-        .post(
-            "/register",
-            &[
-                ("csrf", &form.csrf()),
-                ("name", "Shopper"),
-                ("email", &email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(registered.status, 303, "{}", registered.body);
+    let (registered, email) = register(&mut browser).await;
     assert_eq!(registered.header("location"), Some("/"));
     let session = registered
         .set_cookies()
@@ -554,8 +542,8 @@ async fn assets_are_served_from_the_files_mount() {
     }
 }
 
-/// Registers a new shopper through the pages; logged in afterwards.
-async fn register(browser: &mut Browser) {
+/// Registers a new shopper through the pages (logged in afterwards): the answer and the email.
+async fn register(browser: &mut Browser) -> (Page, String) {
     let form = browser.get("/register").await;
     let email = format!("shopper-{}@wasmshop.test", uuid::Uuid::now_v7().simple());
     let registered = browser
@@ -570,6 +558,7 @@ async fn register(browser: &mut Browser) {
         )
         .await;
     assert_eq!(registered.status, 303, "{}", registered.body);
+    (registered, email)
 }
 
 /// Puts `quantity` of the product in the cart through its page.
@@ -589,6 +578,41 @@ async fn add_to_cart(browser: &mut Browser, product: &str, quantity: &str) {
 }
 
 /// The value of the page's hidden `idempotency_key` field.
+/// Sends the checkout `form` filled in with `address`, `country` and the test card `token`;
+/// expects the redirect to the order page: its path, and the fields sent (to send them again).
+async fn place(
+    browser: &mut Browser,
+    form: &Page,
+    address: &[(&str, &str)],
+    country: &str,
+    token: &str,
+) -> (String, Vec<(String, String)>) {
+    let mut fields: Vec<(String, String)> = address
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    fields.extend([
+        ("country".to_owned(), country.to_owned()),
+        ("payment_token".to_owned(), token.to_owned()),
+        ("csrf".to_owned(), form.csrf()),
+        ("idempotency_key".to_owned(), idempotency_key(form)),
+    ]);
+    let placed = browser.post("/checkout", &pairs(&fields)).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let location = placed
+        .header("location")
+        .expect("the order page")
+        .to_owned();
+    (location, fields)
+}
+
+fn pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
+}
+
 fn idempotency_key(page: &Page) -> String {
     let marker = r#"name="idempotency_key" value=""#;
     let start = page.body.find(marker).expect("the checkout form") + marker.len();
@@ -665,23 +689,9 @@ async fn a_shopper_checks_out_and_follows_the_order() {
     assert!(refused.body.contains(r#"value="Ada Lovelace""#));
 
     // Placed with the approved test card: one order however often the form is sent.
-    let csrf = refused.csrf();
-    let key = idempotency_key(&refused);
-    let mut right: Vec<(&str, &str)> = address.to_vec();
-    right.extend([
-        ("country", "de"),
-        ("payment_token", "tok_visa"),
-        ("csrf", &csrf),
-        ("idempotency_key", &key),
-    ]);
-    let placed = browser.post("/checkout", &right).await;
-    assert_eq!(placed.status, 303, "{}", placed.body);
-    let location = placed
-        .header("location")
-        .expect("the order page")
-        .to_owned();
+    let (location, right) = place(&mut browser, &refused, &address, "de", "tok_visa").await;
     assert!(location.starts_with("/orders/"), "{location}");
-    let again = browser.post("/checkout", &right).await;
+    let again = browser.post("/checkout", &pairs(&right)).await;
     assert_eq!(
         again.header("location"),
         Some(location.as_str()),
@@ -708,20 +718,7 @@ async fn a_shopper_checks_out_and_follows_the_order() {
     // The declined test card: the order is cancelled, and the page says why.
     add_to_cart(&mut browser, &product, "1").await;
     let form = browser.get("/checkout").await;
-    let (csrf, key) = (form.csrf(), idempotency_key(&form));
-    let mut declined: Vec<(&str, &str)> = address.to_vec();
-    declined.extend([
-        ("country", "DE"),
-        ("payment_token", "tok_declined"),
-        ("csrf", &csrf),
-        ("idempotency_key", &key),
-    ]);
-    let placed = browser.post("/checkout", &declined).await;
-    assert_eq!(placed.status, 303, "{}", placed.body);
-    let location = placed
-        .header("location")
-        .expect("the order page")
-        .to_owned();
+    let (location, _) = place(&mut browser, &form, &address, "DE", "tok_declined").await;
     let order = settled_order_page(&mut browser, &location).await;
     assert!(
         order.body.contains(r#"data-status="cancelled""#),

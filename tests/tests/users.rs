@@ -579,8 +579,19 @@ async fn login_as_client(
     email: &str,
     password: &str,
 ) -> reqwest::Response {
+    login_forwarded(shop, "/auth/login", address, email, password).await
+}
+
+/// A login POSTed to `path` with `X-Forwarded-For: address`.
+async fn login_forwarded(
+    shop: &Wasmshop,
+    path: &str,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     shop.client
-        .post(shop.url("/auth/login"))
+        .post(shop.url(path))
         .header("x-forwarded-for", address)
         .json(&json!({ "email": email, "password": password }))
         .send()
@@ -1354,13 +1365,7 @@ async fn login_from(
     email: &str,
     password: &str,
 ) -> reqwest::Response {
-    shop.client
-        .post(shop.url("/api/v1/auth/login"))
-        .header("x-forwarded-for", address)
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .expect("login")
+    login_forwarded(shop, "/api/v1/auth/login", address, email, password).await
 }
 
 // #14 item 2: five wrong passwords from anyone made every login of the account answer 429 for

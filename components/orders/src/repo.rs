@@ -253,13 +253,17 @@ fn order_of(conn: &Connection, row: &Row<'_>, with_details: bool) -> Result<Orde
 }
 
 pub fn order(conn: &Connection, id: &str) -> Result<Option<Order>, DbError> {
+    find(conn, id, true)
+}
+
+fn find(conn: &Connection, id: &str, with_details: bool) -> Result<Option<Order>, DbError> {
     let result = conn.execute(
         &format!("SELECT {COLUMNS} FROM orders WHERE id = ?"),
         &[db::text(id)],
     )?;
     db::rows(&result)
         .next()
-        .map(|row| order_of(conn, &row, true))
+        .map(|row| order_of(conn, &row, with_details))
         .transpose()
 }
 
@@ -284,14 +288,7 @@ pub fn order_lines(conn: &Connection, id: &str, currency: &str) -> Result<Vec<Or
 
 /// The order's own row, without its lines and timeline: what a saga step needs.
 pub fn order_row(conn: &Connection, id: &str) -> Result<Option<Order>, DbError> {
-    let result = conn.execute(
-        &format!("SELECT {COLUMNS} FROM orders WHERE id = ?"),
-        &[db::text(id)],
-    )?;
-    db::rows(&result)
-        .next()
-        .map(|row| order_of(conn, &row, false))
-        .transpose()
+    find(conn, id, false)
 }
 
 /// Orders newest first (of `user_id`, or everyone's when `None`) without lines and timeline.
