@@ -339,7 +339,7 @@ async fn spans_go_to_the_otlp_endpoint_in_the_clients_trace() {
     .await;
     let gateway = &spans["gateway"];
     assert_eq!(gateway["parentSpanId"], CLIENT_SPAN, "{gateway}");
-    assert_eq!(gateway["name"], "GET /...");
+    assert_eq!(gateway["name"], "GET /api/...");
     assert_eq!(gateway["kind"], 2, "a server span");
     let catalog = &spans["catalog"];
     assert_ne!(catalog["spanId"], gateway["spanId"]);
