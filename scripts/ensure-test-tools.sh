@@ -9,3 +9,13 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c "import schemathesis" >/de
   echo "==> installing schemathesis from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 fi
+
+# The browser tests (tests/tests/browser.rs) drive a headless Chromium over WebDriver.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing chromium and chromium-driver from Debian's packages"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver >/dev/null
+fi

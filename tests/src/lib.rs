@@ -17,6 +17,8 @@ use wasmtime::Store;
 /// Host-side bindings of the components' exported `api`s, for calling them directly.
 pub mod bindings;
 pub mod client;
+/// The shop front driven as a browser without JavaScript would.
+pub mod html;
 pub mod invariants;
 pub mod process;
 pub mod recorder;

@@ -3,120 +3,11 @@
 //! `303`s by hand, keep cookies. The public API stays the gateway's, at `/api/...`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, PASSWORD};
+use wasmshop_tests::html::{Browser, Page, assert_html, register};
 use wasmshop_tests::{Wasmshop, build_app, json, manifest_path};
-
-const CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; \
-    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-/// A browser: its own cookies, no automatic redirects (each `303` is looked at), optionally
-/// connecting from its own loopback address.
-struct Browser {
-    base_url: String,
-    http: reqwest::Client,
-    cookies: HashMap<String, String>,
-}
-
-/// Status, headers (lower-case names; `set-cookie` once per cookie), body.
-struct Page {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Page {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn set_cookies(&self) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == "set-cookie")
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// The CSRF token of the page's forms.
-    fn csrf(&self) -> String {
-        let marker = r#"name="csrf" value=""#;
-        let start = self.body.find(marker).expect("the page has a form") + marker.len();
-        self.body[start..start + 64].to_owned()
-    }
-}
-
-impl Browser {
-    fn new(shop: &Wasmshop, from: Option<&str>) -> Self {
-        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-        if let Some(address) = from {
-            builder = builder.local_address(address.parse::<IpAddr>().expect("an address"));
-        }
-        Self {
-            base_url: shop.base_url.clone(),
-            http: builder.build().expect("client"),
-            cookies: HashMap::new(),
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let request = if cookie.is_empty() {
-            request
-        } else {
-            request.header("cookie", cookie)
-        };
-        let response = request.send().await.expect("the storefront answers");
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        for (name, value) in &headers {
-            if name != "set-cookie" {
-                continue;
-            }
-            let pair = value.split(';').next().unwrap_or("");
-            if let Some((key, cookie)) = pair.split_once('=') {
-                if cookie.is_empty() || value.contains("Max-Age=0") {
-                    self.cookies.remove(key);
-                } else {
-                    self.cookies.insert(key.to_owned(), cookie.to_owned());
-                }
-            }
-        }
-        let body = response.text().await.unwrap_or_default();
-        Page {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self.http.get(format!("{}{path}", self.base_url));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .form(form);
-        self.send(request).await
-    }
-}
 
 /// Any product of the demo catalogue, as the API lists it.
 async fn some_product(shop: &Wasmshop) -> Value {
@@ -130,19 +21,6 @@ async fn some_product(shop: &Wasmshop) -> Value {
     .await;
     assert_eq!(status, 200, "{page}");
     page["items"][0].clone()
-}
-
-fn assert_html(page: &Page) {
-    assert_eq!(
-        page.header("content-type"),
-        Some("text/html; charset=utf-8"),
-        "{}",
-        page.body
-    );
-    assert_eq!(page.header("content-security-policy"), Some(CSP));
-    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
-    assert!(page.body.starts_with("<!DOCTYPE html>"));
-    assert!(!page.body.contains(r#"{"error""#), "never the API's JSON");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +41,7 @@ async fn a_shopper_registers_fills_the_cart_and_logs_out() {
             && c.contains("SameSite=Lax")),
         "{nonce:?}"
     );
-    let css = browser.get("/static/shop-v2.css").await;
+    let css = browser.get("/static/shop-v3.css").await;
     assert_eq!(css.status, 200);
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
 
@@ -507,7 +385,7 @@ async fn assets_are_served_from_the_files_mount() {
     let mut browser = Browser::new(&shop, None);
     let dir = wasmshop_tests::workspace_root().join("components/storefront/static");
     for (name, content_type) in [
-        ("shop-v2.css", "text/css; charset=utf-8"),
+        ("shop-v3.css", "text/css; charset=utf-8"),
         ("favicon-v1.svg", "image/svg+xml"),
     ] {
         let on_disk = std::fs::read_to_string(dir.join(name)).expect("the asset's file");
@@ -527,12 +405,12 @@ async fn assets_are_served_from_the_files_mount() {
         assert_eq!(asset.body, on_disk, "{name}");
     }
     let home = browser.get("/").await;
-    assert!(home.body.contains(r#"href="/static/shop-v2.css""#));
+    assert!(home.body.contains(r#"href="/static/shop-v3.css""#));
     assert!(home.body.contains(r#"href="/static/favicon-v1.svg""#));
     for path in [
         "/static/nope.css",
         "/static/",
-        "/static/shop-v2.css/x",
+        "/static/shop-v3.css/x",
         "/static/..%2Fspin.toml",
         "/static/%2e%2e/spin.toml",
     ] {
@@ -540,25 +418,6 @@ async fn assets_are_served_from_the_files_mount() {
         assert_eq!(page.status, 404, "{path}: {}", page.body);
         assert_html(&page);
     }
-}
-
-/// Registers a new shopper through the pages (logged in afterwards): the answer and the email.
-async fn register(browser: &mut Browser) -> (Page, String) {
-    let form = browser.get("/register").await;
-    let email = format!("shopper-{}@wasmshop.test", uuid::Uuid::now_v7().simple());
-    let registered = browser
-        .post(
-            "/register",
-            &[
-                ("csrf", &form.csrf()),
-                ("name", "Shopper"),
-                ("email", &email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(registered.status, 303, "{}", registered.body);
-    (registered, email)
 }
 
 /// Puts `quantity` of the product in the cart through its page.
@@ -618,6 +477,34 @@ fn idempotency_key(page: &Page) -> String {
     let start = page.body.find(marker).expect("the checkout form") + marker.len();
     let end = start + page.body[start..].find('"').expect("closing quote");
     page.body[start..end].to_owned()
+}
+
+/// The shopper's `order_confirmed` notification, as the API lists it, once it exists.
+async fn confirmation_notice(shop: &Wasmshop, token: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, page) = json(
+            shop.client
+                .get(shop.url("/api/v1/notifications?limit=100"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("notifications"),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let found = page["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|n| n["template"] == "order_confirmed"));
+        if let Some(found) = found {
+            return found.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never notified: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The order page until it shows a settled status (it refreshes itself until then).
@@ -707,6 +594,64 @@ async fn a_shopper_checks_out_and_follows_the_order() {
     );
     assert!(order.body.contains("25.00 EUR"), "{}", order.body);
     assert!(order.body.contains("Timeline"));
+    assert!(
+        !order
+            .body
+            .contains(&format!(r#"action="{location}/cancel""#)),
+        "a confirmed order cannot be cancelled: {}",
+        order.body
+    );
+    // A cancel sent anyway (a form from before the confirmation) is refused with a page.
+    let late = browser
+        .post(&format!("{location}/cancel"), &[("csrf", &order.csrf())])
+        .await;
+    assert_eq!(late.status, 409, "{}", late.body);
+    assert_html(&late);
+    assert!(
+        late.body.contains("This order is confirmed already"),
+        "{}",
+        late.body
+    );
+
+    // The confirmation is among the shopper's notifications, unread until marked read.
+    let token = browser.cookies["ws_session"].clone();
+    let confirmed = confirmation_notice(&shop, &token).await;
+    let id = confirmed["id"].as_str().expect("id");
+    let subject = confirmed["subject"].as_str().expect("subject");
+    let notices = browser.get("/notifications").await;
+    assert_eq!(notices.status, 200, "{}", notices.body);
+    assert_html(&notices);
+    assert!(
+        notices.body.contains(&maud_escape(subject)),
+        "{}",
+        notices.body
+    );
+    let mark = format!(r#"action="/notifications/{id}/read""#);
+    assert!(notices.body.contains(&mark), "{}", notices.body);
+    assert!(notices.body.contains(r#"<li class="unread">"#));
+    let read = browser
+        .post(
+            &format!("/notifications/{id}/read"),
+            &[("csrf", &notices.csrf()), ("page", "1")],
+        )
+        .await;
+    assert_eq!(
+        (read.status, read.header("location")),
+        (303, Some("/notifications")),
+        "{}",
+        read.body
+    );
+    let notices = browser.get("/notifications").await;
+    assert!(!notices.body.contains(&mark), "{}", notices.body);
+    assert!(notices.body.contains(" · read "), "{}", notices.body);
+    let foreign = browser
+        .post(
+            "/notifications/no-such-notification/read",
+            &[("csrf", &notices.csrf())],
+        )
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.body);
+    assert_html(&foreign);
     let orders = browser.get("/orders").await;
     assert_eq!(orders.status, 200, "{}", orders.body);
     assert!(
@@ -732,4 +677,268 @@ async fn a_shopper_checks_out_and_follows_the_order() {
     register(&mut other).await;
     let foreign = other.get(&location).await;
     assert_eq!(foreign.status, 404, "{}", foreign.body);
+}
+
+/// The `href` of every product card on a listing page, in the page's order.
+fn product_links(page: &Page) -> Vec<String> {
+    page.body
+        .match_indices(r#"<h3><a href="/products/"#)
+        .map(|(at, marker)| {
+            let start = at + marker.len() - "/products/".len();
+            let end = start + page.body[start..].find('"').expect("closing quote");
+            page.body[start..end].to_owned()
+        })
+        .collect()
+}
+
+/// As the admin: a new category with products of these prices (in cents), named after the
+/// category and their price: the category's id and the products' page paths by price.
+async fn category_with_prices(
+    admin: &ApiClient,
+    name: &str,
+    prices: &[i64],
+) -> (String, Vec<String>) {
+    let (status, category) = admin
+        .send("POST", "/api/v1/categories", Some(&json!({ "name": name })))
+        .await
+        .expect("category");
+    assert_eq!(status, 201, "{category}");
+    let category = category["id"].as_str().expect("id").to_owned();
+    let mut products = Vec::new();
+    for price in prices {
+        let sku = format!("S-{}", &uuid::Uuid::now_v7().simple().to_string()[16..]).to_uppercase();
+        let body = json!({ "sku": sku, "name": format!("{name} at {price}"), "description": "",
+            "price": { "amount": price, "currency": "EUR" }, "category_id": category });
+        let (status, product) = admin
+            .send("POST", "/api/v1/products", Some(&body))
+            .await
+            .expect("product");
+        assert_eq!(status, 201, "{product}");
+        products.push((
+            *price,
+            format!("/products/{}", product["id"].as_str().expect("id")),
+        ));
+    }
+    products.sort();
+    (
+        category,
+        products.into_iter().map(|(_, path)| path).collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_searches_sorts_filters_and_edits_the_profile() {
+    let shop = Wasmshop::boot().await.expect("boot");
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
+        .await
+        .expect("admin");
+    let unique = uuid::Uuid::now_v7().simple().to_string()[20..].to_owned();
+    let name = format!("Quokka {unique}");
+    let (category, by_price) = category_with_prices(&admin, &name, &[300, 100, 200]).await;
+    let mut browser = Browser::new(&shop, None);
+
+    // Every page has the search box; a search finds the products by name, the URL keeping
+    // the words for the next page.
+    let home = browser.get("/").await;
+    assert!(
+        home.body
+            .contains(r#"<form class="search" role="search" method="get" action="/search">"#),
+        "{}",
+        home.body
+    );
+    let found = browser.get(&format!("/search?q=quokka+{unique}")).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_html(&found);
+    assert_eq!(product_links(&found).len(), 3, "{}", found.body);
+    assert!(found.body.contains("3 products"));
+    assert!(
+        found
+            .body
+            .contains(&format!(r#"name="q" value="quokka {unique}""#))
+    );
+    let missing = browser.get("/search?q=no+such+thing+anywhere+xyzzy").await;
+    assert_eq!(missing.status, 200);
+    assert!(
+        missing.body.contains("Nothing matches your search."),
+        "{}",
+        missing.body
+    );
+    let empty = browser.get("/search?q=").await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.contains("Type a product"), "{}", empty.body);
+    let long = browser.get(&format!("/search?q={}", "a".repeat(300))).await;
+    assert_eq!(long.status, 200, "{}", long.body);
+    assert_html(&long);
+    assert!(
+        long.body.contains("Search for at most 100 characters."),
+        "{}",
+        long.body
+    );
+    let hostile = browser
+        .get("/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .await;
+    assert_eq!(hostile.status, 200);
+    assert!(!hostile.body.contains("<script>alert"), "{}", hostile.body);
+
+    // The category sorts by price both ways and filters by a price range.
+    let path = format!("/category/{category}");
+    let cheapest_first = browser.get(&format!("{path}?sort=price-asc")).await;
+    assert_eq!(cheapest_first.status, 200, "{}", cheapest_first.body);
+    assert_eq!(product_links(&cheapest_first), by_price);
+    assert!(
+        cheapest_first
+            .body
+            .contains(r#"<option value="price-asc" selected>"#)
+    );
+    let dearest_first = browser.get(&format!("{path}?sort=price-desc")).await;
+    let mut reversed = by_price.clone();
+    reversed.reverse();
+    assert_eq!(product_links(&dearest_first), reversed);
+    let ranged = browser
+        .get(&format!("{path}?sort=price-asc&min=1.50&max=2.5"))
+        .await;
+    assert_eq!(product_links(&ranged), by_price[1..2], "{}", ranged.body);
+    assert!(ranged.body.contains(r#"value="1.50""#) && ranged.body.contains(r#"value="2.50""#));
+    let reversed_range = browser.get(&format!("{path}?min=3&max=1")).await;
+    assert_eq!(reversed_range.status, 200);
+    assert!(
+        reversed_range
+            .body
+            .contains("The lowest price must not be above the highest.")
+    );
+    assert_eq!(product_links(&reversed_range).len(), 3);
+
+    // The profile: the account as stored, a new name saved, a bad field marked.
+    let anonymous = browser.get("/profile").await;
+    assert_eq!(anonymous.header("location"), Some("/login"));
+    let (_, email) = register(&mut browser).await;
+    let profile = browser.get("/profile").await;
+    assert_eq!(profile.status, 200, "{}", profile.body);
+    assert_html(&profile);
+    assert!(profile.body.contains(&email) && profile.body.contains(r#"value="Shopper""#));
+    assert!(profile.body.contains(r#"href="/notifications""#));
+    let saved = browser
+        .post(
+            "/profile",
+            &[
+                ("csrf", &profile.csrf()),
+                ("name", "Ada <Renamed>"),
+                ("line1", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (saved.status, saved.header("location")),
+        (303, Some("/profile?saved=1")),
+        "{}",
+        saved.body
+    );
+    let profile = browser.get("/profile?saved=1").await;
+    assert!(
+        profile.body.contains(r#"value="Ada &lt;Renamed&gt;""#),
+        "{}",
+        profile.body
+    );
+    assert!(profile.body.contains("Your profile was saved."));
+    let refused = browser
+        .post(
+            "/profile",
+            &[
+                ("csrf", &profile.csrf()),
+                ("name", "Ada"),
+                ("city", "Berlin"),
+                ("country", "zz"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_html(&refused);
+    assert!(
+        refused
+            .body
+            .contains(r#"aria-invalid="true" aria-describedby="profile-country-error""#),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"value="Berlin""#));
+    let unchanged = browser.get("/profile").await;
+    assert!(unchanged.body.contains(r#"value="Ada &lt;Renamed&gt;""#));
+    let forged = browser.post("/profile", &[("name", "Mallory")]).await;
+    assert_eq!(forged.status, 403);
+}
+
+/// With the payment provider down (and no recovery tick to retry it), an order waits at the
+/// payment step, where the shopper may still cancel it from its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_cancels_an_order_from_its_page() {
+    let shop = Wasmshop::boot_with(
+        build_app().expect("build"),
+        HashMap::from([("payments_fault".to_owned(), "error".to_owned())]),
+    )
+    .await
+    .expect("boot");
+    let admin = ApiClient::admin(&shop.base_url, &shop.client)
+        .await
+        .expect("admin");
+    let product = admin.stocked_product(700, 5).await.expect("product");
+    let mut browser = Browser::new(&shop, None);
+    register(&mut browser).await;
+    add_to_cart(&mut browser, &product, "1").await;
+    let form = browser.get("/checkout").await;
+    let address = [
+        ("name", "Ada Lovelace"),
+        ("line1", "1 Analytical Way"),
+        ("line2", ""),
+        ("city", "Berlin"),
+        ("postal_code", "10115"),
+    ];
+    let (location, _) = place(&mut browser, &form, &address, "DE", "tok_visa").await;
+    let cancel = format!(r#"action="{location}/cancel""#);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let waiting = loop {
+        let page = browser.get(&location).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        if page.body.contains(r#"data-status="awaiting_payment""#) {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", page.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(waiting.body.contains(&cancel), "{}", waiting.body);
+
+    let cancelled = browser
+        .post(&format!("{location}/cancel"), &[("csrf", &waiting.csrf())])
+        .await;
+    assert_eq!(
+        (cancelled.status, cancelled.header("location")),
+        (303, Some(location.as_str())),
+        "{}",
+        cancelled.body
+    );
+    let order = settled_order_page(&mut browser, &location).await;
+    assert!(
+        order.body.contains(r#"data-status="cancelled""#),
+        "{}",
+        order.body
+    );
+    assert!(
+        order.body.contains("cancelled by customer"),
+        "{}",
+        order.body
+    );
+    assert!(!order.body.contains(&cancel), "{}", order.body);
+
+    // A second cancel (an old tab's form) is refused with a page saying why.
+    let again = browser
+        .post(&format!("{location}/cancel"), &[("csrf", &order.csrf())])
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_html(&again);
+    assert!(
+        again.body.contains("nothing left to cancel"),
+        "{}",
+        again.body
+    );
+    let forged = browser.post(&format!("{location}/cancel"), &[]).await;
+    assert_eq!(forged.status, 403);
 }

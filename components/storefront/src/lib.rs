@@ -1,5 +1,6 @@
 //! wasmshop's shop front: server-rendered HTML pages at `/` (home, categories, products,
-//! register, login, logout, cart, checkout, orders), the public API staying at `/api/...`
+//! register, login, logout, cart, checkout, orders, search, notifications, profile), the
+//! public API staying at `/api/...`
 //! behind the gateway. Its stylesheet and icon are files of a Spin `files` mount at `/static`.
 //!
 //! Every read and write goes to the gateway by service chaining
@@ -7,21 +8,26 @@
 //! resilience policies apply to the shop exactly as to any API client. The shopper's address
 //! travels in `X-Forwarded-For`, which the gateway believes only on a chained request
 //! (`gateway-component/src/limiter.rs`). Pages (`pages.rs`) are pure; cookies and CSRF
-//! (`session.rs`), routing and paging (`route.rs`) and the API's shapes (`model.rs`) too.
+//! (`session.rs`), routing and paging (`route.rs`), a listing's URL state (`listing.rs`) and
+//! the API's shapes (`model.rs`) too. The shopper's own pages are served by `shopper.rs`.
 
+mod console;
+mod listing;
 mod model;
 mod pages;
 mod route;
 mod session;
+mod shopper;
 
 use maud::Markup;
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
 
+use listing::Listing;
 use model::{
     Accepted, Cart, Category, CheckoutForm, Order, OrderPage, Product, ProductPage, Token,
 };
-use pages::Chrome;
+use pages::{Chrome, ListingView};
 use route::{Asset, PAGE_SIZE, Page, Paging};
 use session::{CSRF_FIELD, NONCE_COOKIE, SESSION_COOKIE};
 
@@ -372,17 +378,25 @@ async fn serve(req: &Request, page: &Page<'_>, visit: &mut Visit) -> Result<Resp
                 .into_iter()
                 .find(|c| c.id == id)
                 .ok_or(FrontError::Api(404, None))?;
-            let number = route::page_number(req.query());
-            let listing: ProductPage = visit
-                .fetch(
-                    &format!("/api/v1/products?category={id}&sort=name-asc&page={number}&limit={PAGE_SIZE}"),
-                    200,
-                )
-                .await?;
-            let paging = Paging::new(number, PAGE_SIZE, listing.total);
-            Ok(visit.html(200, |c| {
-                pages::category(c, &category, &listing.items, paging)
-            }))
+            let listing = Listing::from_query(req.query());
+            let products: ProductPage = visit.fetch(&listing.api_path(Some(id)), 200).await?;
+            let base = format!("/category/{id}");
+            let view = listing_view(&base, &listing, &products);
+            Ok(visit.html(200, |c| pages::category(c, &category, &view)))
+        }
+        Page::Search => {
+            let listing = Listing::from_query(req.query());
+            // Nothing to look for, or too much: the page says so without asking the API.
+            let products = if listing.searchable() {
+                visit.fetch(&listing.api_path(None), 200).await?
+            } else {
+                ProductPage {
+                    items: Vec::new(),
+                    total: 0,
+                }
+            };
+            let view = listing_view("/search", &listing, &products);
+            Ok(visit.html(200, |c| pages::search(c, &view)))
         }
         Page::Product { id } => {
             let product: Product = visit.fetch(&format!("/api/v1/products/{id}"), 200).await?;
@@ -490,14 +504,34 @@ async fn serve(req: &Request, page: &Page<'_>, visit: &mut Visit) -> Result<Resp
                 return Ok(redirect("/login"));
             }
             let order: Order = visit.fetch(&format!("/api/v1/orders/{id}"), 200).await?;
-            Ok(visit.html(200, |c| pages::order(c, &order)))
+            Ok(visit.html(200, |c| pages::order(c, &order, None)))
         }
+        Page::CancelOrder { id } => shopper::cancel_order(visit, id).await,
+        Page::Notifications => shopper::notifications(visit, req.query()).await,
+        Page::MarkRead { id } => shopper::mark_read(visit, id, &form).await,
+        Page::Profile => shopper::profile(visit, req.query()).await,
+        Page::UpdateProfile => shopper::update_profile(visit, &form).await,
+        Page::Console(ref console_page) => console::serve(req, console_page, visit, &form).await,
         Page::MethodNotAllowed(allowed) => {
             let mut response = visit.html(405, |c| pages::error(c, 405, None));
             response.set_header("allow", allowed);
             Ok(response)
         }
         Page::NotFound => Ok(visit.html(404, |c| pages::error(c, 404, None))),
+    }
+}
+
+fn listing_view<'a>(
+    base: &'a str,
+    listing: &'a Listing,
+    products: &'a ProductPage,
+) -> ListingView<'a> {
+    ListingView {
+        base,
+        listing,
+        products: &products.items,
+        total: products.total,
+        paging: Paging::new(listing.page, PAGE_SIZE, products.total),
     }
 }
 

@@ -192,6 +192,17 @@ pub fn is_terminal(status: &str) -> bool {
     matches!(status, "confirmed" | "cancelled" | "failed")
 }
 
+/// The statuses in which orders accepts the customer's cancel: while stock, payment or
+/// shipment is still being arranged (its saga's forward steps before the capture). Taking the
+/// payment, and any compensation, can no longer be stopped. The API's order has no field for
+/// it, so this is the one place the storefront keeps that rule; the API stays the judge.
+const CANCELLABLE: [&str; 3] = ["pending", "awaiting_payment", "awaiting_shipment"];
+
+/// Whether the order page offers to cancel an order in `status`.
+pub fn can_cancel(status: &str) -> bool {
+    CANCELLABLE.contains(&status)
+}
+
 /// A status as a shopper reads it.
 pub fn status_label(status: &str) -> &str {
     match status {
@@ -205,6 +216,126 @@ pub fn status_label(status: &str) -> &str {
         "failed" => "Failed",
         other => other,
     }
+}
+
+/// One of the shopper's notifications (`GET /api/v1/notifications`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub subject: String,
+    #[serde(default)]
+    pub body: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub read_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    pub total: u64,
+}
+
+/// The shopper's account (`GET /api/v1/users/me`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub email: String,
+    pub name: String,
+    #[serde(default)]
+    pub address: Option<AccountAddress>,
+}
+
+/// The account's address: a shipping address without the recipient's name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountAddress {
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+/// The profile form's address fields, named as the API's `address` names them.
+pub const PROFILE_ADDRESS_FIELDS: [&str; 5] = ["line1", "line2", "city", "postal_code", "country"];
+
+/// What the shopper typed into the profile form (or what the account holds), to show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileForm {
+    pub name: String,
+    /// By field name of [`PROFILE_ADDRESS_FIELDS`]; trimmed.
+    pub address: Vec<(&'static str, String)>,
+}
+
+impl ProfileForm {
+    pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        let address = PROFILE_ADDRESS_FIELDS
+            .iter()
+            .map(|name| (*name, normalise(name, get(name).unwrap_or_default())))
+            .collect();
+        Self {
+            name: get("name").unwrap_or_default().trim().to_owned(),
+            address,
+        }
+    }
+
+    pub fn from_account(account: &Account) -> Self {
+        let address = account.address.as_ref();
+        Self::from_fields(|name| match name {
+            "name" => Some(account.name.as_str()),
+            "line1" => address.map(|a| a.line1.as_str()),
+            "line2" => address.and_then(|a| a.line2.as_deref()),
+            "city" => address.map(|a| a.city.as_str()),
+            "postal_code" => address.map(|a| a.postal_code.as_str()),
+            "country" => address.map(|a| a.country.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn value(&self, name: &str) -> &str {
+        if name == "name" {
+            return &self.name;
+        }
+        self.address
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// The body of `PATCH /api/v1/users/me`: the name, and the address when any of its fields
+    /// is filled in (an empty address leaves the account's as it is: the API cannot remove
+    /// one). The API judges both.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({ "name": self.name });
+        if self.address.iter().any(|(_, value)| !value.is_empty()) {
+            body["address"] = address_object(&self.address);
+        }
+        body
+    }
+}
+
+/// Country codes are upper case: typing `de` means DE.
+fn normalise(name: &str, value: &str) -> String {
+    let value = value.trim();
+    if name == "country" {
+        value.to_ascii_uppercase()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// An address as the API takes it, an empty `line2` absent.
+fn address_object(fields: &[(&'static str, String)]) -> serde_json::Value {
+    let mut address = serde_json::Map::new();
+    for (name, value) in fields {
+        let value = if *name == "line2" && value.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::String(value.clone())
+        };
+        address.insert((*name).to_owned(), value);
+    }
+    serde_json::Value::Object(address)
 }
 
 /// The test cards a shopper may pay with (no real card is ever charged): token, label, what
@@ -237,16 +368,7 @@ impl CheckoutForm {
     pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
         let address = ADDRESS_FIELDS
             .iter()
-            .map(|name| {
-                let value = get(name).unwrap_or_default().trim();
-                // Country codes are upper case; typing `de` means DE.
-                let value = if *name == "country" {
-                    value.to_ascii_uppercase()
-                } else {
-                    value.to_owned()
-                };
-                (*name, value)
-            })
+            .map(|name| (*name, normalise(name, get(name).unwrap_or_default())))
             .collect();
         Self {
             address,
@@ -273,24 +395,16 @@ impl CheckoutForm {
                 "Choose one of the test cards.".into(),
             )]);
         }
-        let mut address = serde_json::Map::new();
-        for (name, value) in &self.address {
-            let value = if *name == "line2" && value.is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::Value::String(value.clone())
-            };
-            address.insert((*name).to_owned(), value);
-        }
         Ok(serde_json::json!({
-            "shipping_address": address,
+            "shipping_address": address_object(&self.address),
             "payment_token": self.payment_token,
         }))
     }
 }
 
-/// The rejected fields of an `invalid_input` answer, named as the checkout form names them
-/// (`shipping_address.city` is `city`); anything else keeps the API's name.
+/// The rejected fields of an `invalid_input` answer, named as the checkout and profile forms
+/// name them (`shipping_address.city` and `address.city` are `city`); anything else keeps the
+/// API's name.
 pub fn field_errors(body: &serde_json::Value) -> Vec<(String, String)> {
     body.pointer("/error/details/fields")
         .and_then(serde_json::Value::as_array)
@@ -299,7 +413,10 @@ pub fn field_errors(body: &serde_json::Value) -> Vec<(String, String)> {
         .filter_map(|field| {
             let name = field["field"].as_str()?;
             let message = field["message"].as_str()?;
-            let name = name.strip_prefix("shipping_address.").unwrap_or(name);
+            let name = name
+                .strip_prefix("shipping_address.")
+                .or_else(|| name.strip_prefix("address."))
+                .unwrap_or(name);
             Some((name.to_owned(), message.to_owned()))
         })
         .collect()
@@ -402,6 +519,25 @@ mod tests {
             assert!(!is_terminal(status), "{status}");
         }
         assert_eq!(status_label("awaiting_shipment"), "Booking shipment");
+    }
+
+    #[test]
+    fn orders_are_cancellable_until_the_payment_is_taken() {
+        for status in ["pending", "awaiting_payment", "awaiting_shipment"] {
+            assert!(can_cancel(status), "{status}");
+            assert!(!is_terminal(status), "{status}");
+        }
+        for status in [
+            "capturing_payment",
+            "compensating",
+            "confirmed",
+            "cancelled",
+            "failed",
+            "",
+            "PENDING",
+        ] {
+            assert!(!can_cancel(status), "{status}");
+        }
         assert_eq!(status_label("new_status"), "new_status");
     }
 
@@ -459,6 +595,86 @@ mod tests {
             ]
         );
         assert!(field_errors(&serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn profile_errors_are_named_as_the_form_names_them() {
+        let body = serde_json::json!({ "error": { "code": "invalid_input", "message": "m",
+            "details": { "fields": [
+                { "field": "name", "message": "is required" },
+                { "field": "address.country", "message": "must be an ISO code" } ] } } });
+        assert_eq!(
+            field_errors(&body),
+            [
+                ("name".to_owned(), "is required".to_owned()),
+                ("country".to_owned(), "must be an ISO code".to_owned())
+            ]
+        );
+    }
+
+    fn profile(fields: &[(&str, &str)]) -> ProfileForm {
+        ProfileForm::from_fields(|name| {
+            fields
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| *value)
+        })
+    }
+
+    #[test]
+    fn the_profile_form_sends_an_address_only_when_one_is_typed() {
+        assert_eq!(
+            profile(&[("name", " Ada L. "), ("line1", " "), ("country", "")]).body(),
+            serde_json::json!({ "name": "Ada L." })
+        );
+        let moved = profile(&[
+            ("name", "Ada"),
+            ("line1", "1 Way"),
+            ("city", "Berlin"),
+            ("postal_code", "10115"),
+            ("country", "de"),
+        ]);
+        assert_eq!(moved.value("country"), "DE");
+        assert_eq!(
+            moved.body(),
+            serde_json::json!({ "name": "Ada", "address": { "line1": "1 Way", "line2": null,
+                "city": "Berlin", "postal_code": "10115", "country": "DE" } })
+        );
+        // A partial address is sent too: the API names what is missing.
+        assert_eq!(
+            profile(&[("name", "Ada"), ("city", "Berlin")]).body()["address"]["city"],
+            "Berlin"
+        );
+    }
+
+    #[test]
+    fn accounts_and_notifications_parse() {
+        let account: Account = serde_json::from_str(
+            r#"{"id":"u","email":"a@b.c","name":"Ada","role":"customer","address":{"line1":"L",
+            "line2":null,"city":"C","postal_code":"1","country":"DE"},"created_at":"t",
+            "updated_at":"t"}"#,
+        )
+        .expect("account");
+        let form = ProfileForm::from_account(&account);
+        assert_eq!((form.value("name"), form.value("city")), ("Ada", "C"));
+        assert_eq!(form.value("line2"), "");
+        let bare: Account = serde_json::from_str(
+            r#"{"id":"u","email":"a@b.c","name":"Ada","role":"customer","address":null,
+            "created_at":"t","updated_at":"t"}"#,
+        )
+        .expect("account without address");
+        assert_eq!(
+            ProfileForm::from_account(&bare).body(),
+            serde_json::json!({ "name": "Ada" })
+        );
+        let page: NotificationPage = serde_json::from_str(
+            r#"{"items":[{"id":"n","user_id":"u","template":"order_confirmed","subject_id":"o",
+            "subject":"Order 1 confirmed","body":"Thanks","created_at":"t","read_at":null,
+            "trace_id":null,"deliveries":[]}],"total":1,"page":1,"limit":20}"#,
+        )
+        .expect("notifications");
+        assert_eq!(page.items[0].subject, "Order 1 confirmed");
+        assert!(page.items[0].read_at.is_none());
     }
 
     #[test]

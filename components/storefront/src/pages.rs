@@ -3,12 +3,18 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::model::{
-    ADDRESS_FIELDS, Cart, Category, CheckoutForm, Order, OrderSummary, PAYMENT_TOKENS, Product,
-};
-use crate::model::{is_terminal, status_label};
-use crate::route::{FAVICON, Paging, STYLESHEET};
+use crate::listing::MAX_SEARCH_CHARS;
+use crate::model::{ADDRESS_FIELDS, Cart, Category, CheckoutForm, PAYMENT_TOKENS, Product};
+use crate::route::{FAVICON, STYLESHEET};
 use crate::session::CSRF_FIELD;
+
+mod account;
+mod catalog;
+mod orders;
+
+pub use account::{Profile, notifications, profile};
+pub use catalog::{ListingView, category, search};
+pub use orders::{order, orders};
 
 /// What every page's frame needs: whether someone is logged in, and the CSRF token of the
 /// forms it renders (the logout button is one).
@@ -17,7 +23,7 @@ pub struct Chrome<'a> {
     pub csrf: &'a str,
 }
 
-fn csrf_input(chrome: &Chrome<'_>) -> Markup {
+pub(crate) fn csrf_input(chrome: &Chrome<'_>) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(chrome.csrf); }
 }
 
@@ -46,11 +52,19 @@ fn document(title: &str, chrome: &Chrome<'_>, refresh: bool, content: Markup) ->
                 a.skip href="#main" { "Skip to content" }
                 header {
                     a.brand href="/" { "wasmshop" }
+                    form.search role="search" method="get" action="/search" {
+                        label.visually-hidden for="site-search" { "Search products" }
+                        input id="site-search" type="search" name="q" maxlength=(MAX_SEARCH_CHARS)
+                            placeholder="Search products";
+                        button type="submit" { "Search" }
+                    }
                     nav aria-label="Account" {
                         ul {
                             li { a href="/cart" { "Cart" } }
                             @if chrome.logged_in {
                                 li { a href="/orders" { "Orders" } }
+                                li { a href="/notifications" { "Notifications" } }
+                                li { a href="/profile" { "Profile" } }
                                 li {
                                     form method="post" action="/logout" {
                                         (csrf_input(chrome))
@@ -106,36 +120,6 @@ pub fn home(chrome: &Chrome<'_>, categories: &[Category], featured: &[Product]) 
                     p { "Nothing on sale yet." }
                 } @else {
                     ul.grid { @for product in featured { (product_card(product)) } }
-                }
-            }
-        },
-    )
-}
-
-pub fn category(
-    chrome: &Chrome<'_>,
-    category: &Category,
-    products: &[Product],
-    paging: Paging,
-) -> Markup {
-    layout(
-        &category.name,
-        chrome,
-        html! {
-            h1 { (category.name) }
-            @if let Some(description) = &category.description { p { (description) } }
-            @if products.is_empty() {
-                p { "No products here yet." }
-            } @else {
-                ul.grid { @for product in products { (product_card(product)) } }
-            }
-            nav.paging aria-label="Pages" {
-                @if let Some(previous) = paging.previous {
-                    a rel="prev" href={ "/category/" (category.id) "?page=" (previous) } { "Previous" }
-                }
-                span { "Page " (paging.page) " of " (paging.pages) }
-                @if let Some(next) = paging.next {
-                    a rel="next" href={ "/category/" (category.id) "?page=" (next) } { "Next" }
                 }
             }
         },
@@ -283,46 +267,89 @@ fn address_label(name: &str) -> &'static str {
     }
 }
 
+/// The `autocomplete` token of an address field (checkout prefixes `shipping`).
 fn autocomplete(name: &str) -> &'static str {
     match name {
-        "name" => "shipping name",
-        "line1" => "shipping address-line1",
-        "line2" => "shipping address-line2",
-        "city" => "shipping address-level2",
-        "postal_code" => "shipping postal-code",
-        _ => "shipping country",
+        "name" => "name",
+        "line1" => "address-line1",
+        "line2" => "address-line2",
+        "city" => "address-level2",
+        "postal_code" => "postal-code",
+        _ => "country",
+    }
+}
+
+/// A labelled text input; its error, if any, shown above it and announced with it.
+struct TextField<'a> {
+    id: &'a str,
+    name: &'a str,
+    label: &'a str,
+    value: &'a str,
+    autocomplete: &'a str,
+    maxlength: usize,
+    required: bool,
+    error: Option<&'a str>,
+}
+
+fn text_field(field: &TextField<'_>) -> Markup {
+    let error_id = format!("{}-error", field.id);
+    html! {
+        label for=(field.id) { (field.label) }
+        @if let Some(error) = field.error {
+            span.field-error id=(error_id) { (error) }
+        }
+        input id=(field.id) name=(field.name) type="text" value=(field.value)
+            autocomplete=(field.autocomplete)
+            maxlength=(field.maxlength)
+            required[field.required]
+            aria-invalid=[field.error.map(|_| "true")]
+            aria-describedby=[field.error.map(|_| error_id.as_str())];
+    }
+}
+
+/// The errors of a form that belong to none of its fields (`known` tells them apart).
+fn unattached(errors: &[(String, String)], known: impl Fn(&str) -> bool) -> Vec<&str> {
+    errors
+        .iter()
+        .filter(|(field, _)| !known(field))
+        .map(|(_, message)| message.as_str())
+        .collect()
+}
+
+/// The message of `name`'s error among `errors`.
+fn error_of<'a>(errors: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|(field, _)| field == name)
+        .map(|(_, message)| message.as_str())
+}
+
+/// "Please correct the marked fields", with the errors no field shows.
+fn correction_notice(errors: &[(String, String)], general: &[&str]) -> Markup {
+    html! {
+        @if !errors.is_empty() {
+            div.error role="alert" {
+                p { "Please correct the marked fields." }
+                @if !general.is_empty() {
+                    ul { @for error in general { li { (error) } } }
+                }
+            }
+        }
     }
 }
 
 pub fn checkout(chrome: &Chrome<'_>, checkout: &Checkout<'_>) -> Markup {
-    let error_of = |name: &str| {
-        checkout
-            .errors
-            .iter()
-            .find(|(field, _)| field == name)
-            .map(|(_, message)| message.as_str())
-    };
-    let known = |name: &str| name == "payment_token" || ADDRESS_FIELDS.contains(&name);
-    let general: Vec<&str> = checkout
-        .errors
-        .iter()
-        .filter(|(field, _)| !known(field))
-        .map(|(_, message)| message.as_str())
-        .collect();
+    let field_error = |name: &str| error_of(checkout.errors, name);
+    let general = unattached(checkout.errors, |name| {
+        name == "payment_token" || ADDRESS_FIELDS.contains(&name)
+    });
     layout(
         "Check out",
         chrome,
         html! {
             h1 { "Check out" }
             @if let Some(problem) = checkout.problem { p.error role="alert" { (problem) } }
-            @if !checkout.errors.is_empty() {
-                div.error role="alert" {
-                    p { "Please correct the marked fields." }
-                    @if !general.is_empty() {
-                        ul { @for error in &general { li { (error) } } }
-                    }
-                }
-            }
+            (correction_notice(checkout.errors, &general))
             @if checkout.cart.lines.is_empty() {
                 p { "Your cart is empty. " a href="/" { "Find something you like" } "." }
             } @else {
@@ -346,25 +373,22 @@ pub fn checkout(chrome: &Chrome<'_>, checkout: &Checkout<'_>) -> Markup {
                     fieldset {
                         legend { "Shipping address" }
                         @for name in ADDRESS_FIELDS {
-                            @let error = error_of(name);
-                            @let id = format!("address-{name}");
-                            @let error_id = format!("{id}-error");
-                            label for=(id) { (address_label(name)) }
-                            @if let Some(error) = error {
-                                span.field-error id=(error_id) { (error) }
-                            }
-                            input id=(id) name=(name) type="text" value=(checkout.form.value(name))
-                                autocomplete=(autocomplete(name))
-                                maxlength=(if name == "country" { "2" } else { "200" })
-                                required[name != "line2"]
-                                aria-invalid=[error.map(|_| "true")]
-                                aria-describedby=[error.map(|_| error_id.as_str())];
+                            (text_field(&TextField {
+                                id: &format!("address-{name}"),
+                                name,
+                                label: address_label(name),
+                                value: checkout.form.value(name),
+                                autocomplete: &format!("shipping {}", autocomplete(name)),
+                                maxlength: if name == "country" { 2 } else { 200 },
+                                required: name != "line2",
+                                error: field_error(name),
+                            }))
                         }
                     }
-                    fieldset aria-describedby=[error_of("payment_token").map(|_| "payment-error")] {
+                    fieldset aria-describedby=[field_error("payment_token").map(|_| "payment-error")] {
                         legend { "Payment" }
                         p { "This is a demo shop: no real card is charged. Choose a test card:" }
-                        @if let Some(error) = error_of("payment_token") {
+                        @if let Some(error) = field_error("payment_token") {
                             span.field-error id="payment-error" { (error) }
                         }
                         @for (token, label, outcome) in PAYMENT_TOKENS {
@@ -378,95 +402,6 @@ pub fn checkout(chrome: &Chrome<'_>, checkout: &Checkout<'_>) -> Markup {
                     }
                     button type="submit" { "Place order" }
                 }
-            }
-        },
-    )
-}
-
-fn status_badge(status: &str) -> Markup {
-    html! { strong.status data-status=(status) { (status_label(status)) } }
-}
-
-pub fn order(chrome: &Chrome<'_>, order: &Order) -> Markup {
-    let moving = !is_terminal(&order.status);
-    let address = &order.shipping_address;
-    document(
-        "Your order",
-        chrome,
-        moving,
-        html! {
-            h1 { "Order " code { (order.id) } }
-            p role="status" {
-                "Status: " (status_badge(&order.status))
-                @if moving { " — this page updates itself until the order is settled." }
-            }
-            @if let Some(reason) = &order.cancel_reason { p.error { "Reason: " (reason) } }
-            table {
-                caption { "Placed " (order.created_at) }
-                thead { tr { th scope="col" { "Product" } th scope="col" { "Quantity" } th scope="col" { "Price" } th scope="col" { "Total" } } }
-                tbody {
-                    @for line in &order.lines {
-                        tr {
-                            td { a href={ "/products/" (line.product_id) } { (line.name) } }
-                            td { (line.quantity) }
-                            td { (line.unit_price.display()) }
-                            td { (line.line_total.display()) }
-                        }
-                    }
-                }
-            }
-            dl.totals {
-                dt { "Subtotal" } dd { (order.subtotal.display()) }
-                dt { "Shipping" } dd { (order.shipping.display()) }
-                dt { "Total" } dd { strong { (order.total.display()) } }
-            }
-            h2 { "Shipping to" }
-            address {
-                (address.name) br; (address.line1) br;
-                @if let Some(line2) = address.line2.as_deref().filter(|l| !l.is_empty()) { (line2) br; }
-                (address.postal_code) " " (address.city) br; (address.country)
-            }
-            h2 { "Timeline" }
-            ol.timeline {
-                @for entry in &order.timeline {
-                    li {
-                        time datetime=(entry.at) { (entry.at) } " — " (status_label(&entry.status))
-                        @if !entry.note.is_empty() { ": " (entry.note) }
-                    }
-                }
-            }
-            p { a href="/orders" { "All your orders" } }
-        },
-    )
-}
-
-pub fn orders(chrome: &Chrome<'_>, orders: &[OrderSummary], paging: Paging) -> Markup {
-    layout(
-        "Your orders",
-        chrome,
-        html! {
-            h1 { "Your orders" }
-            @if orders.is_empty() {
-                p { "No orders yet." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Order" } th scope="col" { "Placed" } th scope="col" { "Status" } th scope="col" { "Total" } } }
-                    tbody {
-                        @for order in orders {
-                            tr {
-                                td { a href={ "/orders/" (order.id) } { code { (order.id) } } }
-                                td { (order.created_at) }
-                                td { (status_badge(&order.status)) }
-                                td { (order.total.display()) }
-                            }
-                        }
-                    }
-                }
-            }
-            nav.paging aria-label="Pages" {
-                @if let Some(previous) = paging.previous { a rel="prev" href={ "/orders?page=" (previous) } { "Previous" } }
-                span { "Page " (paging.page) " of " (paging.pages) }
-                @if let Some(next) = paging.next { a rel="next" href={ "/orders?page=" (next) } { "Next" } }
             }
         },
     )
@@ -514,12 +449,12 @@ mod tests {
     use super::*;
     use crate::model::Money;
 
-    const CHROME: Chrome<'static> = Chrome {
+    pub(super) const CHROME: Chrome<'static> = Chrome {
         logged_in: true,
         csrf: "tok",
     };
 
-    fn product(name: &str) -> Product {
+    pub(super) fn product(name: &str) -> Product {
         Product {
             id: "p1".into(),
             name: name.into(),
@@ -570,13 +505,25 @@ mod tests {
             super::product(&CHROME, &product("Mug")).into_string(),
             account_form(&CHROME, true, None, "").into_string(),
         ] {
-            let forms = html.matches("<form").count();
-            let tokens = html
-                .matches(r#"<input type="hidden" name="csrf" value="tok">"#)
-                .count();
+            let forms = post_forms(&html);
             assert!(forms > 0);
-            assert_eq!(forms, tokens, "{html}");
+            assert_eq!(forms, csrf_fields(&html), "{html}");
+            // The rest are the search forms, which change nothing.
+            assert_eq!(
+                html.matches("<form").count() - forms,
+                html.matches(r#"method="get""#).count()
+            );
         }
+    }
+
+    /// The state-changing forms of a page.
+    pub(super) fn post_forms(html: &str) -> usize {
+        html.matches(r#"method="post""#).count()
+    }
+
+    pub(super) fn csrf_fields(html: &str) -> usize {
+        html.matches(r#"<input type="hidden" name="csrf" value="tok">"#)
+            .count()
     }
 
     #[test]
@@ -609,70 +556,26 @@ mod tests {
     }
 
     #[test]
-    fn paging_links_keep_the_category() {
-        let category = Category {
-            id: "c1".into(),
-            name: "Mugs".into(),
-            description: None,
-        };
-        let html = super::category(&CHROME, &category, &[], Paging::new(2, 12, 40)).into_string();
-        assert!(html.contains(r#"href="/category/c1?page=1""#));
-        assert!(html.contains(r#"href="/category/c1?page=3""#));
-        assert!(html.contains("Page 2 of 4"));
-    }
-
-    fn order(status: &str, cancel_reason: Option<&str>) -> Order {
-        let eur = |amount| Money {
-            amount,
-            currency: "EUR".into(),
-        };
-        Order {
-            id: "o1".into(),
-            status: status.into(),
-            lines: vec![crate::model::OrderLine {
-                product_id: "p1".into(),
-                name: "Mug <b>".into(),
-                unit_price: eur(500),
-                quantity: 2,
-                line_total: eur(1000),
-            }],
-            subtotal: eur(1000),
-            shipping: eur(490),
-            total: eur(1490),
-            shipping_address: crate::model::Address {
-                name: "Ada".into(),
-                line1: "1 Way".into(),
-                line2: None,
-                city: "Berlin".into(),
-                postal_code: "10115".into(),
-                country: "DE".into(),
+    fn every_page_has_the_search_box_and_account_links() {
+        let html = error(&CHROME, 404, None).into_string();
+        assert!(
+            html.contains(r#"<form class="search" role="search" method="get" action="/search">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<label class="visually-hidden" for="site-search">"#));
+        assert!(html.contains(r#"name="q" maxlength="100""#));
+        assert!(html.contains(r#"href="/notifications""#) && html.contains(r#"href="/profile""#));
+        let anonymous = error(
+            &Chrome {
+                logged_in: false,
+                csrf: "t",
             },
-            cancel_reason: cancel_reason.map(str::to_owned),
-            created_at: "2026-01-01T00:00:00Z".into(),
-            timeline: vec![crate::model::TimelineEntry {
-                status: "pending".into(),
-                note: "order placed".into(),
-                at: "2026-01-01T00:00:00Z".into(),
-            }],
-        }
-    }
-
-    #[test]
-    fn an_order_page_refreshes_until_the_order_is_settled() {
-        let refresh = r#"<meta http-equiv="refresh" content="2">"#;
-        let moving = super::order(&CHROME, &order("awaiting_payment", None)).into_string();
-        assert!(moving.contains(refresh), "{moving}");
-        assert!(moving.contains(r#"data-status="awaiting_payment""#));
-        assert!(moving.contains("Mug &lt;b&gt;") && moving.contains("14.90 EUR"));
-        assert!(moving.contains("order placed"));
-        let settled = super::order(
-            &CHROME,
-            &order("cancelled", Some("payment declined: card_declined")),
+            404,
+            None,
         )
         .into_string();
-        assert!(!settled.contains("http-equiv"), "{settled}");
-        assert!(settled.contains("payment declined: card_declined"));
-        assert!(!settled.contains("<script") && !settled.contains("style="));
+        assert!(anonymous.contains(r#"action="/search""#));
+        assert!(!anonymous.contains("/notifications") && !anonymous.contains("/profile"));
     }
 
     #[test]

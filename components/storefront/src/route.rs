@@ -38,6 +38,19 @@ pub enum Page<'a> {
     Order {
         id: &'a str,
     },
+    CancelOrder {
+        id: &'a str,
+    },
+    /// Products matching `?q=`, with the listing's sort, prices and page.
+    Search,
+    Notifications,
+    MarkRead {
+        id: &'a str,
+    },
+    Profile,
+    UpdateProfile,
+    /// A page of the operator console (`console.rs`).
+    Console(crate::console::ConsolePage<'a>),
     /// The path exists, the method does not: the methods it has.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -46,6 +59,9 @@ pub enum Page<'a> {
 impl Page<'_> {
     /// Whether the page changes state: a POST, which must carry a valid CSRF token.
     pub fn is_form_post(&self) -> bool {
+        if let Page::Console(page) = self {
+            return page.is_form_post();
+        }
         matches!(
             self,
             Page::Register
@@ -55,6 +71,9 @@ impl Page<'_> {
                 | Page::SetQuantity { .. }
                 | Page::RemoveFromCart { .. }
                 | Page::Checkout
+                | Page::CancelOrder { .. }
+                | Page::MarkRead { .. }
+                | Page::UpdateProfile
         )
     }
 }
@@ -79,9 +98,9 @@ const ASSET_DIR: &str = "/static";
 
 /// The only files served: a name from this list is never a path of the visitor's making.
 /// Names are versioned, so that a year's cache lifetime is safe: a changed file gets a new name.
-pub const ASSETS: &[Asset] = &[STYLESHEET, FAVICON];
+pub const ASSETS: &[Asset] = &[STYLESHEET, FAVICON, crate::console::CONSOLE_STYLESHEET];
 pub const STYLESHEET: Asset = Asset {
-    name: "shop-v2.css",
+    name: "shop-v3.css",
     content_type: "text/css; charset=utf-8",
 };
 pub const FAVICON: Asset = Asset {
@@ -122,6 +141,17 @@ pub fn route<'a>(method: &str, path: &'a str) -> Page<'a> {
         ["checkout"] => post.then_some(Page::Checkout).ok_or("GET, HEAD, POST"),
         ["orders"] => get.then_some(Page::Orders).ok_or("GET, HEAD"),
         ["orders", id] if valid_id(id) => get.then_some(Page::Order { id }).ok_or("GET, HEAD"),
+        ["orders", id, "cancel"] if valid_id(id) => {
+            post.then_some(Page::CancelOrder { id }).ok_or("POST")
+        }
+        ["search"] => get.then_some(Page::Search).ok_or("GET, HEAD"),
+        ["notifications"] => get.then_some(Page::Notifications).ok_or("GET, HEAD"),
+        ["notifications", id, "read"] if valid_id(id) => {
+            post.then_some(Page::MarkRead { id }).ok_or("POST")
+        }
+        ["profile"] if get => Ok(Page::Profile),
+        ["profile"] => post.then_some(Page::UpdateProfile).ok_or("GET, HEAD, POST"),
+        ["console", rest @ ..] => Ok(crate::console::route(method, rest)),
         _ => Ok(Page::NotFound),
     };
     page.unwrap_or_else(Page::MethodNotAllowed)
@@ -136,7 +166,14 @@ const MAX_PAGE: u32 = 10_000;
 pub fn page_number(query: &str) -> u32 {
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == "page")
-        .and_then(|(_, value)| value.parse::<u32>().ok())
+        .map_or(1, |(_, value)| page_value(&value))
+}
+
+/// A page number as a URL or form carries it: from 1, anything else is page 1; a huge one
+/// is the last we ask for.
+pub fn page_value(text: &str) -> u32 {
+    text.parse::<u32>()
+        .ok()
         .filter(|n| *n >= 1)
         .map_or(1, |n| n.min(MAX_PAGE))
 }
@@ -196,6 +233,19 @@ mod tests {
         assert_eq!(route("GET", "/orders"), Page::Orders);
         assert_eq!(route("GET", "/orders/o-1"), Page::Order { id: "o-1" });
         assert_eq!(
+            route("POST", "/orders/o-1/cancel"),
+            Page::CancelOrder { id: "o-1" }
+        );
+        assert_eq!(route("GET", "/search"), Page::Search);
+        assert_eq!(route("HEAD", "/search"), Page::Search);
+        assert_eq!(route("GET", "/notifications"), Page::Notifications);
+        assert_eq!(
+            route("POST", "/notifications/n_1/read"),
+            Page::MarkRead { id: "n_1" }
+        );
+        assert_eq!(route("GET", "/profile"), Page::Profile);
+        assert_eq!(route("POST", "/profile"), Page::UpdateProfile);
+        assert_eq!(
             route("POST", "/orders/o-1"),
             Page::MethodNotAllowed("GET, HEAD")
         );
@@ -214,8 +264,14 @@ mod tests {
             "/static/../spin.toml",
             "/static/..%2Fspin.toml",
             "/static/%2e%2e",
-            "/static/shop-v2.css/x",
+            "/static/shop-v3.css/x",
             "/static/SHOP-V1.CSS",
+            "/static/shop-v2.css",
+            "/orders/a b/cancel",
+            "/orders/o1/cancel/x",
+            "/notifications/<x>/read",
+            "/notifications/n1",
+            "/search/x",
         ] {
             assert_eq!(route("GET", path), Page::NotFound, "{path}");
         }
@@ -234,6 +290,22 @@ mod tests {
             Page::MethodNotAllowed("GET, HEAD, POST")
         );
         assert_eq!(route("GET", "/cart/items"), Page::MethodNotAllowed("POST"));
+        assert_eq!(
+            route("GET", "/orders/o1/cancel"),
+            Page::MethodNotAllowed("POST")
+        );
+        assert_eq!(
+            route("GET", "/notifications/n1/read"),
+            Page::MethodNotAllowed("POST")
+        );
+        assert_eq!(
+            route("POST", "/search"),
+            Page::MethodNotAllowed("GET, HEAD")
+        );
+        assert_eq!(
+            route("PUT", "/profile"),
+            Page::MethodNotAllowed("GET, HEAD, POST")
+        );
     }
 
     #[test]
@@ -261,6 +333,12 @@ mod tests {
         assert!(route("POST", "/logout").is_form_post());
         assert!(route("POST", "/cart/items/p/remove").is_form_post());
         assert!(route("POST", "/checkout").is_form_post());
+        assert!(route("POST", "/orders/o1/cancel").is_form_post());
+        assert!(route("POST", "/notifications/n1/read").is_form_post());
+        assert!(route("POST", "/profile").is_form_post());
+        assert!(!route("GET", "/profile").is_form_post());
+        assert!(!route("GET", "/search").is_form_post());
+        assert!(!route("GET", "/notifications").is_form_post());
         assert!(!route("GET", "/cart").is_form_post());
         assert!(!route("GET", "/login").is_form_post());
     }
