@@ -349,6 +349,9 @@ async fn a_shopper_buys_two_products_and_watches_the_order_confirm() {
     browser.click("a[href='/orders']").await;
     browser.find(&format!("main a[href='{order}']")).await;
     browser.shot("my-orders").await;
+    browser.click("a[href='/profile']").await;
+    browser.find("main input[name=name]").await;
+    browser.shot("profile").await;
 
     // The confirmation is among the notifications, unread until marked read.
     browser.click("a[href='/notifications']").await;
@@ -402,7 +405,14 @@ async fn a_declined_card_shows_the_failure_on_the_order_page() {
         .await
         .expect("product");
     let mut browser = Browser::open(&shop, "declined").await;
-    browser.register().await;
+    let email = browser.register().await;
+    // Out and back in through the login form.
+    browser
+        .click("form[action='/logout'] button[type=submit]")
+        .await;
+    browser.visit("/login").await;
+    browser.shot("login").await;
+    browser.log_in(&email).await;
     browser.add_to_cart(&product, 2).await;
     browser.check_out("tok_declined").await;
     browser.wait_for("[data-status=cancelled]").await;
@@ -496,6 +506,27 @@ async fn an_operator_reprices_in_the_console_and_a_customer_is_kept_out() {
         ))
         .await;
     operator.shot("console-saved").await;
+
+    // Every section of the console opens for the operator (and is saved for the record).
+    for (path, name) in [
+        ("/console/products", "console-products"),
+        ("/console/stock", "console-stock"),
+        ("/console/shipments", "console-shipments"),
+        ("/console/payments", "console-payments"),
+        ("/console/dead-letters", "console-dead-letters"),
+        (
+            "/console/dead-letters/orders",
+            "console-dead-letters-orders",
+        ),
+        ("/console/audit", "console-audit"),
+    ] {
+        operator.visit(path).await;
+        let heading = operator.find("main h1").await.text().await.expect("text");
+        assert_ne!(heading, "Operators only", "{path}");
+        operator.shot(name).await;
+    }
+    let audit = operator.main_text().await;
+    assert!(audit.contains("catalog.product.update"), "{audit}");
 
     // The shopper's next look at the product shows the new price.
     customer.visit(&format!("/products/{product}")).await;
