@@ -185,8 +185,8 @@ pub async fn record(pending: Pending, context: &Context, answer: &Result<Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Claims;
     use crate::routes::{Match, ROUTES, match_route};
+    use wasmshop_kit::token::Claims;
 
     fn route(path: &str, method: &str) -> &'static Route {
         match match_route(ROUTES, path, method) {

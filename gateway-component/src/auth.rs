@@ -1,56 +1,21 @@
-//! Bearer-token verification (pure: the clock is a parameter), the route's role check and the
-//! recovery credential's scope.
-//! The revocation lookup in Redis is part of the gate (`gate.rs`).
+//! Who a request comes from, and whether they may use its route: the bearer token verified by
+//! the contract shared with users (`wasmshop_kit::token`), or the recovery credential on the
+//! routes it opens; then the route's role check. Whether a user's token was revoked is asked
+//! by the gate (`gate.rs`) in its round trip, or by `gate_redis::is_revoked` on a refusal.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use wasmshop_kit::error::ApiError;
+use wasmshop_kit::token::{Claims, TokenError, bearer_token};
 
+use crate::limiter::Principal;
 use crate::routes::{Auth, Route};
-
-/// Clock skew tolerated on `exp` and `nbf`, in seconds.
-pub const LEEWAY_SECONDS: i64 = 30;
-
-/// The claims the users component signs (`nbf` optional).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub role: String,
-    pub jti: String,
-    pub exp: i64,
-    #[serde(default)]
-    pub nbf: Option<i64>,
-    #[serde(default)]
-    pub iat: Option<i64>,
-    pub iss: String,
-    pub aud: String,
-}
-
-pub struct AuthConfig {
-    pub secret: Vec<u8>,
-    pub issuer: String,
-    pub audience: String,
-}
-
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("secret", &"<redacted>")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .finish()
-    }
-}
+use crate::{Context, config, gate_redis, unavailable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
     /// No `Authorization` header.
     Missing,
-    /// Not `Bearer <token>`.
-    Malformed,
-    /// Bad shape, algorithm, signature, issuer, audience, or claims.
-    Invalid,
-    Expired,
-    NotYetValid,
+    /// Not `Bearer <token>`, or a token the contract refuses.
+    Token(TokenError),
     Revoked,
 }
 
@@ -59,58 +24,140 @@ impl AuthError {
     pub fn message(self) -> &'static str {
         match self {
             AuthError::Missing => "an `Authorization: Bearer <token>` header is required",
-            AuthError::Malformed => "the Authorization header must be `Bearer <token>`",
-            AuthError::Expired => "the token has expired",
+            AuthError::Token(TokenError::Malformed) => {
+                "the Authorization header must be `Bearer <token>`"
+            }
+            AuthError::Token(TokenError::Expired) => "the token has expired",
             AuthError::Revoked => "the token has been revoked",
-            AuthError::Invalid | AuthError::NotYetValid => "the token is invalid",
+            AuthError::Token(TokenError::Invalid | TokenError::NotYetValid) => {
+                "the token is invalid"
+            }
+        }
+    }
+
+    pub fn into_api_error(self) -> ApiError {
+        ApiError::unauthorized(self.message())
+    }
+}
+
+/// A bearer token the gateway verified, with its claims.
+pub struct Bearer {
+    pub claims: Claims,
+    pub token: String,
+}
+
+/// Who a request comes from.
+pub enum Caller {
+    Anonymous,
+    User(Bearer),
+    /// The recovery credential, on a route it opens: a service acting as an admin.
+    Recovery,
+}
+
+/// What the upstreams see of the recovery credential (`x-user-id`), and the logs.
+const RECOVERY_IDENTITY: &str = "service:recovery";
+
+impl Caller {
+    pub fn claims(&self) -> Option<&Claims> {
+        match self {
+            Caller::User(bearer) => Some(&bearer.claims),
+            _ => None,
+        }
+    }
+
+    pub fn user_id(&self) -> Option<String> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User(bearer) => Some(bearer.claims.sub.clone()),
+            Caller::Recovery => Some(RECOVERY_IDENTITY.into()),
+        }
+    }
+
+    pub fn principal(&self) -> Principal<'_> {
+        match self {
+            Caller::Anonymous => Principal::Anonymous,
+            Caller::User(bearer) => Principal::User(&bearer.claims.sub),
+            Caller::Recovery => Principal::Recovery,
+        }
+    }
+
+    /// The verified `(x-user-id, x-user-role)` forwarded upstream.
+    pub fn identity(&self) -> Option<(&str, &str)> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User(bearer) => Some((&bearer.claims.sub, &bearer.claims.role)),
+            Caller::Recovery => Some((RECOVERY_IDENTITY, "admin")),
+        }
+    }
+
+    /// Whether this caller may use `route`: `Ok` or the status to answer (401 or 403). The
+    /// recovery credential exists only on the routes it opens (`recovery_route`).
+    pub fn may_use(&self, route: &Route) -> Result<(), u16> {
+        match self {
+            Caller::Recovery => Ok(()),
+            _ => authorize(route.auth, self.claims()),
         }
     }
 }
 
-/// The token of an `Authorization` header value: `Bearer <token>`, scheme case-insensitive.
-pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
-    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Malformed)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
-        return Err(AuthError::Malformed);
+/// Who sent the request: anonymous without an `Authorization` header; else its bearer token
+/// must be valid even on public routes, and there may be only one. On a route the recovery
+/// credential opens, that credential is accepted too; anywhere else it is an invalid token.
+pub fn authenticate(context: &Context, route: &Route, method: &str) -> Result<Caller, ApiError> {
+    let mut headers = context
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "authorization");
+    let Some((_, header)) = headers.next() else {
+        return Ok(Caller::Anonymous);
+    };
+    // With several, which one counts is up to each reader: the gateway verified the first
+    // while users revoked another (#14).
+    if headers.next().is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "send at most one Authorization header",
+        ));
     }
-    Ok(token)
+    let refused = |e: TokenError| AuthError::Token(e).into_api_error();
+    let token = bearer_token(header).map_err(refused)?;
+    // A missing variable is a missing credential (logged by `config`), not an outage.
+    if recovery_route(route, method) && is_recovery_token(token, &config::recovery_token()) {
+        return Ok(Caller::Recovery);
+    }
+    let now = wasmshop_kit::ids::now_unix_seconds();
+    let claims = config::tokens()?.verify(token, now).map_err(refused)?;
+    Ok(Caller::User(Bearer {
+        claims,
+        token: token.to_owned(),
+    }))
 }
 
-/// Verifies `token` at `now` (Unix seconds): HS256 only (the header cannot choose another
-/// algorithm, `none` included), signature, `iss`, `aud`, `exp` and `nbf` with
-/// [`LEEWAY_SECONDS`], a known role and a non-empty `sub` and `jti`.
-pub fn verify(token: &str, config: &AuthConfig, now: i64) -> Result<Claims, AuthError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    // Time claims are checked below against the caller's clock.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.leeway = 0;
-    validation.set_issuer(&[&config.issuer]);
-    validation.set_audience(&[&config.audience]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let claims = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(&config.secret),
-        &validation,
-    )
-    .map_err(|_| AuthError::Invalid)?
-    .claims;
-    if now > claims.exp.saturating_add(LEEWAY_SECONDS) {
-        return Err(AuthError::Expired);
+/// The answer to a caller the route's role check turned away with `status` (401 or 403). A
+/// revoked token is refused as such even where its role would not do; Redis is asked
+/// separately only on this rare path (the common one asks in the gate's round trip).
+pub fn refusal(caller: &Caller, status: u16) -> ApiError {
+    if let Some(claims) = caller.claims() {
+        match is_revoked(&claims.jti) {
+            Ok(false) => {}
+            Ok(true) => return AuthError::Revoked.into_api_error(),
+            Err(error) => return error,
+        }
     }
-    if let Some(nbf) = claims.nbf
-        && nbf > now.saturating_add(LEEWAY_SECONDS)
-    {
-        return Err(AuthError::NotYetValid);
+    match status {
+        403 => ApiError::forbidden("this route requires the admin role"),
+        _ => AuthError::Missing.into_api_error(),
     }
-    if claims.sub.is_empty()
-        || claims.jti.is_empty()
-        || !matches!(claims.role.as_str(), "customer" | "admin")
-    {
-        return Err(AuthError::Invalid);
-    }
-    Ok(claims)
+}
+
+/// Whether the token `jti` was revoked. Fails closed: when Redis cannot answer, no token is
+/// accepted (503), since a revoked one might be among them.
+fn is_revoked(jti: &str) -> Result<bool, ApiError> {
+    let address = config::redis_address()?;
+    gate_redis::is_revoked(&address, jti).map_err(|e| {
+        wasmshop_kit::trace::log("gateway", format_args!("revocation check: {e}"));
+        unavailable("token revocation cannot be checked; retry later")
+    })
 }
 
 /// Whether `claims` (None: anonymous) may use a route requiring `auth`: `Ok` or the status to
@@ -149,163 +196,32 @@ pub fn is_recovery_token(token: &str, configured: &str) -> bool {
     !configured.is_empty() && std::hint::black_box(difference) == 0
 }
 
-/// The Redis key users' logout sets.
-pub fn revocation_key(jti: &str) -> String {
-    format!("revoked:jti:{jti}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::{Value, json};
 
-    const SECRET: &str = "unit-test-secret-0123456789abcdef0123";
-    const NOW: i64 = 1_800_000_000;
-
-    fn config() -> AuthConfig {
-        AuthConfig {
-            secret: SECRET.as_bytes().to_vec(),
-            issuer: "wasmshop".into(),
-            audience: "wasmshop-api".into(),
-        }
-    }
-
-    fn claims() -> Value {
-        json!({ "sub": "u1", "role": "customer", "jti": "j1", "iat": NOW - 10,
-            "exp": NOW + 3600, "iss": "wasmshop", "aud": "wasmshop-api" })
-    }
-
-    fn sign(claims: &Value, secret: &str) -> String {
-        encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .expect("sign")
-    }
-
-    fn with(field: &str, value: Value) -> Value {
-        let mut c = claims();
-        c[field] = value;
-        c
-    }
-
-    /// Minimal unpadded base64url, so tests can hand-build hostile tokens.
-    fn b64(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out
+    fn claims(role: &str) -> Claims {
+        let claims: Value = json!({ "sub": "u1", "role": role, "jti": "j1", "iat": 1,
+            "exp": 3601, "iss": "wasmshop", "aud": "wasmshop-api" });
+        serde_json::from_value(claims).expect("claims")
     }
 
     #[test]
-    fn accepts_a_valid_token() {
-        let token = sign(&claims(), SECRET);
-        let claims = verify(&token, &config(), NOW).expect("valid");
+    fn refusals_say_little() {
         assert_eq!(
-            (claims.sub.as_str(), claims.role.as_str()),
-            ("u1", "customer")
+            AuthError::Token(TokenError::NotYetValid).message(),
+            AuthError::Token(TokenError::Invalid).message()
         );
-    }
-
-    #[test]
-    fn rejects_bad_signatures_and_algorithms() {
-        let config = config();
-        assert_eq!(
-            verify(
-                &sign(&claims(), "another-secret-0123456789abcdef0123"),
-                &config,
-                NOW
-            ),
-            Err(AuthError::Invalid)
-        );
-        assert_eq!(verify("not-a-token", &config, NOW), Err(AuthError::Invalid));
-        let payload = b64(claims().to_string().as_bytes());
-        let none = format!("{}.{payload}.", b64(br#"{"alg":"none","typ":"JWT"}"#));
-        assert_eq!(verify(&none, &config, NOW), Err(AuthError::Invalid));
-        // Algorithm confusion: RS256 header, HMAC-signed with the secret.
-        let header = b64(br#"{"alg":"RS256","typ":"JWT"}"#);
-        let signing_input = format!("{header}.{payload}");
-        let signature = jsonwebtoken::crypto::sign(
-            signing_input.as_bytes(),
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-            Algorithm::HS256,
-        )
-        .expect("hmac");
-        assert_eq!(
-            verify(&format!("{signing_input}.{signature}"), &config, NOW),
-            Err(AuthError::Invalid)
-        );
-        // HS512 with the right secret is still not HS256.
-        let hs512 = encode(
-            &Header::new(Algorithm::HS512),
-            &claims(),
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .expect("sign");
-        assert_eq!(verify(&hs512, &config, NOW), Err(AuthError::Invalid));
-    }
-
-    #[test]
-    fn checks_time_claims_with_leeway() {
-        let config = config();
-        let expired = sign(&with("exp", json!(NOW - LEEWAY_SECONDS - 1)), SECRET);
-        assert_eq!(verify(&expired, &config, NOW), Err(AuthError::Expired));
-        let just_expired = sign(&with("exp", json!(NOW - LEEWAY_SECONDS + 1)), SECRET);
-        assert!(verify(&just_expired, &config, NOW).is_ok());
-        let future = sign(&with("nbf", json!(NOW + LEEWAY_SECONDS + 1)), SECRET);
-        assert_eq!(verify(&future, &config, NOW), Err(AuthError::NotYetValid));
-        let soon = sign(&with("nbf", json!(NOW + LEEWAY_SECONDS - 1)), SECRET);
-        assert!(verify(&soon, &config, NOW).is_ok());
-    }
-
-    #[test]
-    fn checks_issuer_audience_and_claims() {
-        let config = config();
-        for (field, value) in [
-            ("iss", json!("someone-else")),
-            ("aud", json!("another-api")),
-            ("role", json!("root")),
-            ("sub", json!("")),
-            ("jti", json!("")),
-            ("exp", json!("tomorrow")),
-        ] {
-            let token = sign(&with(field, value), SECRET);
-            assert_eq!(
-                verify(&token, &config, NOW),
-                Err(AuthError::Invalid),
-                "{field}"
-            );
-        }
-        let mut no_exp = claims();
-        no_exp.as_object_mut().expect("object").remove("exp");
-        assert_eq!(
-            verify(&sign(&no_exp, SECRET), &config, NOW),
-            Err(AuthError::Invalid)
-        );
-    }
-
-    #[test]
-    fn parses_bearer_headers() {
-        assert_eq!(bearer_token("Bearer abc"), Ok("abc"));
-        assert_eq!(bearer_token("bearer  abc "), Ok("abc"));
-        assert_eq!(bearer_token("Basic abc"), Err(AuthError::Malformed));
-        assert_eq!(bearer_token("Bearer"), Err(AuthError::Malformed));
-        assert_eq!(bearer_token("Bearer a b"), Err(AuthError::Malformed));
+        let error = AuthError::Revoked.into_api_error();
+        assert_eq!((error.status, error.code), (401, "unauthorized"));
+        assert_eq!(error.message, "the token has been revoked");
     }
 
     #[test]
     fn authorizes_by_role() {
-        let customer: Claims = serde_json::from_value(claims()).expect("claims");
-        let admin: Claims = serde_json::from_value(with("role", json!("admin"))).expect("claims");
+        let customer = claims("customer");
+        let admin = claims("admin");
         assert_eq!(authorize(Auth::Public, None), Ok(()));
         assert_eq!(authorize(Auth::Authenticated, None), Err(401));
         assert_eq!(authorize(Auth::Authenticated, Some(&customer)), Ok(()));

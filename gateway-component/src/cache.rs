@@ -1,7 +1,8 @@
-//! The shared response cache of public reads, kept in Redis beside the gate's keys. Pure: what
-//! may be stored, for how long, under which key and in which form; the Redis calls ride on the
-//! gate's two scripts (`gate.rs` looks up, `breaker.rs` stores or invalidates), so a hit costs
-//! no round trip of its own and spares the upstream instance and its database.
+//! The shared response cache of public reads, kept in Redis beside the gate's keys. Pure: which
+//! requests may use it, what may be stored, for how long, under which key and in which form;
+//! the Redis calls ride on the gate's two scripts (`gate.rs` looks up, `gate_redis.rs` stores
+//! or invalidates), so a hit costs no round trip of its own and spares the upstream instance
+//! and its database.
 //!
 //! Only an upstream decides that an answer may be shared: a `200` to a `GET` on a public route
 //! whose `Cache-Control` says `public` and a positive `max-age` (capped at [`MAX_TTL_MS`]). A
@@ -13,6 +14,11 @@
 //! `fresh` key doubles as the refresh lock). So an entry's expiry sends one request upstream,
 //! not every request of that moment — which a bulkhead would refuse — and an upstream that
 //! fails meanwhile leaves its last answer served until the entry lapses.
+
+use spin_sdk::http::Response;
+
+use crate::Context;
+use crate::routes::{self, Route};
 
 /// The longest an answer is kept, whatever its upstream asks.
 pub const MAX_TTL_MS: i64 = 60_000;
@@ -87,6 +93,57 @@ pub enum Update {
     Drop {
         keys: Keys,
     },
+}
+
+/// Whether a request may be answered from, and its answer kept in, the shared response cache:
+/// a `GET` on a route anyone may read. The upstream still decides per answer.
+pub fn shared_read(method: &str, route: &Route) -> bool {
+    method == "GET" && route.auth == routes::Auth::Public
+}
+
+/// The answer to a request served from its cached `entry`; `None` for an entry this gateway
+/// did not write.
+pub fn answer(entry: &[u8]) -> Option<Response> {
+    let (content_type, body) = decode(entry)?;
+    Some(
+        Response::builder()
+            .status(200)
+            .header("content-type", content_type)
+            .header("x-cache", "hit")
+            .body(body.to_vec())
+            .build(),
+    )
+}
+
+/// What an upstream's answer does to the response cache: a shareable answer to a public read
+/// is stored; a successful write drops the entry of its path, so its client reads the change.
+pub fn update(context: &Context, route: &Route, response: &Response) -> Update {
+    let method = context.method.to_string();
+    let header = |name: &str| response.header(name).and_then(|value| value.as_str());
+    let status = *response.status();
+    if shared_read(&method, route) {
+        if status != 200 {
+            return Update::Keep;
+        }
+        return match shareable_for_ms(header("cache-control")) {
+            Some(ttl_ms) => Update::Store {
+                keys: keys(&context.path, &context.query),
+                ttl_ms,
+                entry: encode(
+                    header("content-type").unwrap_or("application/octet-stream"),
+                    response.body(),
+                ),
+            },
+            None => Update::Keep,
+        };
+    }
+    let writes = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    if writes && (200..300).contains(&status) {
+        return Update::Drop {
+            keys: keys(&context.path, ""),
+        };
+    }
+    Update::Keep
 }
 
 #[cfg(test)]

@@ -1,17 +1,26 @@
-//! Everything the gateway asks Redis before forwarding a request, in one round trip: is the
-//! token revoked, the rate-limit count, the upstream's circuit state (with the half-open probe
-//! lock) and a bulkhead slot. One Lua script does the lookups and increments atomically; this
-//! module holds it and turns its reply into a verdict. Pure: the decisions themselves are
-//! `limiter::decide` and `resilience::admit`, the Redis call is in `breaker.rs`. A public read
-//! may also be answered from the shared response cache (`cache.rs`) in the same trip.
+//! The gate before the upstream: everything the gateway asks Redis before forwarding a request,
+//! in one round trip — is the token revoked, the rate-limit count, the upstream's circuit state
+//! (with the half-open probe lock) and a bulkhead slot; a public read may also be answered from
+//! the shared response cache (`cache.rs`) in the same trip. This module holds the policy
+//! (`gate`: what to ask, what each verdict answers, what happens when Redis is unreachable),
+//! the Lua script that does the lookups and increments atomically, and the reading of its
+//! reply into a verdict (pure). The decisions themselves are `limiter::decide` and
+//! `resilience::admit`; the Redis calls are in `gate_redis.rs`.
 //!
 //! Asking separately cost four round trips per request (`EXISTS`, the limiter's script, the
 //! breaker's script, its release); each is a host call, a trip through the runtime's shared
 //! Redis connection and a wake-up of the request's task, about a quarter of the gateway's
 //! time per request under load.
 
+use spin_sdk::http::Response;
+use wasmshop_kit::error::ApiError;
+
+use crate::auth::{AuthError, Caller};
+use crate::gate_redis::{self, Breaker};
 use crate::limiter::{self, Decision, Limit};
 use crate::resilience::{self, Admission, Snapshot};
+use crate::routes::{self, Route};
+use crate::{Context, Outcome, cache, config, unavailable};
 
 /// KEYS: revoked-jti key, rate-limit counter, `open_until`, probe lock, in-flight set, cached
 /// response, its fresh mark. ARGV: check revocation (1/0), window ms, requests allowed, now ms,
@@ -179,6 +188,142 @@ pub fn decide(reply: Reply, limit: Limit, now_ms: i64) -> Verdict {
     Verdict::Counted {
         rate_limit,
         admission,
+    }
+}
+
+/// What the gate made of a request.
+pub enum Gated {
+    Forward(Pass),
+    /// A public read answered from the response cache.
+    Cached(Response),
+}
+
+/// A request the gate let through to its upstream.
+pub struct Pass {
+    /// Records the outcome and frees the bulkhead slot; `None` when Redis could not be asked.
+    pub breaker: Option<Breaker>,
+    pub admission: Admission,
+}
+
+impl Pass {
+    /// Let through without Redis's word: nothing to record, no slot to free.
+    fn unguarded() -> Gated {
+        Gated::Forward(Pass {
+            breaker: None,
+            admission: Admission::Send,
+        })
+    }
+}
+
+/// The gate for one request (one Redis round trip): the token's revocation, the client's
+/// rate-limit window for the route's class, the upstream's circuit and a slot of its
+/// bulkhead, or a public read's cached answer. The rate-limit decision goes to `outcome`.
+pub fn gate(
+    context: &Context,
+    route: &Route,
+    caller: &Caller,
+    method: &str,
+    outcome: &mut Outcome,
+) -> Result<Gated, ApiError> {
+    let client = limiter::client_key(route.class, caller.principal(), context.client);
+    let timeout_ms = i64::try_from(route.class.timeout().as_millis()).unwrap_or(i64::MAX);
+    let writes = route.class == routes::Class::Write;
+    let ask = gate_redis::Ask {
+        upstream: route.upstream,
+        jti: caller.claims().map(|c| c.jti.as_str()),
+        limit_key: limiter::redis_key(route.class, &client),
+        limit: config::rate_limit(route.class),
+        slot_lifetime_ms: timeout_ms.saturating_mul(2),
+        writes,
+        cache: cache::shared_read(method, route)
+            .then(|| cache::keys(&context.path, &context.query)),
+        refresh_ms: timeout_ms,
+        breaker: config::breaker(),
+        max_in_flight: config::max_in_flight(writes),
+    };
+    let asked = config::redis_address()
+        .map_err(|e| e.message)
+        .and_then(|address| gate_redis::ask(&address, &ask));
+    let (verdict, breaker) = match asked {
+        Ok(answer) => answer,
+        Err(e) => {
+            wasmshop_kit::trace::log("gateway", format_args!("gate for {}: {e}", route.upstream));
+            return without_redis(caller, method);
+        }
+    };
+    match verdict {
+        Verdict::Revoked => Err(AuthError::Revoked.into_api_error()),
+        Verdict::Limited(decision) => {
+            outcome.rate_limit = Some(decision);
+            Err(ApiError::too_many_requests(decision.reset_seconds))
+        }
+        Verdict::Cached {
+            rate_limit,
+            response,
+        } => {
+            outcome.rate_limit = Some(rate_limit);
+            Ok(cache::answer(&response).map_or_else(
+                || {
+                    // Not an entry this gateway wrote: ask the upstream, outside the bulkhead
+                    // (the gate did not reach it).
+                    wasmshop_kit::trace::log("gateway", "unreadable response cache entry");
+                    Pass::unguarded()
+                },
+                Gated::Cached,
+            ))
+        }
+        Verdict::Counted {
+            rate_limit,
+            admission,
+        } => {
+            outcome.rate_limit = Some(rate_limit);
+            admitted(route, admission, breaker)
+        }
+    }
+}
+
+/// Policy when Redis is unreachable: an anonymous read (GET/HEAD) fails open — no limit, no
+/// breaker: browsing must survive a Redis outage and reads change nothing; everything else is
+/// refused with 503 `service_unavailable` — an unthrottled write path (login guessing, order
+/// spam) is worse than a brief outage, and a revoked token could not be recognised.
+fn without_redis(caller: &Caller, method: &str) -> Result<Gated, ApiError> {
+    if matches!(caller, Caller::Anonymous) && limiter::fail_open(method) {
+        return Ok(Pass::unguarded());
+    }
+    Err(unavailable(if caller.claims().is_some() {
+        "token revocation cannot be checked; retry later"
+    } else {
+        "rate limiting is unavailable; retry later"
+    }))
+}
+
+/// What the upstream's circuit and bulkhead said of a request within its rate limit.
+fn admitted(route: &Route, admission: Admission, breaker: Breaker) -> Result<Gated, ApiError> {
+    match admission {
+        Admission::Reject {
+            retry_after_seconds,
+        } => {
+            let mut error = unavailable(format!(
+                "{} is failing; the circuit is open",
+                route.upstream
+            ));
+            error.code = "circuit_open";
+            error.retry_after = Some(retry_after_seconds);
+            Err(error)
+        }
+        Admission::Full => {
+            let mut error = unavailable(format!(
+                "{} has too many requests in flight",
+                route.upstream
+            ));
+            error.code = "upstream_busy";
+            error.retry_after = Some(1);
+            Err(error)
+        }
+        Admission::Send | Admission::Probe => Ok(Gated::Forward(Pass {
+            breaker: Some(breaker),
+            admission,
+        })),
     }
 }
 

@@ -24,24 +24,6 @@ impl Limit {
         };
         (limit.requests >= 1 && limit.window_seconds >= 1).then_some(limit)
     }
-
-    /// The default for a route class when its variable is absent or invalid.
-    pub fn default_for(class: Class) -> Self {
-        let (requests, window_seconds) = match class {
-            Class::Auth => (20, 60),
-            Class::Read => (600, 60),
-            Class::Write => (120, 60),
-        };
-        Self {
-            requests,
-            window_seconds,
-        }
-    }
-}
-
-/// The variable holding a class's limit.
-pub fn variable_name(class: Class) -> String {
-    format!("rate_limit_{}", class.as_str())
 }
 
 /// Who made a request, as far as the limiter cares.
@@ -239,7 +221,6 @@ mod tests {
         for bad in ["", "120", "0/60", "10/0", "-1/60", "a/b", "10/60/1"] {
             assert_eq!(Limit::parse(bad), None, "{bad}");
         }
-        assert_eq!(variable_name(Class::Write), "rate_limit_write");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Resilience per upstream, pure: the retry policy (idempotent methods only, exponential backoff
 //! with full jitter) and the circuit breaker's state machine. The breaker's state lives in
-//! Redis (`lib.rs` is the thin adapter); everything here takes the clock as a parameter.
+//! Redis (`gate_redis.rs` is the thin adapter); everything here takes the clock as a parameter.
 
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ pub const BREAKER: BreakerConfig = BreakerConfig {
     window_ms: 30_000,
     min_requests: 5,
     failure_ratio: 0.5,
-    open_ms: 10_000,
+    open_ms: crate::config::DEFAULT_BREAKER_OPEN_MS,
     probe_ms: 5_000,
 };
 
@@ -70,18 +70,6 @@ impl BreakerConfig {
         Self { open_ms, ..BREAKER }
     }
 }
-
-/// Reads and credential requests in flight to one upstream at most, across all gateway
-/// instances (the bulkhead), unless the `upstream_max_in_flight` variable says otherwise;
-/// beyond it, 503 at once.
-pub const MAX_IN_FLIGHT: i64 = 128;
-
-/// Writes in flight to one upstream at most (`upstream_max_writes_in_flight`), in a bulkhead of
-/// their own. A context writes through one SQLite writer: past a few dozen writes in flight,
-/// more only wait for its lock (a burst of 200 checkouts at 128 left some waiting past the 5 s
-/// the kit allows), so the excess is better refused at once for the client to retry — without
-/// refusing the reads, which never wait for the writer.
-pub const MAX_WRITES_IN_FLIGHT: i64 = 32;
 
 /// The bulkhead's size from its variable's `text`, else `default`.
 pub fn max_in_flight(text: Option<&str>, default: i64) -> i64 {
@@ -292,12 +280,10 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(max_in_flight(Some("8"), MAX_IN_FLIGHT), 8);
-        assert_eq!(max_in_flight(Some("0"), MAX_IN_FLIGHT), MAX_IN_FLIGHT);
-        assert_eq!(
-            max_in_flight(None, MAX_WRITES_IN_FLIGHT),
-            MAX_WRITES_IN_FLIGHT
-        );
+        assert_eq!(max_in_flight(Some("8"), 128), 8);
+        assert_eq!(max_in_flight(Some("0"), 128), 128);
+        assert_eq!(max_in_flight(Some("-3"), 128), 128);
+        assert_eq!(max_in_flight(None, 32), 32);
     }
 
     #[test]

@@ -96,12 +96,13 @@ fn context_of<'a>(manifest: &'a Manifest, component_id: &'a str) -> &'a str {
         .unwrap_or(component_id)
 }
 
-/// The HTTP-push transport delivers by `wasmshop_kit::messaging::SUBSCRIBERS`; the Redis
-/// transport by the manifest's `[[trigger.redis]]`. Both must say the same, and a producer
-/// must be allowed to push to every consumer of what it publishes.
+/// The HTTP-push transport delivers by the event catalogue (`wasmshop_kit::channels`); the
+/// Redis transport by the manifest's `[[trigger.redis]]`. Both must say the same, and each
+/// channel's producer must be allowed to push to every consumer of what it publishes.
 #[test]
 fn push_subscribers_mirror_the_redis_triggers() {
     use std::collections::BTreeSet;
+    use wasmshop_kit::channels::{CHANNELS, SUBSCRIBERS};
     let manifest = Manifest::from_file(&manifest_path()).expect("spin.toml loads");
     let from_manifest: BTreeSet<(String, String)> = manifest
         .redis_triggers
@@ -113,7 +114,7 @@ fn push_subscribers_mirror_the_redis_triggers() {
             )
         })
         .collect();
-    let from_kit: BTreeSet<(String, String)> = wasmshop_kit::messaging::SUBSCRIBERS
+    let from_kit: BTreeSet<(String, String)> = SUBSCRIBERS
         .iter()
         .flat_map(|(channel, components)| {
             components
@@ -123,20 +124,15 @@ fn push_subscribers_mirror_the_redis_triggers() {
         .collect();
     assert_eq!(from_manifest, from_kit);
 
-    for (channel, consumers) in wasmshop_kit::messaging::SUBSCRIBERS {
-        let producer = channel.split('.').next().expect("channel has a context");
-        // Commands are produced by the orchestrator, facts by the context that names them.
-        let producer = if channel.ends_with(".commands") {
-            "orders"
-        } else {
-            producer
-        };
-        let component = &manifest.components[producer];
-        for (consumer, _) in *consumers {
+    for channel in CHANNELS {
+        let component = &manifest.components[channel.producer];
+        for (consumer, _) in channel.consumers {
             let host = format!("http://{consumer}.spin.internal");
             assert!(
                 component.allowed_outbound_hosts.iter().any(|h| h == &host),
-                "{producer} publishes on {channel} but may not push to {host}"
+                "{} publishes on {} but may not push to {host}",
+                channel.producer,
+                channel.name
             );
         }
     }

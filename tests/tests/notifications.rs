@@ -9,7 +9,7 @@ use wasmshop_tests::bindings::notifications::exports::wasmshop::notifications::a
 use wasmshop_tests::bindings::notifications::wasmshop::notifications::types::{
     Channel, DeliveryStatus,
 };
-use wasmshop_tests::recorder::recording_endpoint;
+use wasmshop_tests::recorder::{Calls, recording_endpoint};
 use wasmshop_tests::{Wasmshop, envelope, json};
 
 const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
@@ -664,11 +664,9 @@ async fn settled_webhook(shop: &Wasmshop) -> Value {
     }
 }
 
-/// A webhook that fails its first call: the delivery is recorded failed, then retried by the
-/// recovery tick and recorded delivered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_deliveries_are_recorded_and_retried() {
-    let (origin, bodies) = recording_endpoint(vec![500, 204]).await.expect("webhook");
+/// Notifications alone, with a webhook the manifest allows, answering `statuses` in turn.
+async fn with_webhook(statuses: Vec<u16>) -> (Wasmshop, Calls) {
+    let (origin, calls) = recording_endpoint(statuses).await.expect("webhook");
     let url = format!("{origin}/hooks/wasmshop");
     let shop = Wasmshop::boot_components(
         &["notifications"],
@@ -680,6 +678,14 @@ async fn webhook_deliveries_are_recorded_and_retried() {
     )
     .await
     .expect("boot");
+    (shop, calls)
+}
+
+/// A webhook that fails its first call: the delivery is recorded failed, then retried by the
+/// recovery tick and recorded delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_are_recorded_and_retried() {
+    let (shop, bodies) = with_webhook(vec![500, 204]).await;
     let confirmed = order_event("order.confirmed", ALICE, None);
     shop.publish("orders.events", &confirmed).expect("publish");
 
@@ -768,4 +774,63 @@ async fn webhook_to_a_host_not_allowed_is_recorded_failed() {
     let items = notifications(&shop, ALICE, 1).await;
     assert_eq!(channels(&items[0]), ["email:delivered", "webhook:failed"]);
     assert!(bodies.lock().expect("lock").is_empty());
+}
+
+/// A message that failed is re-driven by an operator's retry: the webhook of the notification
+/// it makes goes out with the retry itself, as after any other delivery, not only when a
+/// recovery tick comes by (none runs here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_dead_letter_sends_its_webhook_at_the_retry() {
+    let (shop, bodies) = with_webhook(vec![204]).await;
+    // Opens the database (its migrations run), so that a write can be made to fail for a while.
+    let (status, page) = alices(&shop, "/notifications").await;
+    assert_eq!((status, &page["total"]), (200, &json!(0)), "{page}");
+    let database = rusqlite::Connection::open(shop.state_dir().join("notifications.db"))
+        .expect("notifications.db");
+    database
+        .execute_batch(
+            "CREATE TRIGGER outage BEFORE INSERT ON notifications
+             BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+        )
+        .expect("trigger");
+    let confirmed = order_event("order.confirmed", ALICE, None);
+    assert_eq!(push(&shop, &confirmed).await, "deferred");
+    database
+        .execute_batch("DROP TRIGGER outage")
+        .expect("drop trigger");
+
+    let id = text(&confirmed, "id");
+    let (status, retried) = shop
+        .call_as(
+            "POST",
+            &format!("/admin/dead-letters/{id}/retry"),
+            Some((ADMIN, "admin")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            &retried["outcome"],
+            &retried["dead_letter"]["status"]
+        ),
+        (200, &json!("applied"), &json!("resolved")),
+        "{retried}"
+    );
+    // Sent before the retry answered.
+    let delivery = webhook(&notifications(&shop, ALICE, 1).await).expect("a webhook delivery");
+    assert_eq!(
+        (delivery["status"].as_str(), delivery["attempts"].as_i64()),
+        (Some("delivered"), Some(1)),
+        "{delivery}"
+    );
+    let calls: Vec<Value> = bodies
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|call| call.body.clone())
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["template"], "order_confirmed");
+    assert_eq!(calls[0]["user_id"], ALICE);
 }

@@ -3,6 +3,7 @@
 
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::Event;
+use wasmshop_kit::channels::stock;
 use wasmshop_kit::events::payload;
 use wasmshop_kit::messaging::{Consumer, Failure};
 use wasmshop_kit::payloads::{OrderCommand, ReserveStock};
@@ -16,7 +17,7 @@ impl Consumer for CatalogCommands {
     fn apply(&self, conn: &Connection, event: &Event) -> Result<(), Failure> {
         let cause = Cause::Command(event);
         match event.event_type.as_str() {
-            "stock.reserve" => {
+            stock::RESERVE => {
                 let command: ReserveStock = payload(event)?;
                 let lines: Vec<ReservationLine> = command
                     .lines
@@ -30,9 +31,9 @@ impl Consumer for CatalogCommands {
                     .map(drop)
                     .map_err(failure)
             }
-            "stock.release" | "stock.commit" => {
+            stock::RELEASE | stock::COMMIT => {
                 let command: OrderCommand = payload(event)?;
-                let settlement = if event.event_type == "stock.release" {
+                let settlement = if event.event_type == stock::RELEASE {
                     Settlement::Release
                 } else {
                     Settlement::Commit

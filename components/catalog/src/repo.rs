@@ -8,7 +8,7 @@ use wasmshop_kit::Money;
 use wasmshop_kit::db::{self, DbError, Migration, Row, int, opt_text, text};
 
 use crate::bindings::wasmshop::catalog::types::{
-    Category, Product, Reservation, ReservationLine, ReservationStatus,
+    Category, Product, ProductSort, Reservation, ReservationLine, ReservationStatus,
 };
 use crate::domain::{CategoryDraft, Level, ListParams};
 use crate::seed;
@@ -244,6 +244,32 @@ pub fn update_product(
     Ok(())
 }
 
+/// `ORDER BY` for the sort key, always ending with the id so pages are stable.
+fn order_by(sort: ProductSort) -> &'static str {
+    match sort {
+        ProductSort::NameAsc => "name COLLATE NOCASE ASC, id ASC",
+        ProductSort::NameDesc => "name COLLATE NOCASE DESC, id DESC",
+        ProductSort::PriceAsc => "price_amount ASC, id ASC",
+        ProductSort::PriceDesc => "price_amount DESC, id DESC",
+        ProductSort::Newest => "created_at DESC, id DESC",
+    }
+}
+
+/// Escapes `\`, `%` and `_` and wraps in `%`: a case-insensitive substring match over the
+/// lower-cased search text (with `\` as the `LIKE` escape).
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// One page of active products matching `params`, and how many match in all.
 pub fn list_products(
     conn: &Connection,
@@ -255,9 +281,9 @@ pub fn list_products(
         clauses.push("category_id = ?");
         values.push(text(category));
     }
-    if let Some(pattern) = &params.pattern {
+    if let Some(search) = &params.search {
         clauses.push("search_text LIKE ? ESCAPE '\\'");
-        values.push(text(pattern));
+        values.push(text(like_pattern(search)));
     }
     if let Some(min) = params.min_price {
         clauses.push("price_amount >= ?");
@@ -276,12 +302,12 @@ pub fn list_products(
         Some(row) => u64::try_from(row.int("n")?).unwrap_or(0),
         None => 0,
     };
-    values.push(int(params.limit));
-    values.push(int(params.offset()));
+    values.push(int(params.page.limit));
+    values.push(int(params.page.offset()));
     let page = conn.execute(
         &format!(
             "SELECT {PRODUCT_COLUMNS} FROM products WHERE {filter} ORDER BY {} LIMIT ? OFFSET ?",
-            params.order_by()
+            order_by(params.sort)
         ),
         &values,
     )?;
@@ -416,4 +442,32 @@ pub fn set_reservation_status(
         &[text(status.as_str()), text(now), text(order_id)],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sort_orders_by_its_key_then_id() {
+        for sort in [
+            ProductSort::NameAsc,
+            ProductSort::NameDesc,
+            ProductSort::PriceAsc,
+            ProductSort::PriceDesc,
+            ProductSort::Newest,
+        ] {
+            assert!(order_by(sort).ends_with(", id ASC") || order_by(sort).ends_with(", id DESC"));
+        }
+        assert!(order_by(ProductSort::PriceDesc).starts_with("price_amount DESC"));
+        assert_eq!(ProductSort::parse("price-asc"), Some(ProductSort::PriceAsc));
+        assert_eq!(ProductSort::parse("cheapest"), None);
+    }
+
+    #[test]
+    fn search_patterns_escape_like_wildcards() {
+        assert_eq!(like_pattern("Red Shoe"), "%red shoe%");
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(like_pattern("ÉCLAIR"), "%éclair%");
+    }
 }

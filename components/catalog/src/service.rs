@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::channels;
 use wasmshop_kit::db::{DbError, transaction};
 use wasmshop_kit::ids::{is_id, new_id, now_rfc3339};
 use wasmshop_kit::payloads::{
@@ -18,7 +19,6 @@ use crate::bindings::wasmshop::catalog::types::{
 use crate::domain::{self, Change, Level, Refusal, Transition, conflict};
 use crate::repo;
 
-pub const CHANNEL: &str = "catalog.events";
 const SOURCE: &str = "catalog";
 
 impl From<DbError> for Error {
@@ -44,7 +44,7 @@ fn emit<T: Serialize>(
 ) -> Result<(), Error> {
     let event = events::envelope(event_type, SOURCE, subject, payload)
         .map_err(|e| Error::Internal(format!("event {event_type}: {e}")))?;
-    outbox::enqueue(conn, CHANNEL, &event)?;
+    outbox::enqueue(conn, channels::CATALOG_EVENTS, &event)?;
     Ok(())
 }
 
@@ -78,7 +78,7 @@ fn emit_if_low(
     if domain::low_stock_alert(before, after) {
         emit(
             conn,
-            "stock.low",
+            channels::stock::LOW,
             product_id,
             &StockLow {
                 product_id: product_id.to_owned(),
@@ -142,8 +142,8 @@ pub fn list_products(query: &ProductQuery) -> Result<ProductPage, Error> {
     Ok(ProductPage {
         items,
         total,
-        page: params.page,
-        limit: params.limit,
+        page: params.page.page,
+        limit: params.page.limit,
     })
 }
 
@@ -177,7 +177,7 @@ pub fn create_product(input: &ProductInput) -> Result<Product, Error> {
         )?;
         emit(
             conn,
-            "product.created",
+            channels::product::CREATED,
             &product.id,
             &product_changed(&product),
         )?;
@@ -235,7 +235,7 @@ pub fn update_product(id: &str, input: &ProductInput) -> Result<Product, Error> 
         repo::update_product(conn, &product, &draft.search_text())?;
         emit(
             conn,
-            "product.updated",
+            channels::product::UPDATED,
             &product.id,
             &product_changed(&product),
         )?;
@@ -262,7 +262,7 @@ pub fn delete_product(id: &str) -> Result<(), Error> {
         repo::update_product(conn, &product, &search_text)?;
         emit(
             conn,
-            "product.updated",
+            channels::product::UPDATED,
             &product.id,
             &product_changed(&product),
         )?;
@@ -356,7 +356,7 @@ fn emit_for<T: Serialize>(
         Cause::Command(command) => events::reply_to(command, event_type, SOURCE, order_id, payload),
     }
     .map_err(|e| Error::Internal(format!("event {event_type}: {e}")))?;
-    outbox::enqueue(conn, CHANNEL, &event)?;
+    outbox::enqueue(conn, channels::CATALOG_EVENTS, &event)?;
     Ok(())
 }
 
@@ -382,7 +382,7 @@ pub fn reserve_in(
         emit_for(
             conn,
             cause,
-            "stock.reservation-failed",
+            channels::stock::RESERVATION_FAILED,
             order_id,
             &StockReservationFailed {
                 order_id: order_id.to_owned(),
@@ -400,7 +400,7 @@ pub fn reserve_in(
             emit_for(
                 conn,
                 cause,
-                "stock.reserved",
+                channels::stock::RESERVED,
                 order_id,
                 &stock_reservation(&existing),
             )?;
@@ -424,7 +424,7 @@ pub fn reserve_in(
     emit_for(
         conn,
         cause,
-        "stock.reserved",
+        channels::stock::RESERVED,
         order_id,
         &stock_reservation(&reservation),
     )?;
@@ -500,8 +500,8 @@ pub fn settle_in(
     settlement: Settlement,
 ) -> Result<Reservation, Error> {
     let (transition, event_type): (fn(ReservationStatus) -> _, _) = match settlement {
-        Settlement::Release => (domain::release_transition, "stock.released"),
-        Settlement::Commit => (domain::commit_transition, "stock.committed"),
+        Settlement::Release => (domain::release_transition, channels::stock::RELEASED),
+        Settlement::Commit => (domain::commit_transition, channels::stock::COMMITTED),
     };
     let existing = repo::get_reservation(conn, order_id)?;
     let mut reservation = match (existing, settlement, cause) {

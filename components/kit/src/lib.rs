@@ -4,6 +4,8 @@
 //!
 //! Pure helpers are natively testable; the ones that touch Spin (`db`, `outbox`) run in Wasm.
 
+pub mod acks;
+pub mod channels;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -13,6 +15,7 @@ pub mod ids;
 pub mod json;
 pub mod messaging;
 pub mod outbox;
+pub mod token;
 pub mod trace;
 
 /// Rust types of the `wasmshop:events` WIT package, shared by every component's bindings

@@ -5,6 +5,7 @@
 use spin_sdk::sqlite3::{Connection, Value};
 
 use crate::Event;
+use crate::acks;
 use crate::db::{self, DbError, Migration};
 
 /// Add to every context's migrations (any version number after its own tables).
@@ -178,7 +179,7 @@ impl Sender for RedisSender {
             Some(RedisResult::Int64(n)) => *n,
             _ => 0,
         };
-        if received == 0 && crate::messaging::subscribers(channel).next().is_some() {
+        if received == 0 && crate::channels::subscribers(channel).next().is_some() {
             return Err(format!("{NO_RECEIVER} of {channel} received it"));
         }
         Ok(())
@@ -192,7 +193,7 @@ impl Sender for HttpPushSender {
     /// partial failure reaches some twice, which their inboxes absorb.
     fn send(&self, row: &Pending) -> Result<(), String> {
         let (channel, payload) = (&row.channel, &row.payload);
-        for component in crate::messaging::interested(channel, &row.event_type) {
+        for component in crate::channels::interested(channel, &row.event_type) {
             let url = format!("http://{component}.spin.internal/events");
             let mut request = spin_sdk::http::Request::builder();
             request
@@ -348,7 +349,7 @@ const REDELIVERY_AFTER_MS: i64 = 5_000;
 /// (SIGKILL, OOM, a node lost) loses it, and so would a producer killed between its commit and
 /// its send. So every event still unconfirmed a few seconds after its first delivery is sent
 /// once more. Whether a subscriber kept it is asked of the subscriber itself, in one call per
-/// subscriber and batch ([`crate::messaging::kept_by_all`]): its inbox and dead letters are the
+/// subscriber and batch ([`crate::acks::kept_by_all`]): its inbox and dead letters are the
 /// record, and nothing is written per message to acknowledge it.
 pub fn redeliver(conn: &Connection, limit: u32) -> Result<Redelivery, DbError> {
     let transport = Transport::configured()?;
@@ -365,7 +366,15 @@ pub fn redeliver(conn: &Connection, limit: u32) -> Result<Redelivery, DbError> {
     if due.is_empty() {
         return Ok(Redelivery::default());
     }
-    let kept_by_all = crate::messaging::kept_by_all(&due);
+    let sent: Vec<acks::Sent<'_>> = due
+        .iter()
+        .map(|row| acks::Sent {
+            id: &row.id,
+            channel: &row.channel,
+            event_type: &row.event_type,
+        })
+        .collect();
+    let kept_by_all = acks::kept_by_all(&sent);
     let (kept, unconfirmed): (Vec<_>, Vec<_>) =
         due.iter().zip(kept_by_all).partition(|(_, kept)| *kept);
     stamp(

@@ -16,11 +16,11 @@
 //! 60 s) up to [`WEBHOOK_MAX_ATTEMPTS`] attempts, then `abandoned`.
 
 use serde::de::DeserializeOwned;
-use wasmshop_kit::Money;
 use wasmshop_kit::ids::backoff_ms;
 use wasmshop_kit::payloads::{
     OrderChanged, PaymentFailed, ShipmentChanged, UserProfileUpdated, UserRegistered,
 };
+use wasmshop_kit::{Money, channels};
 
 use crate::bindings::wasmshop::notifications::types::{Channel, DeliveryStatus};
 
@@ -118,17 +118,6 @@ pub enum Rejection {
     Payload { event_type: String, error: String },
 }
 
-/// Commands of the families whose facts notifications reads: they travel on `*.commands`, so
-/// one reaching notifications was misrouted.
-const COMMANDS: &[&str] = &[
-    "payment.authorize",
-    "payment.capture",
-    "payment.void",
-    "payment.refund",
-    "shipment.create",
-    "shipment.cancel",
-];
-
 /// `payment.failed` codes that are no news to the customer: the order was already given up
 /// (they hear of that through `order_cancelled` / `order_failed`).
 const SILENT_PAYMENT_CODES: &[&str] = &["order_voided"];
@@ -154,7 +143,7 @@ pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
         body,
     };
     match event_type {
-        "user.registered" => {
+        channels::user::REGISTERED => {
             let user: UserRegistered = payload(event_type, data)?;
             let welcome = draft(
                 Template::Welcome,
@@ -169,18 +158,18 @@ pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
                 welcome,
             })
         }
-        "user.profile-updated" => {
+        channels::user::PROFILE_UPDATED => {
             let user: UserProfileUpdated = payload(event_type, data)?;
             Ok(Decision::Rename {
                 user_id: user.user_id,
                 name: user.name,
             })
         }
-        "order.confirmed" | "order.cancelled" | "order.failed" => {
+        channels::order::CONFIRMED | channels::order::CANCELLED | channels::order::FAILED => {
             let order: OrderChanged = payload(event_type, data)?;
             let template = match event_type {
-                "order.confirmed" => Template::OrderConfirmed,
-                "order.cancelled" => Template::OrderCancelled,
+                channels::order::CONFIRMED => Template::OrderConfirmed,
+                channels::order::CANCELLED => Template::OrderCancelled,
                 _ => Template::OrderFailed,
             };
             let text = render_order(
@@ -196,7 +185,7 @@ pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
                 text,
             )))
         }
-        "payment.failed" => {
+        channels::payment::FAILED => {
             let failed: PaymentFailed = payload(event_type, data)?;
             // Transient provider errors are the saga's to retry; the customer hears of final
             // ones only. A failure of nobody's payment has nobody to tell.
@@ -214,7 +203,7 @@ pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
                 text,
             )))
         }
-        "shipment.status-changed" => {
+        channels::shipment::STATUS_CHANGED => {
             let shipment: ShipmentChanged = payload(event_type, data)?;
             let text = render_shipment(
                 &shipment.order_id,
@@ -235,20 +224,20 @@ pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
 
 /// The event types [`decide`] handles by what their payload says.
 const HANDLED: &[&str] = &[
-    "user.registered",
-    "user.profile-updated",
-    "order.confirmed",
-    "order.cancelled",
-    "order.failed",
-    "payment.failed",
-    "shipment.status-changed",
+    channels::user::REGISTERED,
+    channels::user::PROFILE_UPDATED,
+    channels::order::CONFIRMED,
+    channels::order::CANCELLED,
+    channels::order::FAILED,
+    channels::payment::FAILED,
+    channels::shipment::STATUS_CHANGED,
 ];
 
 /// Whether [`decide`] ignores every event of `event_type`, whatever its payload: a fact of the
 /// families read that is neither handled nor a command.
 pub fn always_ignored(event_type: &str) -> bool {
     !HANDLED.contains(&event_type)
-        && !COMMANDS.contains(&event_type)
+        && !channels::is_command(event_type)
         && matches!(
             event_type.split_once('.'),
             Some(("user" | "order" | "payment" | "shipment", name)) if !name.is_empty()
@@ -368,301 +357,4 @@ pub fn after_webhook_failure(attempts: u32) -> AfterFailure {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const ORDER: &str = "0190d7a0-0000-7000-8000-00000000c0de";
-
-    /// Producers push notifications only the event types it declared an interest in (kit's
-    /// `SUBSCRIBERS`): that list and what `decide` handles must be the same.
-    #[test]
-    fn the_pushed_event_types_are_the_handled_ones() {
-        use wasmshop_kit::messaging::{Interest, SUBSCRIBERS};
-        let mut pushed: Vec<&str> = SUBSCRIBERS
-            .iter()
-            .flat_map(|(_, consumers)| consumers.iter())
-            .filter(|(consumer, _)| *consumer == "notifications")
-            .flat_map(|(_, interest)| match interest {
-                Interest::Only(types) => types.to_vec(),
-                Interest::Every => panic!("notifications handles only some event types"),
-            })
-            .collect();
-        pushed.sort_unstable();
-        let mut handled = HANDLED.to_vec();
-        handled.sort_unstable();
-        assert_eq!(pushed, handled);
-    }
-    const USER: &str = "0190d7a0-0000-7000-8000-00000000a11c";
-
-    fn eur(amount: i64) -> Money {
-        Money {
-            amount,
-            currency: "EUR".into(),
-        }
-    }
-
-    fn order(status: &str, reason: Option<&str>) -> String {
-        json!({ "order_id": ORDER, "user_id": USER, "status": status,
-            "total": { "amount": 6_989, "currency": "EUR" }, "reason": reason })
-        .to_string()
-    }
-
-    fn notified(event_type: &str, data: &str) -> Draft {
-        match decide(event_type, data) {
-            Ok(Decision::Notify(draft)) => draft,
-            other => panic!("{event_type}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn amounts_read_like_money() {
-        assert_eq!(money(&eur(1_234)), "EUR 12.34");
-        assert_eq!(money(&eur(5)), "EUR 0.05");
-        assert_eq!(money(&eur(-250)), "EUR -2.50");
-        assert_eq!(money(&eur(0)), "EUR 0.00");
-        let yen = Money {
-            amount: 1_234,
-            currency: "JPY".into(),
-        };
-        assert_eq!(money(&yen), "JPY 1234");
-        let dinar = Money {
-            amount: 1_234,
-            currency: "KWD".into(),
-        };
-        assert_eq!(money(&dinar), "KWD 1.234");
-    }
-
-    #[test]
-    fn registration_keeps_the_contact_and_welcomes() {
-        let data = json!({ "user_id": USER, "email": "ada@example.com", "name": "Ada" });
-        let Ok(Decision::Register {
-            user_id,
-            email,
-            name,
-            welcome,
-        }) = decide("user.registered", &data.to_string())
-        else {
-            panic!("not a registration");
-        };
-        assert_eq!(
-            (user_id.as_str(), email.as_str(), name.as_str()),
-            (USER, "ada@example.com", "Ada")
-        );
-        assert_eq!(welcome.template, Template::Welcome);
-        assert_eq!(
-            (welcome.user_id.as_str(), welcome.subject_id.as_str()),
-            (USER, USER)
-        );
-        assert_eq!(welcome.subject, "Welcome to wasmshop");
-        assert_eq!(
-            welcome.body,
-            "Hello Ada, your account is ready. Happy shopping!"
-        );
-        let data = json!({ "user_id": USER, "name": "Ada L." });
-        assert_eq!(
-            decide("user.profile-updated", &data.to_string()),
-            Ok(Decision::Rename {
-                user_id: USER.into(),
-                name: "Ada L.".into()
-            })
-        );
-    }
-
-    #[test]
-    fn order_templates_render_total_and_reason() {
-        let confirmed = notified("order.confirmed", &order("confirmed", None));
-        assert_eq!(confirmed.template, Template::OrderConfirmed);
-        assert_eq!(
-            (confirmed.user_id.as_str(), confirmed.subject_id.as_str()),
-            (USER, ORDER)
-        );
-        assert_eq!(confirmed.subject, "Order 0000c0de confirmed");
-        assert_eq!(
-            confirmed.body,
-            format!("We have your order {ORDER} and charged EUR 69.89. It ships soon.")
-        );
-
-        let cancelled = notified(
-            "order.cancelled",
-            &order("cancelled", Some("payment declined: card_declined")),
-        );
-        assert_eq!(cancelled.template, Template::OrderCancelled);
-        assert_eq!(cancelled.subject, "Order 0000c0de cancelled");
-        assert_eq!(
-            cancelled.body,
-            format!(
-                "Your order {ORDER} (EUR 69.89) was cancelled: payment declined: card_declined. You have not been charged."
-            )
-        );
-        let unexplained = notified("order.cancelled", &order("cancelled", None));
-        assert!(
-            unexplained.body.contains("no reason given"),
-            "{unexplained:?}"
-        );
-
-        let failed = notified(
-            "order.failed",
-            &order("failed", Some("payment step out of attempts")),
-        );
-        assert_eq!(failed.template, Template::OrderFailed);
-        assert_eq!(failed.subject, "Order 0000c0de could not be completed");
-        assert!(
-            failed.body.contains("payment step out of attempts")
-                && failed.body.contains("EUR 69.89"),
-            "{failed:?}"
-        );
-    }
-
-    #[test]
-    fn only_final_payment_failures_reach_the_customer() {
-        let failure = |code: &str, retryable: bool, user: &str| {
-            json!({ "order_id": ORDER, "user_id": user, "code": code,
-                "reason": "the card was declined", "retryable": retryable })
-            .to_string()
-        };
-        let declined = notified("payment.failed", &failure("card_declined", false, USER));
-        assert_eq!(declined.template, Template::PaymentFailed);
-        assert_eq!(declined.subject, "Payment for order 0000c0de failed");
-        assert!(
-            declined.body.contains("the card was declined"),
-            "{declined:?}"
-        );
-        for (code, retryable, user) in [
-            ("provider_error", true, USER),
-            ("order_voided", false, USER),
-            ("card_declined", false, ""),
-        ] {
-            assert_eq!(
-                decide("payment.failed", &failure(code, retryable, user)),
-                Ok(Decision::Ignore),
-                "{code} {retryable} {user:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn shipment_status_reads_plainly() {
-        let data = json!({ "shipment_id": "s", "order_id": ORDER, "user_id": USER,
-            "tracking_number": "WS0000000000AB", "status": "in_transit", "previous_status": "picked" });
-        let shipped = notified("shipment.status-changed", &data.to_string());
-        assert_eq!(shipped.template, Template::ShipmentStatus);
-        assert_eq!(shipped.subject, "Your parcel is in transit");
-        assert_eq!(
-            shipped.body,
-            format!("The parcel of order {ORDER} (tracking WS0000000000AB) is in transit.")
-        );
-    }
-
-    #[test]
-    fn other_facts_are_ignored_and_foreign_messages_rejected() {
-        for ignored in [
-            "order.created",
-            "payment.authorized",
-            "payment.captured",
-            "payment.voided",
-            "payment.refunded",
-            "shipment.created",
-            "shipment.cancelled",
-            "shipment.failed",
-            "user.logged-in",
-        ] {
-            // Not parsed: an ignored event's payload is not notifications' to judge.
-            assert_eq!(decide(ignored, "{}"), Ok(Decision::Ignore), "{ignored}");
-            assert!(always_ignored(ignored), "{ignored}");
-        }
-        for handled in HANDLED {
-            assert!(!always_ignored(handled), "{handled}");
-        }
-        for foreign in [
-            "stock.low",
-            "payment.authorize",
-            "shipment.cancel",
-            "order",
-            "user.",
-            "",
-        ] {
-            assert_eq!(
-                decide(foreign, "{}"),
-                Err(Rejection::Foreign(foreign.into())),
-                "{foreign}"
-            );
-        }
-        for (event_type, data) in [
-            ("order.confirmed", "{}"),
-            ("user.registered", "not json"),
-            ("payment.failed", r#"{"order_id": 1}"#),
-            ("shipment.status-changed", "[]"),
-        ] {
-            assert!(
-                matches!(decide(event_type, data), Err(Rejection::Payload { .. })),
-                "{event_type}"
-            );
-        }
-    }
-
-    #[test]
-    fn channels_per_template() {
-        let table: Vec<(&str, &[Channel])> = [
-            Template::Welcome,
-            Template::OrderConfirmed,
-            Template::OrderCancelled,
-            Template::OrderFailed,
-            Template::PaymentFailed,
-            Template::ShipmentStatus,
-        ]
-        .into_iter()
-        .map(|t| (t.as_str(), t.channels()))
-        .collect();
-        assert_eq!(
-            table,
-            [
-                ("welcome", &[Channel::Email][..]),
-                ("order_confirmed", &[Channel::Email, Channel::Push][..]),
-                ("order_cancelled", &[Channel::Email][..]),
-                ("order_failed", &[Channel::Email][..]),
-                ("payment_failed", &[Channel::Email, Channel::Sms][..]),
-                ("shipment_status", &[Channel::Push, Channel::Email][..]),
-            ]
-        );
-    }
-
-    #[test]
-    fn email_needs_a_known_address() {
-        assert_eq!(
-            simulated_delivery(Channel::Email, true),
-            (DeliveryStatus::Delivered, None)
-        );
-        assert_eq!(
-            simulated_delivery(Channel::Email, false),
-            (DeliveryStatus::Skipped, Some(NO_CONTACT))
-        );
-        for channel in [Channel::Sms, Channel::Push] {
-            assert_eq!(
-                simulated_delivery(channel, false),
-                (DeliveryStatus::Delivered, None)
-            );
-        }
-    }
-
-    #[test]
-    fn webhook_retries_back_off_then_give_up() {
-        let schedule: Vec<AfterFailure> = (1..=WEBHOOK_MAX_ATTEMPTS)
-            .map(after_webhook_failure)
-            .collect();
-        assert_eq!(
-            schedule,
-            [
-                AfterFailure::RetryInMs(1_000),
-                AfterFailure::RetryInMs(2_000),
-                AfterFailure::RetryInMs(4_000),
-                AfterFailure::RetryInMs(8_000),
-                AfterFailure::RetryInMs(16_000),
-                AfterFailure::RetryInMs(32_000),
-                AfterFailure::RetryInMs(60_000),
-                AfterFailure::Abandon,
-            ]
-        );
-        assert_eq!(after_webhook_failure(40), AfterFailure::Abandon);
-    }
-}
+mod tests;

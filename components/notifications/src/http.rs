@@ -24,10 +24,6 @@ pub fn handle(req: Request) -> Response {
     if let Some(response) =
         wasmshop_kit::messaging::routes(&req, &repo::open, &messages::Notifier, service::SOURCE)
     {
-        // The HTTP-push transport: as after a Redis message, the webhook follows the commit.
-        if *req.method() == Method::Post && segments(req.path()) == ["events"] {
-            service::after_message(req.body());
-        }
         return response;
     }
     route(&req).unwrap_or_else(ApiError::into_response)

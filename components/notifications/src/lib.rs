@@ -52,18 +52,14 @@ pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
     http::handle(req)
 }
 
-/// Events from Redis (`fermyon:spin/inbound-redis` in Wasm builds); the webhook of what the
-/// event made goes out after its transaction.
+/// Events from Redis (`fermyon:spin/inbound-redis` in Wasm builds).
 #[cfg_attr(target_arch = "wasm32", spin_sdk::redis_component)]
 pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    let outcome = wasmshop_kit::messaging::on_redis_message(
+    wasmshop_kit::messaging::on_redis_message(
         &repo::open,
         &message,
         &messages::Notifier,
         service::SOURCE,
-    )?;
-    if outcome == wasmshop_kit::messaging::Outcome::Applied {
-        service::after_message(&message);
-    }
-    Ok(())
+    )
+    .map(drop)
 }

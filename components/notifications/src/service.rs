@@ -90,7 +90,7 @@ fn notify(conn: &Connection, event: &Event, draft: &Draft) -> Result<(), Failure
             },
         )?;
     }
-    // Recorded as due now; the POST itself waits for the commit (see `after_message`).
+    // Recorded as due now; the POST itself waits for the commit (see `after_commit`).
     if webhook_url().is_some() {
         repo::set_delivery(
             conn,
@@ -107,20 +107,11 @@ fn notify(conn: &Connection, event: &Event, draft: &Draft) -> Result<(), Failure
     Ok(())
 }
 
-/// After a message's transaction: POSTs the webhook of the notifications it made. Never fails
-/// the message — what is not delivered now is retried by the recovery tick.
-pub fn after_message(payload: &[u8]) {
-    if webhook_url().is_none() {
-        return;
-    }
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    let Ok(Id { id }) = serde_json::from_slice::<Id>(payload) else {
-        return;
-    };
-    if let Err(e) = repo::open().and_then(|conn| deliver_webhooks(&conn, Some(&id))) {
+/// After an event's transaction committed, whatever brought it (`Consumer::after_commit`):
+/// POSTs the webhook of the notifications it made. Never fails the message — what is not
+/// delivered now is retried by the recovery tick.
+pub fn after_commit(conn: &Connection, event: &Event) {
+    if let Err(e) = deliver_webhooks(conn, Some(&event.id)) {
         wasmshop_kit::trace::log(SOURCE, format_args!("webhook delivery: {e}"));
     }
 }

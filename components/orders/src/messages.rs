@@ -5,6 +5,7 @@
 
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::Event;
+use wasmshop_kit::channels::{payment, shipment, stock};
 use wasmshop_kit::events::payload;
 use wasmshop_kit::messaging::{Consumer, Failure};
 use wasmshop_kit::payloads::{
@@ -30,11 +31,11 @@ fn reply(event: &Event) -> Input {
 impl Consumer for SagaReplies {
     fn apply(&self, conn: &Connection, event: &Event) -> Result<(), Failure> {
         let input = match event.event_type.as_str() {
-            "stock.reserved" | "stock.released" => {
+            stock::RESERVED | stock::RELEASED => {
                 payload::<StockReservation>(event)?;
                 reply(event)
             }
-            "stock.reservation-failed" => {
+            stock::RESERVATION_FAILED => {
                 let failed: StockReservationFailed = payload(event)?;
                 Input::Reply {
                     event_type: event.event_type.clone(),
@@ -47,11 +48,11 @@ impl Consumer for SagaReplies {
                     }),
                 }
             }
-            "payment.authorized" | "payment.captured" | "payment.voided" | "payment.refunded" => {
+            payment::AUTHORIZED | payment::CAPTURED | payment::VOIDED | payment::REFUNDED => {
                 payload::<PaymentChanged>(event)?;
                 reply(event)
             }
-            "payment.failed" => {
+            payment::FAILED => {
                 let failed: PaymentFailed = payload(event)?;
                 Input::Reply {
                     event_type: event.event_type.clone(),
@@ -60,11 +61,11 @@ impl Consumer for SagaReplies {
                     reason: Some(failed.reason),
                 }
             }
-            "shipment.created" | "shipment.cancelled" => {
+            shipment::CREATED | shipment::CANCELLED => {
                 payload::<ShipmentChanged>(event)?;
                 reply(event)
             }
-            "shipment.failed" => {
+            shipment::FAILED => {
                 let failed: ShipmentFailed = payload(event)?;
                 Input::Reply {
                     event_type: event.event_type.clone(),
@@ -73,7 +74,7 @@ impl Consumer for SagaReplies {
                     reason: Some(failed.reason),
                 }
             }
-            "shipment.status-changed" => {
+            shipment::STATUS_CHANGED => {
                 let changed: ShipmentChanged = payload(event)?;
                 if repo::order(conn, &changed.order_id)?.is_some() {
                     repo::add_note(
@@ -96,9 +97,9 @@ impl Consumer for SagaReplies {
     }
 
     /// Catalog's facts no saga awaits: over Redis pub/sub they still arrive (the HTTP push
-    /// sends only the replies, `messaging::SUBSCRIBERS`).
+    /// sends only the replies, `channels::CHANNELS`).
     fn ignores(&self, event_type: &str) -> bool {
-        matches!(event_type, "stock.committed" | "stock.low") || event_type.starts_with("product.")
+        matches!(event_type, stock::COMMITTED | stock::LOW) || event_type.starts_with("product.")
     }
 
     fn tick(&self, conn: &Connection) -> Result<serde_json::Value, Failure> {

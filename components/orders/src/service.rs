@@ -14,15 +14,14 @@ use wasmshop_kit::messaging::Failure;
 use wasmshop_kit::payloads::{
     AuthorizePayment, CreateShipment, OrderChanged, OrderCommand, ReserveStock, StockLine,
 };
-use wasmshop_kit::{Event, FieldError, Money, events, outbox};
+use wasmshop_kit::{Event, FieldError, Money, channels, events, outbox};
 
-use crate::domain::saga::{self, Command, Input, Refusal, Saga, Step, Undo};
+use crate::domain::saga::{self, Command, Input, Refusal, Saga, Step};
 use crate::domain::{self, CheckoutRequest, LineInput, OrderStatus, PricedLine};
 use crate::repo::{self, NewOrder, Order};
 use crate::upstream;
 
 pub const SOURCE: &str = "orders";
-pub const CHANNEL: &str = "orders.events";
 
 fn db_error(e: DbError) -> ApiError {
     ApiError::from(e)
@@ -269,7 +268,7 @@ pub fn checkout(
             repo::save_saga(conn, &id, &saga)?;
             let order =
                 repo::order_row(conn, &id)?.ok_or_else(|| ApiError::internal("order vanished"))?;
-            announce(conn, &order, "order.created", None).map_err(failure_error)?;
+            announce(conn, &order, channels::order::CREATED, None).map_err(failure_error)?;
             send(conn, &order, Command::Do(Step::ReserveStock), None).map_err(failure_error)?;
             Ok(None)
         },
@@ -423,9 +422,9 @@ pub fn advance(
             order.cancel_reason = Some(reason.to_owned());
         }
         let event_type = match status {
-            OrderStatus::Confirmed => Some("order.confirmed"),
-            OrderStatus::Cancelled => Some("order.cancelled"),
-            OrderStatus::Failed => Some("order.failed"),
+            OrderStatus::Confirmed => Some(channels::order::CONFIRMED),
+            OrderStatus::Cancelled => Some(channels::order::CANCELLED),
+            OrderStatus::Failed => Some(channels::order::FAILED),
             _ => None,
         };
         if let Some(event_type) = event_type {
@@ -466,131 +465,63 @@ fn announce(
         order,
         cause,
     );
-    outbox::enqueue(conn, CHANNEL, &event)?;
+    outbox::enqueue(conn, channels::ORDERS_EVENTS, &event)?;
     Ok(())
 }
 
-fn command<T: Serialize>(
-    conn: &Connection,
-    order: &Order,
-    cause: Option<&Event>,
-    channel: &str,
-    event_type: &str,
-    payload: &T,
-) -> Result<(), Failure> {
-    let event = stamp(
-        events::envelope(event_type, SOURCE, &order.id, payload)?,
-        order,
-        cause,
-    );
-    outbox::enqueue(conn, channel, &event)?;
-    Ok(())
-}
-
+/// Enqueues `to_send` for `order`: its channel and type are the saga's
+/// ([`Command::route`]), its payload is filled in from the order.
 fn send(
     conn: &Connection,
     order: &Order,
     to_send: Command,
     cause: Option<&Event>,
 ) -> Result<(), Failure> {
-    let by_order = OrderCommand {
-        order_id: order.id.clone(),
-        reason: order.cancel_reason.clone(),
-    };
-    match to_send {
-        Command::Do(Step::ReserveStock) => command(
-            conn,
-            order,
-            cause,
-            "catalog.commands",
-            "stock.reserve",
-            &ReserveStock {
+    let (channel, event_type) = to_send.route();
+    let envelope = match to_send {
+        Command::Do(Step::ReserveStock) => {
+            let lines = repo::order_lines(conn, &order.id, &order.total.currency)?
+                .iter()
+                .map(|l| StockLine {
+                    product_id: l.product_id.clone(),
+                    quantity: u32::try_from(l.quantity).unwrap_or(0),
+                })
+                .collect();
+            let payload = ReserveStock {
                 order_id: order.id.clone(),
-                lines: repo::order_lines(conn, &order.id, &order.total.currency)?
-                    .iter()
-                    .map(|l| StockLine {
-                        product_id: l.product_id.clone(),
-                        quantity: u32::try_from(l.quantity).unwrap_or(0),
-                    })
-                    .collect(),
-            },
-        ),
-        Command::Do(Step::AuthorizePayment) => command(
-            conn,
-            order,
-            cause,
-            "payments.commands",
-            "payment.authorize",
-            &AuthorizePayment {
+                lines,
+            };
+            events::envelope(event_type, SOURCE, &order.id, &payload)
+        }
+        Command::Do(Step::AuthorizePayment) => {
+            let payload = AuthorizePayment {
                 order_id: order.id.clone(),
                 user_id: order.user_id.clone(),
                 amount: order.total.clone(),
                 payment_token: order.payment_token.clone(),
-            },
-        ),
-        Command::Do(Step::CreateShipment) => command(
-            conn,
-            order,
-            cause,
-            "shipping.commands",
-            "shipment.create",
-            &CreateShipment {
+            };
+            events::envelope(event_type, SOURCE, &order.id, &payload)
+        }
+        Command::Do(Step::CreateShipment) => {
+            let payload = CreateShipment {
                 order_id: order.id.clone(),
                 user_id: order.user_id.clone(),
                 address: order.shipping_address.clone(),
                 weight_grams: order.weight_grams.max(1),
                 items: order.items,
-            },
-        ),
-        Command::Do(Step::CapturePayment) => command(
-            conn,
-            order,
-            cause,
-            "payments.commands",
-            "payment.capture",
-            &by_order,
-        ),
-        Command::CommitStock => command(
-            conn,
-            order,
-            cause,
-            "catalog.commands",
-            "stock.commit",
-            &by_order,
-        ),
-        Command::Undo(Undo::CancelShipment) => command(
-            conn,
-            order,
-            cause,
-            "shipping.commands",
-            "shipment.cancel",
-            &by_order,
-        ),
-        Command::Undo(Undo::VoidPayment) => command(
-            conn,
-            order,
-            cause,
-            "payments.commands",
-            "payment.void",
-            &by_order,
-        ),
-        Command::Undo(Undo::RefundPayment) => command(
-            conn,
-            order,
-            cause,
-            "payments.commands",
-            "payment.refund",
-            &by_order,
-        ),
-        Command::Undo(Undo::ReleaseStock) => command(
-            conn,
-            order,
-            cause,
-            "catalog.commands",
-            "stock.release",
-            &by_order,
-        ),
-    }
+            };
+            events::envelope(event_type, SOURCE, &order.id, &payload)
+        }
+        Command::Do(Step::CapturePayment) | Command::CommitStock | Command::Undo(_) => {
+            let payload = OrderCommand {
+                order_id: order.id.clone(),
+                reason: order.cancel_reason.clone(),
+            };
+            events::envelope(event_type, SOURCE, &order.id, &payload)
+        }
+    };
+    outbox::enqueue(conn, channel, &stamp(envelope?, order, cause))?;
+    Ok(())
 }
 
 /// The recovery tick's share: every saga whose step is due moves on (resend, retry, give up).

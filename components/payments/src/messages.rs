@@ -2,6 +2,7 @@
 
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::Event;
+use wasmshop_kit::channels::payment;
 use wasmshop_kit::events::payload;
 use wasmshop_kit::messaging::{Consumer, Failure};
 
@@ -12,10 +13,10 @@ pub struct PaymentCommands;
 impl Consumer for PaymentCommands {
     fn apply(&self, conn: &Connection, event: &Event) -> Result<(), Failure> {
         let settle = match event.event_type.as_str() {
-            "payment.authorize" => return service::authorize(conn, event, &payload(event)?),
-            "payment.capture" => Settle::Capture,
-            "payment.void" => Settle::Void,
-            "payment.refund" => Settle::Refund,
+            payment::AUTHORIZE => return service::authorize(conn, event, &payload(event)?),
+            payment::CAPTURE => Settle::Capture,
+            payment::VOID => Settle::Void,
+            payment::REFUND => Settle::Refund,
             other => {
                 return Err(Failure::Permanent(format!(
                     "`{other}` is not a payments command"

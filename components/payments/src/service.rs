@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::channels;
 use wasmshop_kit::db::transaction;
 use wasmshop_kit::error::ApiError;
 use wasmshop_kit::http::Page;
@@ -16,7 +17,6 @@ use wasmshop_kit::{Event, Money, events, outbox};
 use crate::domain::{self, Status, Step, Verdict};
 use crate::repo::{self, NewPayment, Payment};
 
-pub const CHANNEL: &str = "payments.events";
 pub const SOURCE: &str = "payments";
 
 /// The test-only fault switch: `payments_fault = "error"` makes the provider fail every
@@ -34,7 +34,7 @@ fn reply<T: Serialize>(
     payload: &T,
 ) -> Result<(), Failure> {
     let event = events::reply_to(command, event_type, SOURCE, order_id, payload)?;
-    outbox::enqueue(conn, CHANNEL, &event)?;
+    outbox::enqueue(conn, channels::PAYMENTS_EVENTS, &event)?;
     Ok(())
 }
 
@@ -69,7 +69,7 @@ fn failed(
     reply(
         conn,
         command,
-        "payment.failed",
+        channels::payment::FAILED,
         order_id,
         &PaymentFailed {
             order_id: order_id.to_owned(),
@@ -104,7 +104,7 @@ fn answer_existing(conn: &Connection, command: &Event, payment: &Payment) -> Res
         Status::Authorized | Status::Captured | Status::Refunded => reply(
             conn,
             command,
-            "payment.authorized",
+            channels::payment::AUTHORIZED,
             &payment.order_id,
             &changed(payment, Status::Authorized),
         ),
@@ -186,9 +186,9 @@ impl Settle {
 
     fn done(self) -> (Status, &'static str) {
         match self {
-            Settle::Capture => (Status::Captured, "payment.captured"),
-            Settle::Void => (Status::Voided, "payment.voided"),
-            Settle::Refund => (Status::Refunded, "payment.refunded"),
+            Settle::Capture => (Status::Captured, channels::payment::CAPTURED),
+            Settle::Void => (Status::Voided, channels::payment::VOIDED),
+            Settle::Refund => (Status::Refunded, channels::payment::REFUNDED),
         }
     }
 }
@@ -320,14 +320,14 @@ pub fn admin_refund(id: &str) -> Result<Payment, ApiError> {
                 repo::record(conn, &payment.id, "refund", "done by an operator")
                     .map_err(ApiError::from)?;
                 let mut event = events::envelope(
-                    "payment.refunded",
+                    channels::payment::REFUNDED,
                     SOURCE,
                     &payment.order_id,
                     &changed(&payment, Status::Refunded),
                 )
                 .map_err(|e| ApiError::internal(e.to_string()))?;
                 event.correlation_id = Some(payment.order_id.clone());
-                outbox::enqueue(conn, CHANNEL, &event).map_err(ApiError::from)?;
+                outbox::enqueue(conn, channels::PAYMENTS_EVENTS, &event).map_err(ApiError::from)?;
             }
             Ok(_) => {}
             Err(_) => {

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::channels;
 use wasmshop_kit::db::transaction;
 use wasmshop_kit::error::ApiError;
 use wasmshop_kit::http::Page;
@@ -16,7 +17,6 @@ use wasmshop_kit::{Event, Money, events, outbox};
 use crate::domain::{self, Status};
 use crate::repo::{self, NewShipment, Shipment};
 
-pub const CHANNEL: &str = "shipping.events";
 pub const SOURCE: &str = "shipping";
 
 fn changed(shipment: &Shipment, previous: Option<&str>) -> ShipmentChanged {
@@ -38,7 +38,7 @@ fn reply<T: Serialize>(
     payload: &T,
 ) -> Result<(), Failure> {
     let event = events::reply_to(command, event_type, SOURCE, order_id, payload)?;
-    outbox::enqueue(conn, CHANNEL, &event)?;
+    outbox::enqueue(conn, channels::SHIPPING_EVENTS, &event)?;
     Ok(())
 }
 
@@ -52,7 +52,7 @@ fn refuse(
     reply(
         conn,
         command,
-        "shipment.failed",
+        channels::shipment::FAILED,
         order_id,
         &ShipmentFailed {
             order_id: order_id.to_owned(),
@@ -79,7 +79,7 @@ pub fn create(conn: &Connection, command: &Event, request: &CreateShipment) -> R
             _ => reply(
                 conn,
                 command,
-                "shipment.created",
+                channels::shipment::CREATED,
                 &existing.order_id,
                 &changed(&existing, None),
             ),
@@ -107,7 +107,7 @@ pub fn create(conn: &Connection, command: &Event, request: &CreateShipment) -> R
     reply(
         conn,
         command,
-        "shipment.created",
+        channels::shipment::CREATED,
         &shipment.order_id,
         &changed(&shipment, None),
     )
@@ -134,7 +134,7 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
         return reply(
             conn,
             command,
-            "shipment.cancelled",
+            channels::shipment::CANCELLED,
             &request.order_id,
             &changed(&shipment, None),
         );
@@ -144,7 +144,7 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
         return reply(
             conn,
             command,
-            "shipment.cancelled",
+            channels::shipment::CANCELLED,
             &shipment.order_id,
             &changed(&shipment, None),
         );
@@ -163,7 +163,7 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
     reply(
         conn,
         command,
-        "shipment.cancelled",
+        channels::shipment::CANCELLED,
         &after.order_id,
         &changed(&after, Some(status.as_str())),
     )
@@ -246,9 +246,9 @@ pub fn set_status(id: &str, next: Status) -> Result<Shipment, ApiError> {
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("no such shipment"))?;
         let event_type = if next == Status::Cancelled {
-            "shipment.cancelled"
+            channels::shipment::CANCELLED
         } else {
-            "shipment.status-changed"
+            channels::shipment::STATUS_CHANGED
         };
         let mut event = events::envelope(
             event_type,
@@ -258,7 +258,7 @@ pub fn set_status(id: &str, next: Status) -> Result<Shipment, ApiError> {
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
         event.correlation_id = Some(after.order_id.clone());
-        outbox::enqueue(conn, CHANNEL, &event).map_err(ApiError::from)?;
+        outbox::enqueue(conn, channels::SHIPPING_EVENTS, &event).map_err(ApiError::from)?;
         Ok(after)
     })?;
     outbox::relay_after_commit(&conn, SOURCE);

@@ -126,12 +126,9 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
     Ok(Response::builder().status(204).build())
 }
 
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+/// The token of the `Authorization` header (`wasmshop_kit::token::bearer_token`).
 fn bearer_token(req: &Request) -> Option<&str> {
-    let value = req.header("authorization")?.as_str()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    wasmshop_kit::token::bearer_token(req.header("authorization")?.as_str()?).ok()
 }
 
 fn me(req: &Request) -> Result<Response, ApiError> {

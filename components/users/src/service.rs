@@ -7,16 +7,18 @@ use std::fmt::Display;
 
 use spin_sdk::redis::RedisParameter;
 use spin_sdk::sqlite3::Connection;
+use wasmshop_kit::channels;
 use wasmshop_kit::db::{DbError, transaction};
 use wasmshop_kit::events::envelope;
 use wasmshop_kit::ids::{is_id, new_id, now_rfc3339, now_unix_seconds};
 use wasmshop_kit::outbox;
 use wasmshop_kit::payloads::{UserProfileUpdated, UserRegistered};
+use wasmshop_kit::token::{TokenConfig, revocation_key, revocation_ttl};
 
 use crate::domain::bootstrap::{self, ADMIN_NAME, Refusal};
 use crate::domain::password;
 use crate::domain::throttle::{self, Decision};
-use crate::domain::token::{self, TOKEN_TTL_SECONDS, TOKEN_TYPE, TokenConfig};
+use crate::domain::token::{self, TOKEN_TTL_SECONDS, TOKEN_TYPE};
 use crate::domain::validation::{
     MAX_PASSWORD_CHARS, validate_email, validate_profile_update, validate_registration,
 };
@@ -24,11 +26,6 @@ use crate::repo;
 use crate::{Error, LoginRequest, ProfileUpdate, RegisterRequest, Role, Token, User};
 
 pub const SOURCE: &str = "users";
-pub const EVENTS_CHANNEL: &str = "users.events";
-/// The Redis key the gateway checks on every request: present = the token is revoked.
-pub fn revocation_key(jti: &str) -> String {
-    format!("revoked:jti:{jti}")
-}
 
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
@@ -45,12 +42,7 @@ fn variable(name: &str) -> Result<String, Error> {
 }
 
 fn token_config() -> Result<TokenConfig, Error> {
-    TokenConfig::new(
-        variable("jwt_secret")?,
-        variable("jwt_issuer")?,
-        variable("jwt_audience")?,
-    )
-    .map_err(|e| internal("token configuration", e))
+    TokenConfig::from_variables().map_err(|e| internal("token configuration", e))
 }
 
 fn publish_pending(conn: &Connection) {
@@ -71,7 +63,7 @@ pub fn register(request: &RegisterRequest) -> Result<User, Error> {
             return Err(Error::EmailTaken);
         }
         repo::insert_user(conn, &user, &password_hash)?;
-        outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
+        outbox::enqueue(conn, channels::USERS_EVENTS, &event)?;
         Ok(())
     })?;
     publish_pending(&conn);
@@ -101,7 +93,7 @@ fn new_account(
         email: user.email.clone(),
         name: user.name.clone(),
     };
-    let event = envelope("user.registered", SOURCE, &user.id, &payload)
+    let event = envelope(channels::user::REGISTERED, SOURCE, &user.id, &payload)
         .map_err(|e| internal("event", e))?;
     Ok((user, password_hash, event))
 }
@@ -194,7 +186,7 @@ pub fn bootstrap_admin(request: &BootstrapRequest) -> Result<Bootstrapped, Boots
                     return Err(Error::EmailTaken.into());
                 }
                 repo::insert_user(conn, &user, &password_hash)?;
-                outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
+                outbox::enqueue(conn, channels::USERS_EVENTS, &event)?;
                 Ok(())
             })?;
             publish_pending(&conn);
@@ -254,7 +246,7 @@ pub fn login(request: &LoginRequest, client: &str) -> Result<Token, Error> {
         _ => return Err(Error::InvalidCredentials),
     };
     repo::clear_login_attempts(&conn, &email, client)?;
-    let claims = tokens.claims(&account.user_id, account.role, &new_id(), now);
+    let claims = token::claims(&tokens, &account.user_id, account.role, &new_id(), now);
     let access_token = tokens.sign(&claims).map_err(|e| internal("token", e))?;
     Ok(Token {
         access_token,
@@ -263,14 +255,14 @@ pub fn login(request: &LoginRequest, client: &str) -> Result<Token, Error> {
     })
 }
 
-/// Revokes a valid token for as long as the gateway would accept it, `exp` plus its leeway:
-/// `SET revoked:jti:<jti> 1 EX <seconds>`.
+/// Revokes a token the gateway accepts for as long as it would accept it, `exp` plus its
+/// leeway: `SET revoked:jti:<jti> 1 EX <seconds>`.
 pub fn logout(access_token: &str) -> Result<(), Error> {
     let tokens = token_config()?;
-    let claims = tokens
-        .verify(access_token.trim())
+    let now = now_unix_seconds();
+    let claims = token::verify_for_logout(&tokens, access_token.trim(), now)
         .map_err(|_| Error::Unauthorized)?;
-    let ttl = token::revocation_ttl(&claims, now_unix_seconds());
+    let ttl = revocation_ttl(&claims, now);
     let address = variable("redis_address")?;
     let redis = spin_sdk::redis::Connection::open(&address)
         .map_err(|e| internal("redis", format!("{e:?}")))?;
@@ -312,9 +304,9 @@ pub fn update_profile(user_id: &str, update: &ProfileUpdate) -> Result<User, Err
             user_id: user.id.clone(),
             name: user.name.clone(),
         };
-        let event = envelope("user.profile-updated", SOURCE, &user.id, &payload)
+        let event = envelope(channels::user::PROFILE_UPDATED, SOURCE, &user.id, &payload)
             .map_err(|e| internal("event", e))?;
-        outbox::enqueue(conn, EVENTS_CHANNEL, &event)?;
+        outbox::enqueue(conn, channels::USERS_EVENTS, &event)?;
         Ok((user, true))
     })?;
     if changed {

@@ -12,6 +12,7 @@
 //! kept failing). Compensations are retried until they succeed: every command is idempotent
 //! and a compensation that overtakes its command leaves a tombstone that refuses it.
 
+use wasmshop_kit::channels::{self, payment, shipment, stock};
 use wasmshop_kit::ids::backoff_ms;
 
 use super::OrderStatus;
@@ -53,6 +54,24 @@ pub enum Command {
     Undo(Undo),
     /// Sent with the confirmation and never awaited: turns the order's reservation into a sale.
     CommitStock,
+}
+
+impl Command {
+    /// The channel the command travels on, and its event type.
+    pub fn route(self) -> (&'static str, &'static str) {
+        use channels::{CATALOG_COMMANDS, PAYMENTS_COMMANDS, SHIPPING_COMMANDS};
+        match self {
+            Command::Do(Step::ReserveStock) => (CATALOG_COMMANDS, stock::RESERVE),
+            Command::Do(Step::AuthorizePayment) => (PAYMENTS_COMMANDS, payment::AUTHORIZE),
+            Command::Do(Step::CreateShipment) => (SHIPPING_COMMANDS, shipment::CREATE),
+            Command::Do(Step::CapturePayment) => (PAYMENTS_COMMANDS, payment::CAPTURE),
+            Command::CommitStock => (CATALOG_COMMANDS, stock::COMMIT),
+            Command::Undo(Undo::CancelShipment) => (SHIPPING_COMMANDS, shipment::CANCEL),
+            Command::Undo(Undo::VoidPayment) => (PAYMENTS_COMMANDS, payment::VOID),
+            Command::Undo(Undo::RefundPayment) => (PAYMENTS_COMMANDS, payment::REFUND),
+            Command::Undo(Undo::ReleaseStock) => (CATALOG_COMMANDS, stock::RELEASE),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,37 +366,37 @@ fn forward_reply(
 ) -> Result<Decision, Refusal> {
     let code = code.unwrap_or("unknown");
     match (step, event_type) {
-        (Step::ReserveStock, "stock.reserved") => Ok(forward(Step::AuthorizePayment, now_ms)),
-        (Step::ReserveStock, "stock.reservation-failed") => Ok(finish(
+        (Step::ReserveStock, stock::RESERVED) => Ok(forward(Step::AuthorizePayment, now_ms)),
+        (Step::ReserveStock, stock::RESERVATION_FAILED) => Ok(finish(
             OrderStatus::Cancelled,
             format!("out of stock: {}", reason.unwrap_or(code)),
         )),
-        (Step::AuthorizePayment, "payment.authorized") => Ok(forward(Step::CreateShipment, now_ms)),
-        (Step::AuthorizePayment | Step::CapturePayment, "payment.failed") if retryable => {
+        (Step::AuthorizePayment, payment::AUTHORIZED) => Ok(forward(Step::CreateShipment, now_ms)),
+        (Step::AuthorizePayment | Step::CapturePayment, payment::FAILED) if retryable => {
             if saga.attempts >= MAX_ATTEMPTS {
                 Ok(gave_up(step, now_ms, "payment provider unavailable"))
             } else {
                 Ok(retry(saga, now_ms, None))
             }
         }
-        (Step::AuthorizePayment, "payment.failed") => Ok(compensate(
+        (Step::AuthorizePayment, payment::FAILED) => Ok(compensate(
             vec![Undo::ReleaseStock],
             OrderStatus::Cancelled,
             format!("payment declined: {code}"),
             now_ms,
         )),
-        (Step::CreateShipment, "shipment.created") => Ok(forward(Step::CapturePayment, now_ms)),
-        (Step::CreateShipment, "shipment.failed") => Ok(compensate(
+        (Step::CreateShipment, shipment::CREATED) => Ok(forward(Step::CapturePayment, now_ms)),
+        (Step::CreateShipment, shipment::FAILED) => Ok(compensate(
             vec![Undo::VoidPayment, Undo::ReleaseStock],
             OrderStatus::Cancelled,
             format!("shipment failed: {}", reason.unwrap_or("unknown")),
             now_ms,
         )),
-        (Step::CapturePayment, "payment.captured") => Ok(Decision {
+        (Step::CapturePayment, payment::CAPTURED) => Ok(Decision {
             send: Some(Command::CommitStock),
             ..finish(OrderStatus::Confirmed, "order confirmed".into())
         }),
-        (Step::CapturePayment, "payment.failed") => Ok(gave_up(step, now_ms, code)),
+        (Step::CapturePayment, payment::FAILED) => Ok(gave_up(step, now_ms, code)),
         _ => Err(Refusal::Ignored),
     }
 }
@@ -390,12 +409,12 @@ fn undo_reply(
     now_ms: i64,
 ) -> Result<Decision, Refusal> {
     match (undo, event_type) {
-        (Undo::CancelShipment, "shipment.cancelled" | "shipment.failed")
-        | (Undo::RefundPayment, "payment.refunded")
-        | (Undo::ReleaseStock, "stock.released")
-        | (Undo::VoidPayment, "payment.voided") => Ok(next_undo(saga, now_ms)),
+        (Undo::CancelShipment, shipment::CANCELLED | shipment::FAILED)
+        | (Undo::RefundPayment, payment::REFUNDED)
+        | (Undo::ReleaseStock, stock::RELEASED)
+        | (Undo::VoidPayment, payment::VOIDED) => Ok(next_undo(saga, now_ms)),
         // Already captured: the money goes back by refund instead.
-        (Undo::VoidPayment, "payment.failed") if code == Some("invalid_state") => Ok(Decision {
+        (Undo::VoidPayment, payment::FAILED) if code == Some("invalid_state") => Ok(Decision {
             saga: Saga {
                 stage: Stage::Undoing(Undo::RefundPayment),
                 attempts: 1,
@@ -411,330 +430,4 @@ fn undo_reply(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NOW: i64 = 1_800_000_000_000;
-
-    fn reply(event_type: &str) -> Input {
-        Input::Reply {
-            event_type: event_type.into(),
-            retryable: false,
-            code: None,
-            reason: None,
-        }
-    }
-
-    fn failure(event_type: &str, code: &str, retryable: bool) -> Input {
-        Input::Reply {
-            event_type: event_type.into(),
-            retryable,
-            code: Some(code.into()),
-            reason: Some(code.into()),
-        }
-    }
-
-    /// Feeds `inputs` from a new saga; the commands sent and the statuses taken.
-    fn run(inputs: &[Input]) -> (Saga, Vec<Command>, Vec<OrderStatus>) {
-        let mut saga = Saga::start(NOW);
-        let (mut sent, mut statuses) = (
-            vec![Command::Do(Step::ReserveStock)],
-            vec![OrderStatus::Pending],
-        );
-        for input in inputs {
-            let decision =
-                decide(&saga, input, NOW).unwrap_or_else(|e| panic!("{input:?} refused: {e:?}"));
-            sent.extend(decision.send);
-            statuses.extend(decision.status.map(|(s, _)| s));
-            saga = decision.saga;
-        }
-        (saga, sent, statuses)
-    }
-
-    #[test]
-    fn the_happy_path_runs_every_step_once() {
-        use Step::*;
-        let (saga, sent, statuses) = run(&[
-            reply("stock.reserved"),
-            reply("payment.authorized"),
-            reply("shipment.created"),
-            reply("payment.captured"),
-        ]);
-        assert_eq!(saga.stage, Stage::Done);
-        let mut expected = [
-            ReserveStock,
-            AuthorizePayment,
-            CreateShipment,
-            CapturePayment,
-        ]
-        .map(Command::Do)
-        .to_vec();
-        expected.push(Command::CommitStock);
-        assert_eq!(sent, expected);
-        assert_eq!(
-            statuses,
-            [
-                OrderStatus::Pending,
-                OrderStatus::AwaitingPayment,
-                OrderStatus::AwaitingShipment,
-                OrderStatus::CapturingPayment,
-                OrderStatus::Confirmed
-            ]
-        );
-    }
-
-    #[test]
-    fn out_of_stock_cancels_with_nothing_to_undo() {
-        let (saga, sent, statuses) = run(&[failure(
-            "stock.reservation-failed",
-            "insufficient_stock",
-            false,
-        )]);
-        assert_eq!(saga.stage, Stage::Done);
-        assert_eq!(sent, [Command::Do(Step::ReserveStock)]);
-        assert_eq!(statuses.last(), Some(&OrderStatus::Cancelled));
-    }
-
-    #[test]
-    fn a_declined_payment_releases_the_stock_then_cancels() {
-        let (saga, sent, statuses) = run(&[
-            reply("stock.reserved"),
-            failure("payment.failed", "card_declined", false),
-            reply("stock.released"),
-        ]);
-        assert_eq!(saga.stage, Stage::Done);
-        assert_eq!(sent.last(), Some(&Command::Undo(Undo::ReleaseStock)));
-        assert_eq!(
-            statuses[statuses.len() - 2..],
-            [OrderStatus::Compensating, OrderStatus::Cancelled]
-        );
-    }
-
-    #[test]
-    fn a_failed_shipment_voids_then_releases_in_reverse() {
-        let (saga, sent, statuses) = run(&[
-            reply("stock.reserved"),
-            reply("payment.authorized"),
-            failure("shipment.failed", "undeliverable", false),
-            reply("payment.voided"),
-            reply("stock.released"),
-        ]);
-        assert_eq!(saga.stage, Stage::Done);
-        assert_eq!(
-            sent[sent.len() - 2..],
-            [
-                Command::Undo(Undo::VoidPayment),
-                Command::Undo(Undo::ReleaseStock)
-            ]
-        );
-        assert_eq!(statuses.last(), Some(&OrderStatus::Cancelled));
-    }
-
-    #[test]
-    fn a_transient_payment_error_is_retried_with_backoff_then_succeeds() {
-        let mut saga = run(&[reply("stock.reserved")]).0;
-        let decision = decide(
-            &saga,
-            &failure("payment.failed", "provider_error", true),
-            NOW,
-        )
-        .expect("retry");
-        assert_eq!(decision.send, None, "not at once: after the backoff");
-        assert_eq!(decision.saga.due_ms, NOW + 200);
-        saga = decision.saga;
-        assert_eq!(
-            decide(&saga, &Input::Tick, NOW + 100),
-            Err(Refusal::Ignored),
-            "not due yet"
-        );
-        let decision = decide(&saga, &Input::Tick, NOW + 200).expect("due");
-        assert_eq!(decision.send, Some(Command::Do(Step::AuthorizePayment)));
-        assert_eq!(decision.saga.attempts, 2);
-        saga = decision.saga;
-        let decision =
-            decide(&saga, &reply("payment.authorized"), NOW + 300).expect("then succeeds");
-        assert_eq!(decision.send, Some(Command::Do(Step::CreateShipment)));
-    }
-
-    #[test]
-    fn retries_stop_at_the_cap_and_the_saga_fails_compensated() {
-        let mut saga = run(&[reply("stock.reserved")]).0;
-        let mut now = NOW;
-        for _ in 1..MAX_ATTEMPTS {
-            saga = decide(
-                &saga,
-                &failure("payment.failed", "provider_error", true),
-                now,
-            )
-            .expect("retry")
-            .saga;
-            now = saga.due_ms;
-            saga = decide(&saga, &Input::Tick, now).expect("resend").saga;
-        }
-        assert_eq!(saga.attempts, MAX_ATTEMPTS);
-        let decision = decide(
-            &saga,
-            &failure("payment.failed", "provider_error", true),
-            now,
-        )
-        .expect("gives up");
-        assert_eq!(decision.send, Some(Command::Undo(Undo::VoidPayment)));
-        assert_eq!(
-            decision.saga.ending.as_ref().map(|e| e.0),
-            Some(OrderStatus::Failed)
-        );
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let mut saga = Saga::start(NOW);
-        saga.stage = Stage::Forward(Step::AuthorizePayment);
-        let delays: Vec<i64> = (1..=7)
-            .map(|attempts| {
-                saga.attempts = attempts;
-                retry(&saga, NOW, None).saga.due_ms - NOW
-            })
-            .collect();
-        assert_eq!(delays, [200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
-    }
-
-    #[test]
-    fn an_unanswered_step_is_resent_on_timeout() {
-        let saga = Saga::start(NOW);
-        assert_eq!(
-            decide(&saga, &Input::Tick, NOW + STEP_TIMEOUT_MS - 1),
-            Err(Refusal::Ignored)
-        );
-        let decision = decide(&saga, &Input::Tick, NOW + STEP_TIMEOUT_MS).expect("resend");
-        assert_eq!(decision.send, Some(Command::Do(Step::ReserveStock)));
-        assert_eq!(decision.saga.attempts, 2);
-    }
-
-    #[test]
-    fn stale_duplicate_and_out_of_order_replies_are_ignored() {
-        let saga = run(&[reply("stock.reserved")]).0;
-        for stale in [
-            "stock.reserved",
-            "shipment.created",
-            "payment.captured",
-            "stock.committed",
-            "stock.low",
-        ] {
-            assert_eq!(
-                decide(&saga, &reply(stale), NOW),
-                Err(Refusal::Ignored),
-                "{stale}"
-            );
-        }
-        let done = run(&[failure(
-            "stock.reservation-failed",
-            "insufficient_stock",
-            false,
-        )])
-        .0;
-        assert_eq!(
-            decide(&done, &reply("stock.reserved"), NOW),
-            Err(Refusal::Ignored)
-        );
-        assert_eq!(
-            decide(&done, &Input::Tick, NOW + 10 * STEP_TIMEOUT_MS),
-            Err(Refusal::Ignored)
-        );
-    }
-
-    #[test]
-    fn customers_cancel_until_a_shipment_exists_and_everything_in_flight_is_undone() {
-        let cases: [(&[Input], Vec<Undo>); 3] = [
-            (&[], vec![Undo::ReleaseStock]),
-            (
-                &[reply("stock.reserved")],
-                vec![Undo::VoidPayment, Undo::ReleaseStock],
-            ),
-            (
-                &[reply("stock.reserved"), reply("payment.authorized")],
-                vec![Undo::CancelShipment, Undo::VoidPayment, Undo::ReleaseStock],
-            ),
-        ];
-        for (before, undos) in cases {
-            let mut saga = run(before).0;
-            let mut sent = Vec::new();
-            let decision = decide(&saga, &Input::CustomerCancel, NOW).expect("cancellable");
-            sent.extend(decision.send);
-            saga = decision.saga;
-            while let Stage::Undoing(undo) = saga.stage {
-                let answer = match undo {
-                    Undo::CancelShipment => "shipment.cancelled",
-                    Undo::VoidPayment => "payment.voided",
-                    Undo::RefundPayment => "payment.refunded",
-                    Undo::ReleaseStock => "stock.released",
-                };
-                let decision = decide(&saga, &reply(answer), NOW).expect("next undo");
-                sent.extend(decision.send);
-                if let Some((status, note)) = decision.status {
-                    assert_eq!(
-                        (status, note.as_str()),
-                        (OrderStatus::Cancelled, "cancelled by customer")
-                    );
-                }
-                saga = decision.saga;
-            }
-            assert_eq!(
-                sent,
-                undos.into_iter().map(Command::Undo).collect::<Vec<_>>()
-            );
-        }
-        let capturing = run(&[
-            reply("stock.reserved"),
-            reply("payment.authorized"),
-            reply("shipment.created"),
-        ])
-        .0;
-        assert_eq!(
-            decide(&capturing, &Input::CustomerCancel, NOW),
-            Err(Refusal::NotCancellable)
-        );
-    }
-
-    #[test]
-    fn a_void_refused_after_capture_becomes_a_refund() {
-        let mut saga = run(&[
-            reply("stock.reserved"),
-            reply("payment.authorized"),
-            reply("shipment.created"),
-        ])
-        .0;
-        saga = decide(
-            &saga,
-            &failure("payment.failed", "invalid_state", false),
-            NOW,
-        )
-        .expect("fails")
-        .saga;
-        assert_eq!(saga.stage, Stage::Undoing(Undo::CancelShipment));
-        saga = decide(&saga, &reply("shipment.cancelled"), NOW)
-            .expect("next")
-            .saga;
-        assert_eq!(saga.stage, Stage::Undoing(Undo::VoidPayment));
-        let decision = decide(
-            &saga,
-            &failure("payment.failed", "invalid_state", false),
-            NOW,
-        )
-        .expect("refund");
-        assert_eq!(decision.send, Some(Command::Undo(Undo::RefundPayment)));
-        assert_eq!(decision.saga.undo_queue, [Undo::ReleaseStock]);
-    }
-
-    #[test]
-    fn stages_round_trip_through_their_names() {
-        for stage in [
-            Stage::Forward(Step::ReserveStock),
-            Stage::Forward(Step::CapturePayment),
-            Stage::Undoing(Undo::RefundPayment),
-            Stage::Done,
-        ] {
-            assert_eq!(Stage::parse(stage.name()), Some(stage));
-        }
-        assert_eq!(Stage::parse("dancing"), None);
-    }
-}
+mod tests;

@@ -1,16 +1,20 @@
-//! The Redis adapter of the per-request gate (`gate.rs`: revocation, rate limit, circuit
-//! state, bulkhead slot in one script) and of the circuit breaker's bookkeeping after the
-//! call. Keys per upstream: `breaker:<id>:open_until` (ms; absent = closed), `breaker:<id>:ok`
-//! / `:fail` (outcome counters of the current window), `breaker:<id>:probe` (the half-open
-//! probe lock, `SET NX PX`) and `bulkhead:<id>` (a sorted set of the requests in flight,
-//! scored by start time, so a slot whose gateway instance died lapses instead of leaking).
+//! The gate's Redis adapter: runs the per-request gate script (`gate.rs`: revocation, rate
+//! limit, circuit state, bulkhead slot in one round trip), records the outcome after the call
+//! (the circuit breaker's counters and transitions, the slot, the response cache's entry), and
+//! answers the lone revocation lookup of a refused request (`is_revoked`).
+//!
+//! Keys per upstream: `breaker:<id>:open_until` (ms; absent = closed), `breaker:<id>:ok` /
+//! `:fail` (outcome counters of the current window), `breaker:<id>:probe` (the half-open probe
+//! lock, `SET NX PX`) and `bulkhead:<id>` (a sorted set of the requests in flight, scored by
+//! start time, so a slot whose gateway instance died lapses instead of leaking).
 //!
 //! A request costs two round trips: the gate before the call, the outcome (which frees the
 //! slot, and stores or drops the response cache's entry) after it; a circuit that opens or
 //! closes costs one more; a cached answer costs only the first. What happens when Redis cannot
-//! be asked is the caller's policy (`lib.rs`).
+//! be asked is the caller's policy (`gate::gate`).
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+use wasmshop_kit::token::revocation_key;
 
 use crate::cache;
 use crate::gate;
@@ -96,6 +100,10 @@ pub struct Ask<'a> {
     pub cache: Option<cache::Keys>,
     /// How long a request that refreshes a stale entry holds its fresh mark.
     pub refresh_ms: i64,
+    /// The upstream's circuit breaker settings (`config::breaker`).
+    pub breaker: BreakerConfig,
+    /// The size of the bulkhead the slot is taken in (`config::max_in_flight`).
+    pub max_in_flight: i64,
 }
 
 pub fn now_ms() -> i64 {
@@ -125,18 +133,7 @@ fn in_flight_key(upstream: &str, writes: bool) -> String {
 /// admitted request (it gives its bulkhead slot back when dropped). `Err` when Redis cannot
 /// be asked.
 pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), String> {
-    let config =
-        BreakerConfig::with_open_ms(spin_sdk::variables::get("breaker_open_ms").ok().as_deref());
-    let (variable, default) = if ask.writes {
-        (
-            "upstream_max_writes_in_flight",
-            resilience::MAX_WRITES_IN_FLIGHT,
-        )
-    } else {
-        ("upstream_max_in_flight", resilience::MAX_IN_FLIGHT)
-    };
-    let max_in_flight =
-        resilience::max_in_flight(spin_sdk::variables::get(variable).ok().as_deref(), default);
+    let config = ask.breaker;
     let in_flight = in_flight_key(ask.upstream, ask.writes);
     let connection = Connection::open(address).map_err(|e| e.to_string())?;
     // Not the client-supplied request id: two requests may share that.
@@ -148,7 +145,7 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
             &connection,
             [
                 RedisParameter::Int64(7),
-                binary(crate::auth::revocation_key(ask.jti.unwrap_or_default())),
+                binary(revocation_key(ask.jti.unwrap_or_default())),
                 binary(ask.limit_key.clone()),
                 binary(key(upstream, "open_until")),
                 binary(key(upstream, "probe")),
@@ -170,7 +167,7 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
                 RedisParameter::Int64(i64::from(ask.limit.requests)),
                 RedisParameter::Int64(now),
                 binary(slot.clone()),
-                RedisParameter::Int64(max_in_flight),
+                RedisParameter::Int64(ask.max_in_flight),
                 RedisParameter::Int64(ask.slot_lifetime_ms),
                 RedisParameter::Int64(config.probe_ms),
                 binary(if ask.cache.is_some() { "1" } else { "0" }),
@@ -200,6 +197,14 @@ pub fn ask(address: &str, ask: &Ask<'_>) -> Result<(gate::Verdict, Breaker), Str
         holds_slot: reply.holds_slot(),
     };
     Ok((gate::decide(reply, ask.limit, now), breaker))
+}
+
+/// `EXISTS revoked:jti:<jti>`: the revocation lookup of a request refused for its role (the
+/// common path asks in the gate's script). `Err` when Redis cannot be asked.
+pub fn is_revoked(address: &str, jti: &str) -> Result<bool, spin_sdk::redis::Error> {
+    let connection = Connection::open(address)?;
+    let result = connection.execute("EXISTS", &[binary(revocation_key(jti))])?;
+    Ok(matches!(result.first(), Some(RedisResult::Int64(n)) if *n > 0))
 }
 
 impl Breaker {
@@ -288,6 +293,12 @@ impl Breaker {
                 }
             }
         };
+        self.store(transition);
+    }
+
+    /// Stores a circuit's transition: open (until when) or closed again.
+    fn store(&self, transition: Transition) {
+        let config = self.config;
         let counters = [self.key("ok"), self.key("fail"), self.key("probe")];
         match transition {
             Transition::Stay => {}
