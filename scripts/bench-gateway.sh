@@ -30,10 +30,6 @@ case "${BASH_REMATCH[2]}" in
 esac
 source scripts/lib/bench-app.sh
 
-curl -sf -XPOST "$base/api/v1/auth/register" -H 'content-type: application/json' \
-  -d '{"email":"bench@example.com","password":"correct horse battery","name":"Bench"}' >/dev/null
-token=$(curl -sf -XPOST "$base/api/v1/auth/login" -H 'content-type: application/json' \
-  -d '{"email":"bench@example.com","password":"correct horse battery"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
 product=$(curl -sf "$base/api/v1/products?limit=1" | sed 's/.*"items":\[{"id":"\([^"]*\)".*/\1/')
 url="$base/api/v1/products/$product"
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $token" "$url")" = 200
