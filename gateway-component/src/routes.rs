@@ -1,6 +1,12 @@
 //! The public route table — the one place that says which `/api/v1` path reaches which
 //! component, with which methods, under which auth requirement and route class — and its pure
 //! matcher.
+//!
+//! The matching itself is `wasmshop_kit::router`'s, the one every component routes by; this
+//! table's rows carry more than a component's (upstream, upstream path, auth, class), so the
+//! gateway keeps its own row type and lends it to the kit's matcher through `router::Row`.
+
+use wasmshop_kit::router;
 
 /// Every public API path starts with this; the upstream path is the rest.
 pub const API_PREFIX: &str = "/api/v1";
@@ -160,6 +166,16 @@ pub enum Match<'a> {
     NotFound,
 }
 
+impl router::Row for Route {
+    fn pattern(&self) -> &'static str {
+        self.pattern
+    }
+
+    fn methods(&self) -> &'static [&'static str] {
+        self.methods
+    }
+}
+
 /// A path parameter is one segment of `[A-Za-z0-9_-]`: no dot segments, no encoded slashes,
 /// nothing an upstream could re-interpret.
 fn valid_param(segment: &str) -> bool {
@@ -170,30 +186,8 @@ fn valid_param(segment: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The parameters of `path` under `pattern`, or `None` when it does not match.
-fn captures<'p>(
-    pattern: &'static str,
-    path: &'p [&'p str],
-) -> Option<Vec<(&'static str, &'p str)>> {
-    let parts: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
-    if parts.len() != path.len() {
-        return None;
-    }
-    let mut params = Vec::new();
-    for (part, segment) in parts.iter().zip(path) {
-        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            if !valid_param(segment) {
-                return None;
-            }
-            params.push((name, *segment));
-        } else if part != segment {
-            return None;
-        }
-    }
-    Some(params)
-}
-
-/// Matches a public path (with the `/api/v1` prefix) and method against `table`.
+/// Matches a public path (with the `/api/v1` prefix) and method against `table`, by
+/// `wasmshop_kit::router` with the gateway's stricter parameters.
 pub fn match_route<'a>(table: &'a [Route], path: &str, method: &str) -> Match<'a> {
     let Some(rest) = path.strip_prefix(API_PREFIX) else {
         return Match::NotFound;
@@ -201,29 +195,19 @@ pub fn match_route<'a>(table: &'a [Route], path: &str, method: &str) -> Match<'a
     if !(rest.is_empty() || rest.starts_with('/')) {
         return Match::NotFound;
     }
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let mut allowed: Vec<&'static str> = Vec::new();
-    for route in table {
-        let Some(params) = captures(route.pattern, &segments) else {
-            continue;
-        };
-        if route.methods.contains(&method) {
+    match router::find_where(table, rest, method, valid_param) {
+        router::Match::Found { route, params } => {
             let mut upstream_path = route.upstream_path.to_owned();
-            for (name, value) in params {
+            for (name, value) in params.iter() {
                 upstream_path = upstream_path.replace(&format!("{{{name}}}"), value);
             }
-            return Match::Found {
+            Match::Found {
                 route,
                 upstream_path,
-            };
+            }
         }
-        allowed.extend(route.methods.iter().copied());
-    }
-    if allowed.is_empty() {
-        Match::NotFound
-    } else {
-        allowed.dedup();
-        Match::MethodNotAllowed(allowed)
+        router::Match::MethodNotAllowed(allowed) => Match::MethodNotAllowed(allowed),
+        router::Match::NotFound => Match::NotFound,
     }
 }
 

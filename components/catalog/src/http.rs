@@ -11,17 +11,45 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 use wasmshop_kit::error::ApiError;
-use wasmshop_kit::http::{Query, segments};
+use wasmshop_kit::http::Query;
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::json::{json_response, parse_body};
+use wasmshop_kit::router::{self, Handler, Route, health};
 
 use crate::bindings::wasmshop::catalog::types::{
     CategoryInput, Error, ProductInput, ProductQuery, ProductSort, ReservationLine, StockInput,
 };
 use crate::domain::conflict;
 use crate::service;
+
+const ROUTES: &[Route<Handler>] = &[
+    Route::get("/health", health),
+    Route::get("/products", |req, _| list_products(req)),
+    Route::post("/products", |req, _| create_product(req)),
+    Route::get("/products/{id}", |req, p| get_product(req, p.get("id")?)),
+    Route::put("/products/{id}", |req, p| update_product(req, p.get("id")?)),
+    Route::delete("/products/{id}", |req, p| delete_product(req, p.get("id")?)),
+    Route::get("/categories", |_, _| list_categories()),
+    Route::post("/categories", |req, _| create_category(req)),
+    Route::get("/inventory/{product_id}", |req, p| {
+        get_stock(req, p.get("product_id")?)
+    }),
+    Route::put("/inventory/{product_id}", |req, p| {
+        set_stock(req, p.get("product_id")?)
+    }),
+    Route::post("/reservations", |req, _| reserve(req)),
+    Route::get("/reservations/{order_id}", |_, p| {
+        get_reservation(p.get("order_id")?)
+    }),
+    Route::post("/reservations/{order_id}/release", |_, p| {
+        release(p.get("order_id")?)
+    }),
+    Route::post("/reservations/{order_id}/commit", |_, p| {
+        commit(p.get("order_id")?)
+    }),
+];
 
 pub fn handle(req: Request) -> Response {
     if let Some(response) = wasmshop_kit::messaging::routes(
@@ -32,46 +60,7 @@ pub fn handle(req: Request) -> Response {
     ) {
         return response;
     }
-    route(&req).unwrap_or_else(ApiError::into_response)
-}
-
-fn route(req: &Request) -> Result<Response, ApiError> {
-    let path = segments(req.path());
-    match (req.method(), path.as_slice()) {
-        (Method::Get, ["health"]) => Ok(json_response(200, &json!({ "status": "ok" }))),
-        (Method::Get, ["products"]) => list_products(req),
-        (Method::Post, ["products"]) => create_product(req),
-        (Method::Get, ["products", id]) => get_product(req, id),
-        (Method::Put, ["products", id]) => update_product(req, id),
-        (Method::Delete, ["products", id]) => delete_product(req, id),
-        (Method::Get, ["categories"]) => list_categories(),
-        (Method::Post, ["categories"]) => create_category(req),
-        (Method::Get, ["inventory", id]) => get_stock(req, id),
-        (Method::Put, ["inventory", id]) => set_stock(req, id),
-        (Method::Post, ["reservations"]) => reserve(req),
-        (Method::Get, ["reservations", id]) => get_reservation(id),
-        (Method::Post, ["reservations", id, "release"]) => release(id),
-        (Method::Post, ["reservations", id, "commit"]) => commit(id),
-        (_, path) => Err(match allowed_methods(path) {
-            Some(allowed) => ApiError::method_not_allowed(allowed),
-            None => ApiError::not_found(format!("no route for {}", req.path())),
-        }),
-    }
-}
-
-/// The methods a known path shape accepts; `None` for unknown paths.
-fn allowed_methods(path: &[&str]) -> Option<&'static [&'static str]> {
-    Some(match path {
-        ["health"] => &["GET"],
-        ["categories"] => &["GET", "POST"],
-        ["products"] => &["GET", "POST"],
-        ["products", _] => &["GET", "PUT", "DELETE"],
-        ["inventory", _] => &["GET", "PUT"],
-        ["reservations"] => &["POST"],
-        ["reservations", _] => &["GET"],
-        ["reservations", _, "release" | "commit"] => &["POST"],
-        _ => return None,
-    })
+    router::serve(ROUTES, &req).unwrap_or_else(ApiError::into_response)
 }
 
 /// The service's error as the uniform JSON error; `what` names the missing thing for 404s.

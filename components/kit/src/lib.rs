@@ -15,6 +15,7 @@ pub mod ids;
 pub mod json;
 pub mod messaging;
 pub mod outbox;
+pub mod router;
 pub mod token;
 pub mod trace;
 

@@ -9,16 +9,44 @@
 //! | `GET /admin/notifications?user_id=&page=&limit=&unread=` | admin |
 //! | `POST /events`, `POST /admin/recovery`, `/admin/dead-letters...` | `wasmshop_kit::messaging` |
 
-use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 use wasmshop_kit::error::ApiError;
-use wasmshop_kit::http::{Page, Query, segments};
+use wasmshop_kit::http::{Page, Query};
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::ids::is_id;
 use wasmshop_kit::json::json_response;
+use wasmshop_kit::router::{self, Handler, Route, health};
 
 use crate::bindings::wasmshop::notifications::types::Error;
 use crate::{messages, repo, service};
+
+const ROUTES: &[Route<Handler>] = &[
+    Route::get("/health", health),
+    Route::get("/notifications", |req, _| {
+        let identity = Identity::require(req)?;
+        list(req, Some(&identity.user_id))
+    }),
+    Route::post("/notifications/{id}/read", |req, p| {
+        let identity = Identity::require(req)?;
+        let notification =
+            service::mark_read(&identity.user_id, p.get("id")?).map_err(api_error)?;
+        Ok(json_response(200, &notification))
+    }),
+    Route::get("/admin/notifications", |req, _| {
+        Identity::require_admin(req)?;
+        let query = Query::parse(req.query());
+        let user_id = query.get("user_id");
+        if let Some(user_id) = user_id
+            && !is_id(user_id)
+        {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "`user_id` must be a user id",
+            ));
+        }
+        list(req, user_id)
+    }),
+];
 
 pub fn handle(req: Request) -> Response {
     if let Some(response) =
@@ -26,42 +54,7 @@ pub fn handle(req: Request) -> Response {
     {
         return response;
     }
-    route(&req).unwrap_or_else(ApiError::into_response)
-}
-
-fn route(req: &Request) -> Result<Response, ApiError> {
-    let path = segments(req.path());
-    match (req.method(), path.as_slice()) {
-        (Method::Get, ["health"]) => Ok(json_response(200, &json!({ "status": "ok" }))),
-        (Method::Get, ["notifications"]) => {
-            let identity = Identity::require(req)?;
-            list(req, Some(&identity.user_id))
-        }
-        (Method::Post, ["notifications", id, "read"]) => {
-            let identity = Identity::require(req)?;
-            let notification = service::mark_read(&identity.user_id, id).map_err(api_error)?;
-            Ok(json_response(200, &notification))
-        }
-        (Method::Get, ["admin", "notifications"]) => {
-            Identity::require_admin(req)?;
-            let query = Query::parse(req.query());
-            let user_id = query.get("user_id");
-            if let Some(user_id) = user_id
-                && !is_id(user_id)
-            {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
-                    "`user_id` must be a user id",
-                ));
-            }
-            list(req, user_id)
-        }
-        (_, ["health"] | ["notifications"] | ["admin", "notifications"]) => {
-            Err(ApiError::method_not_allowed(&["GET"]))
-        }
-        (_, ["notifications", _, "read"]) => Err(ApiError::method_not_allowed(&["POST"])),
-        _ => Err(ApiError::not_found(format!("no route for {}", req.path()))),
-    }
+    router::serve(ROUTES, &req).unwrap_or_else(ApiError::into_response)
 }
 
 fn list(req: &Request, user_id: Option<&str>) -> Result<Response, ApiError> {

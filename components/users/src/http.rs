@@ -1,12 +1,11 @@
 //! The thin HTTP adapter: routes, strict JSON in, the WIT error variant mapped to the uniform
 //! JSON error out. Paths are the service's own; the gateway maps `/api/v1/...` onto them.
 
-use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 use wasmshop_kit::error::ApiError;
-use wasmshop_kit::http::segments;
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::json::{json_response, parse_body};
+use wasmshop_kit::router::{self, Handler, Route, health};
 
 use crate::domain::bootstrap::Refusal;
 use crate::domain::throttle;
@@ -29,13 +28,23 @@ impl wasmshop_kit::messaging::Consumer for NoSubscriptions {
     }
 }
 
+const ROUTES: &[Route<Handler>] = &[
+    Route::get("/health", health),
+    Route::post("/auth/register", |req, _| register(req)),
+    Route::post("/auth/login", |req, _| login(req)),
+    Route::post("/auth/bootstrap-admin", |req, _| bootstrap_admin(req)),
+    Route::post("/auth/logout", |req, _| logout(req)),
+    Route::get("/users/me", |req, _| me(req)),
+    Route::patch("/users/me", |req, _| update_me(req)),
+];
+
 pub fn handle(req: Request) -> Response {
     if let Some(response) =
         wasmshop_kit::messaging::routes(&req, &crate::repo::open, &NoSubscriptions, "users")
     {
         return response;
     }
-    route(&req).unwrap_or_else(|error| {
+    router::serve(ROUTES, &req).unwrap_or_else(|error| {
         let unauthorized = error.status == 401;
         let mut response = error.into_response();
         if unauthorized {
@@ -43,38 +52,6 @@ pub fn handle(req: Request) -> Response {
         }
         response
     })
-}
-
-fn route(req: &Request) -> Result<Response, ApiError> {
-    let method = req.method();
-    match segments(req.path()).as_slice() {
-        ["health"] => match method {
-            Method::Get => Ok(json_response(200, &json!({ "status": "ok" }))),
-            _ => Err(ApiError::method_not_allowed(&["GET"])),
-        },
-        ["auth", "register"] => match method {
-            Method::Post => register(req),
-            _ => Err(ApiError::method_not_allowed(&["POST"])),
-        },
-        ["auth", "login"] => match method {
-            Method::Post => login(req),
-            _ => Err(ApiError::method_not_allowed(&["POST"])),
-        },
-        ["auth", "bootstrap-admin"] => match method {
-            Method::Post => bootstrap_admin(req),
-            _ => Err(ApiError::method_not_allowed(&["POST"])),
-        },
-        ["auth", "logout"] => match method {
-            Method::Post => logout(req),
-            _ => Err(ApiError::method_not_allowed(&["POST"])),
-        },
-        ["users", "me"] => match method {
-            Method::Get => me(req),
-            Method::Patch => update_me(req),
-            _ => Err(ApiError::method_not_allowed(&["GET", "PATCH"])),
-        },
-        _ => Err(ApiError::not_found(format!("no route for {}", req.path()))),
-    }
 }
 
 fn register(req: &Request) -> Result<Response, ApiError> {

@@ -5,7 +5,7 @@
 //! caller, call; the statements are `dead_letters`'.
 
 use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 use spin_sdk::sqlite3::Connection;
 
 use super::receive::{receive_opening, redrive};
@@ -13,11 +13,49 @@ use super::{Consumer, Failure, dead_letters, recover, status};
 use crate::acks;
 use crate::db::DbError;
 use crate::error::ApiError;
-use crate::http::segments;
 use crate::identity::Identity;
 use crate::json::json_response;
+use crate::router::{self, Match, Params, Route};
 
 type Open<'a> = &'a dyn Fn() -> Result<Connection, DbError>;
+
+/// What every one of these routes may need beside the request: the context's database, its
+/// consumer and its name.
+struct Context<'a> {
+    open: Open<'a>,
+    consumer: &'a dyn Consumer,
+    source: &'a str,
+}
+
+type Handler = fn(&Request, &Params<'_>, &Context<'_>) -> Result<Response, ApiError>;
+
+const ROUTES: &[Route<Handler>] = &[
+    Route::post("/events", |req, _, cx| {
+        push(req, cx.open, cx.consumer, cx.source)
+    }),
+    Route::post("/events/kept", |req, _, cx| {
+        answer_kept(req, cx.open, cx.consumer)
+    }),
+    Route::post("/admin/recovery", |_, _, cx| {
+        recovery(cx.open, cx.consumer, cx.source)
+    }),
+    Route::get("/admin/dead-letters", |req, _, cx| {
+        Identity::require_admin(req)?;
+        list(req, cx.open)
+    }),
+    Route::post("/admin/dead-letters/{id}/retry", |req, params, cx| {
+        Identity::require_admin(req)?;
+        retry(&(cx.open)()?, params.get("id")?, cx.consumer, cx.source)
+    }),
+    Route::get("/admin/dead-letters/{id}", |req, params, cx| {
+        Identity::require_admin(req)?;
+        shown(dead_letters::find(&(cx.open)()?, params.get("id")?)?)
+    }),
+    Route::delete("/admin/dead-letters/{id}", |req, params, cx| {
+        Identity::require_admin(req)?;
+        shown(dead_letters::discard(&(cx.open)()?, params.get("id")?)?)
+    }),
+];
 
 /// The response of one of these routes; `None` when the path is none of them.
 pub fn routes(
@@ -26,28 +64,17 @@ pub fn routes(
     consumer: &dyn Consumer,
     source: &str,
 ) -> Option<Response> {
-    let method = req.method();
-    let only = |allowed: &[&str]| Err(ApiError::method_not_allowed(allowed));
-    let admin = || Identity::require_admin(req);
-    let result = match (segments(req.path()).as_slice(), method) {
-        (["events"], Method::Post) => push(req, open, consumer, source),
-        (["events", "kept"], Method::Post) => answer_kept(req, open, consumer),
-        (["admin", "recovery"], Method::Post) => recovery(open, consumer, source),
-        (["events"] | ["events", "kept"] | ["admin", "recovery"], _) => only(&["POST"]),
-        (["admin", "dead-letters"], Method::Get) => admin().and_then(|_| list(req, open)),
-        (["admin", "dead-letters"], _) => only(&["GET"]),
-        (["admin", "dead-letters", id, "retry"], Method::Post) => {
-            admin().and_then(|_| retry(&open()?, id, consumer, source))
-        }
-        (["admin", "dead-letters", _, "retry"], _) => only(&["POST"]),
-        (["admin", "dead-letters", id], Method::Get) => {
-            admin().and_then(|_| shown(dead_letters::find(&open()?, id)?))
-        }
-        (["admin", "dead-letters", id], Method::Delete) => {
-            admin().and_then(|_| shown(dead_letters::discard(&open()?, id)?))
-        }
-        (["admin", "dead-letters", _], _) => only(&["GET", "DELETE"]),
-        _ => return None,
+    let method = req.method().to_string();
+    let result = match router::find(ROUTES, req.path(), &method) {
+        Match::NotFound => return None,
+        other => other.into_result(req.path()).and_then(|(route, params)| {
+            let context = Context {
+                open,
+                consumer,
+                source,
+            };
+            (route.handler)(req, &params, &context)
+        }),
     };
     Some(result.unwrap_or_else(ApiError::into_response))
 }
@@ -114,4 +141,74 @@ fn list(req: &Request, open: Open<'_>) -> Result<Response, ApiError> {
     }
     let items = dead_letters::list(&open()?, wanted)?;
     Ok(json_response(200, &json!({ "items": items })))
+}
+
+#[cfg(test)]
+mod tests {
+    use spin_sdk::http::Method;
+
+    use super::*;
+    use crate::Event;
+
+    struct Nothing;
+
+    impl Consumer for Nothing {
+        fn apply(&self, _conn: &Connection, _event: &Event) -> Result<(), Failure> {
+            Err(Failure::Permanent("consumes nothing".into()))
+        }
+    }
+
+    /// No database natively: a route that opens one answers 500, which these tests rule out.
+    fn no_database() -> Result<Connection, DbError> {
+        Err(DbError::Data("no database in a unit test".into()))
+    }
+
+    fn answer(method: Method, path: &str) -> Option<Response> {
+        routes(&Request::new(method, path), &no_database, &Nothing, "test")
+    }
+
+    #[test]
+    fn a_wrong_method_is_answered_here_with_the_methods_of_that_path() {
+        for (method, path, allow) in [
+            (Method::Get, "/events", "POST"),
+            (Method::Get, "/events/kept", "POST"),
+            (Method::Get, "/admin/recovery/", "POST"),
+            (Method::Post, "/admin/dead-letters", "GET"),
+            (Method::Put, "/admin/dead-letters/d-1", "GET, DELETE"),
+            (Method::Get, "/admin/dead-letters/d-1/retry", "POST"),
+        ] {
+            let response = answer(method, path).expect(path);
+            assert_eq!(*response.status(), 405, "{path}");
+            assert_eq!(
+                response.header("allow").and_then(|v| v.as_str()),
+                Some(allow),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_paths_are_left_to_the_component() {
+        for path in [
+            "/health",
+            "/admin/notifications",
+            "/admin/dead-letters/d-1/retry/x",
+            "/events/kept/x",
+        ] {
+            assert!(answer(Method::Post, path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_dead_letter_routes_check_the_caller_before_opening_the_database() {
+        for (method, path) in [
+            (Method::Get, "/admin/dead-letters"),
+            (Method::Get, "/admin/dead-letters/d-1"),
+            (Method::Delete, "/admin/dead-letters/d-1"),
+            (Method::Post, "/admin/dead-letters/d-1/retry"),
+        ] {
+            let response = answer(method, path).expect(path);
+            assert_eq!(*response.status(), 401, "{path}");
+        }
+    }
 }
