@@ -18,14 +18,13 @@ pub use views::CONSOLE_STYLESHEET;
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 
-use crate::model::{Category, ProductPage};
+use crate::model::{Category, Listing, ProductPage};
 use crate::route::{Paging, page_number, page_value, valid_id};
 use crate::{FrontError, Visit, expect, field, redirect};
 use model::{
     AuditFilter, AuditPage, CatalogProduct, Created, DEAD_LETTER_STATUSES, DeadLetter,
-    DeadLetterList, Notice, PAGE_SIZE, Payment, PaymentPage, ProductForm, RecoveryReport,
-    SHIPMENT_STATUSES, Shipment, ShipmentPage, Stock, param, product_field_errors, query,
-    stock_body,
+    DeadLetterList, Notice, PAGE_SIZE, Payment, ProductForm, RecoveryReport, SHIPMENT_STATUSES,
+    Shipment, Stock, param, product_field_errors, query, stock_body,
 };
 use views::{ProductEditor, StockRow};
 
@@ -207,29 +206,12 @@ async fn dispatch(
                 Notice::StockSet.query()
             )))
         }
-        C::Shipments => {
-            require_admin(visit).await?;
-            if let Some(id) = param(query_text, "id").filter(|id| valid_id(id)) {
-                return Ok(redirect(&format!("/console/shipments/{id}")));
-            }
-            let order_id = param(query_text, "order_id")
-                .filter(|id| valid_id(id))
-                .unwrap_or_default();
-            let number = page_number(query_text);
-            let (page_text, limit) = (number.to_string(), PAGE_SIZE.to_string());
-            let api_query = query([
-                ("order_id", order_id.as_str()),
-                ("page", &page_text),
-                ("limit", &limit),
-            ]);
-            let listing: ShipmentPage = visit
-                .fetch(&format!("/api/v1/shipments?{api_query}"), 200)
-                .await?;
-            let paging = Paging::new(number, PAGE_SIZE, listing.total);
-            Ok(visit.html(200, |c| {
+        C::Shipments => match find_or_list::<Shipment>(visit, query_text, "shipments").await? {
+            Found::One(jump) => Ok(jump),
+            Found::Page(listing, order_id, paging) => Ok(visit.html(200, |c| {
                 views::shipments(c, &listing.items, &order_id, paging)
-            }))
-        }
+            })),
+        },
         C::Shipment { id } => {
             require_admin(visit).await?;
             let shipment: Shipment = visit.fetch(&format!("/api/v1/shipments/{id}"), 200).await?;
@@ -256,29 +238,12 @@ async fn dispatch(
                 Notice::StatusChanged.query()
             )))
         }
-        C::Payments => {
-            require_admin(visit).await?;
-            if let Some(id) = param(query_text, "id").filter(|id| valid_id(id)) {
-                return Ok(redirect(&format!("/console/payments/{id}")));
-            }
-            let order_id = param(query_text, "order_id")
-                .filter(|id| valid_id(id))
-                .unwrap_or_default();
-            let number = page_number(query_text);
-            let (page_text, limit) = (number.to_string(), PAGE_SIZE.to_string());
-            let api_query = query([
-                ("order_id", order_id.as_str()),
-                ("page", &page_text),
-                ("limit", &limit),
-            ]);
-            let listing: PaymentPage = visit
-                .fetch(&format!("/api/v1/payments?{api_query}"), 200)
-                .await?;
-            let paging = Paging::new(number, PAGE_SIZE, listing.total);
-            Ok(visit.html(200, |c| {
+        C::Payments => match find_or_list::<Payment>(visit, query_text, "payments").await? {
+            Found::One(jump) => Ok(jump),
+            Found::Page(listing, order_id, paging) => Ok(visit.html(200, |c| {
                 views::payments(c, &listing.items, &order_id, paging)
-            }))
-        }
+            })),
+        },
         C::Payment { id } => {
             require_admin(visit).await?;
             let payment: Payment = visit.fetch(&format!("/api/v1/payments/{id}"), 200).await?;
@@ -484,4 +449,40 @@ async fn audit(visit: &Visit, query_text: &str) -> Result<Response, FrontError> 
         }
         status => Err(FrontError::Api(status, crate::model::error_message(&body))),
     }
+}
+
+/// What a find-or-list page of shipments or payments shows.
+enum Found<T> {
+    /// `?id=` named one: a redirect to its page.
+    One(Response),
+    /// A page of them, filtered by `?order_id=` (kept for the form), and its paging.
+    Page(Listing<T>, String, Paging),
+}
+
+/// The shipments or payments page (`kind`, the API's collection): `?id=` jumps to one record;
+/// otherwise a page of `/api/v1/<kind>?order_id=&page=&limit=`. Admins only.
+async fn find_or_list<T: serde::de::DeserializeOwned>(
+    visit: &Visit,
+    query_text: &str,
+    kind: &str,
+) -> Result<Found<T>, FrontError> {
+    require_admin(visit).await?;
+    if let Some(id) = param(query_text, "id").filter(|id| valid_id(id)) {
+        return Ok(Found::One(redirect(&format!("/console/{kind}/{id}"))));
+    }
+    let order_id = param(query_text, "order_id")
+        .filter(|id| valid_id(id))
+        .unwrap_or_default();
+    let number = page_number(query_text);
+    let (page_text, limit) = (number.to_string(), PAGE_SIZE.to_string());
+    let api_query = query([
+        ("order_id", order_id.as_str()),
+        ("page", &page_text),
+        ("limit", &limit),
+    ]);
+    let listing: Listing<T> = visit
+        .fetch(&format!("/api/v1/{kind}?{api_query}"), 200)
+        .await?;
+    let paging = Paging::new(number, PAGE_SIZE, listing.total);
+    Ok(Found::Page(listing, order_id, paging))
 }

@@ -48,11 +48,14 @@ fn yes() -> bool {
     true
 }
 
+/// One page of a listing, as every listing of the API answers it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ProductPage {
-    pub items: Vec<Product>,
+pub struct Listing<T> {
+    pub items: Vec<T>,
     pub total: u64,
 }
+
+pub type ProductPage = Listing<Product>;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Category {
@@ -166,12 +169,7 @@ pub struct TimelineEntry {
     pub at: String,
 }
 
-/// A page of the shopper's orders (`GET /api/v1/orders`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrderPage {
-    pub items: Vec<OrderSummary>,
-    pub total: u64,
-}
+pub type OrderPage = Listing<OrderSummary>;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderSummary {
@@ -230,11 +228,7 @@ pub struct Notification {
     pub read_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct NotificationPage {
-    pub items: Vec<Notification>,
-    pub total: u64,
-}
+pub type NotificationPage = Listing<Notification>;
 
 /// The shopper's account (`GET /api/v1/users/me`).
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::model::{Address, Money};
+use crate::model::{Address, Listing, Money};
 
 /// Rows per console listing.
 pub const PAGE_SIZE: u32 = 20;
@@ -68,12 +68,6 @@ pub struct StatusEntry {
     pub at: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ShipmentPage {
-    pub items: Vec<Shipment>,
-    pub total: u64,
-}
-
 /// What an operator may move a shipment to (`POST /shipments/{id}/status`), in the order it
 /// travels; the API refuses a move its state machine does not allow.
 pub const SHIPMENT_STATUSES: [&str; 4] = ["picked", "in_transit", "delivered", "cancelled"];
@@ -124,12 +118,6 @@ pub struct PaymentOperation {
     pub operation: String,
     pub outcome: String,
     pub at: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct PaymentPage {
-    pub items: Vec<Payment>,
-    pub total: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,11 +174,7 @@ pub struct AuditEntry {
     pub trace_id: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntry>,
-    pub total: u64,
-}
+pub type AuditPage = Listing<AuditEntry>;
 
 /// The value of `name` in a query string; the first when repeated, trimmed, `None` when empty.
 pub fn param(query: &str, name: &str) -> Option<String> {
