@@ -2,7 +2,10 @@
 //! copy-on-write memory images, epoch interruption for request deadlines, and an on-disk cache
 //! of compiled components keyed by content hash and checked against a keyed tag before use.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -131,9 +134,18 @@ type Tag = Hmac<Sha256>;
 /// entry's bytes under a random key that only the runtime's user can read (`cache.key`, 0600,
 /// made on first use). An entry whose tag is missing or wrong is never loaded: it is compiled
 /// again and replaced.
+///
+/// A verified entry is mapped, not copied: only the code and metadata a component touches
+/// become resident, and as page cache rather than heap (issue #16: copies of the components'
+/// code were 30 MiB of the runtime's idle memory). The tag proves what the file held when it
+/// was read, and the mapping shows the file as it is whenever a page is first touched; so an
+/// entry is trusted only if nobody but the runtime's user can write it, and the runtime never
+/// writes an entry in place (it writes a new file and renames it).
 pub struct CompileCache {
     dir: PathBuf,
     key: OnceLock<[u8; KEY_LEN]>,
+    /// The owner of the files this process creates, which is what an entry's owner must be.
+    uid: OnceLock<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +162,8 @@ enum Rejected {
     NoTag,
     #[error("its tag does not match its content and name")]
     BadTag,
+    #[error("others could change it (owner {uid}, mode {mode:o}): only the runtime's user may")]
+    Writable { uid: u32, mode: u32 },
     #[error("reading it failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -159,6 +173,7 @@ impl CompileCache {
         Self {
             dir,
             key: OnceLock::new(),
+            uid: OnceLock::new(),
         }
     }
 
@@ -170,7 +185,10 @@ impl CompileCache {
         let bytes = std::fs::read(wasm_path)
             .with_context(|| format!("reading component {}", wasm_path.display()))?;
         let Some(cache) = cache else {
-            let component = compile(engine, &bytes, wasm_path)?;
+            let compiled = precompile(engine, &bytes, wasm_path)?;
+            // SAFETY: the bytes were produced just above for this engine.
+            let component = unsafe { Component::deserialize(engine, &compiled) }
+                .map_err(|e| anyhow::anyhow!("loading compiled {}: {e}", wasm_path.display()))?;
             return Ok((component, CacheOutcome::Disabled));
         };
         crate::private_fs::prepare_dir(&cache.dir)
@@ -178,30 +196,38 @@ impl CompileCache {
         let key = cache
             .key()
             .with_context(|| format!("cache key in {}", cache.dir.display()))?;
+        let uid = cache
+            .uid()
+            .with_context(|| format!("creating a file in {}", cache.dir.display()))?;
         let name = cache_key(engine, &bytes);
         let entry = cache.dir.join(format!("{name}.cwasm"));
-        match read_verified(&key, &name, &entry) {
-            Ok(Some(compiled)) => {
-                // SAFETY: the tag proves that this runtime's cache wrote these bytes under this
-                // name, and it writes only what `precompile_component` of an engine with the
-                // same compatibility hash (part of the name) produced.
-                match unsafe { Component::deserialize(engine, &compiled) } {
-                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                    Err(e) => {
-                        tracing::warn!(entry = %entry.display(), "ignoring unusable cache entry: {e}")
-                    }
+        let load_entry = || match open_verified(&key, uid, &name, &entry) {
+            // SAFETY: the tag proves that this runtime's cache wrote these bytes under this
+            // name, and it writes only what `precompile_component` of an engine with the same
+            // compatibility hash (part of the name) produced; and the file can change no more.
+            Ok(Some(file)) => match unsafe { map_verified(engine, file) } {
+                Ok(component) => Some(component),
+                Err(e) => {
+                    tracing::warn!(entry = %entry.display(), "ignoring unusable cache entry: {e}");
+                    None
                 }
+            },
+            Ok(None) => None,
+            Err(why) => {
+                tracing::warn!(
+                    entry = %entry.display(),
+                    "not loading compiled-component cache entry: {why}; compiling it again"
+                );
+                None
             }
-            Ok(None) => {}
-            Err(why) => tracing::warn!(
-                entry = %entry.display(),
-                "not loading compiled-component cache entry: {why}; compiling it again"
-            ),
+        };
+        if let Some(component) = load_entry() {
+            return Ok((component, CacheOutcome::Hit));
         }
-        let compiled = engine
-            .precompile_component(&bytes)
-            .map_err(|e| anyhow::anyhow!("compiling {}: {e:?}", wasm_path.display()))?;
-        let tag = tag(&key, &name, &compiled).finalize().into_bytes();
+        let compiled = precompile(engine, &bytes, wasm_path)?;
+        let mut tag = keyed(&key, &name);
+        tag.update(&compiled);
+        let tag = tag.finalize().into_bytes();
         // Write then rename, so a concurrent reader never sees half an entry; the partial name
         // is unique per load, as several threads of one process may compile the same bytes. A
         // reader that comes between the two renames finds a tag that does not match, and
@@ -219,6 +245,11 @@ impl CompileCache {
             std::fs::rename(&partial, &path)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
+        // Loaded as a hit would be, so that this start too maps the code instead of copying it.
+        // (The entry may have been replaced meanwhile by a process compiling the same bytes.)
+        if let Some(component) = load_entry() {
+            return Ok((component, CacheOutcome::Compiled));
+        }
         // SAFETY: the bytes were produced just above by this engine.
         let component = unsafe { Component::deserialize(engine, &compiled) }
             .map_err(|e| anyhow::anyhow!("loading compiled {}: {e}", wasm_path.display()))?;
@@ -232,41 +263,88 @@ impl CompileCache {
         let key = load_or_create_key(&self.dir.join(KEY_FILE))?;
         Ok(*self.key.get_or_init(|| key))
     }
+
+    fn uid(&self) -> std::io::Result<u32> {
+        if let Some(uid) = self.uid.get() {
+            return Ok(*uid);
+        }
+        // An unnamed file, gone when closed: the owner the kernel gives this process's files.
+        let uid = tempfile::tempfile_in(&self.dir)?.metadata()?.uid();
+        Ok(*self.uid.get_or_init(|| uid))
+    }
 }
 
 fn tag_path(entry: &Path) -> PathBuf {
     entry.with_extension("cwasm.tag")
 }
 
-fn tag(key: &[u8; KEY_LEN], name: &str, compiled: &[u8]) -> Tag {
+/// The tag of an entry named `name`, before its content is added.
+fn keyed(key: &[u8; KEY_LEN], name: &str) -> Tag {
     let mut mac = <Tag as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
     // The name is fixed-length hex, so name and content cannot be split another way.
     mac.update(name.as_bytes());
-    mac.update(compiled);
     mac
 }
 
-/// The entry's bytes if its tag is right; `None` if there is no entry.
-fn read_verified(
+/// The entry, open, if its tag is right and only `uid` can change it; `None` if there is no
+/// entry.
+fn open_verified(
     key: &[u8; KEY_LEN],
+    uid: u32,
     name: &str,
     entry: &Path,
-) -> Result<Option<Vec<u8>>, Rejected> {
-    // Read once, and what was verified is what gets loaded: nothing can change in between.
-    let compiled = match std::fs::read(entry) {
-        Ok(bytes) => bytes,
+) -> Result<Option<File>, Rejected> {
+    // Everything below looks at this one open file, never at the name again: the name may be
+    // given to another file meanwhile, the file itself can change only by its owner's hand.
+    let mut file = match File::open(entry) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != uid || meta.mode() & 0o022 != 0 {
+        return Err(Rejected::Writable {
+            uid: meta.uid(),
+            mode: meta.mode() & 0o7777,
+        });
+    }
     let expected = match std::fs::read(tag_path(entry)) {
         Ok(tag) => tag,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Rejected::NoTag),
         Err(e) => return Err(e.into()),
     };
-    tag(key, name, &compiled)
-        .verify_slice(&expected)
-        .map_err(|_| Rejected::BadTag)?;
-    Ok(Some(compiled))
+    // In pieces: the whole entry in the heap at once would be the copy that mapping avoids.
+    let mut tag = keyed(key, name);
+    let mut piece = vec![0u8; 64 << 10];
+    loop {
+        match file.read(&mut piece)? {
+            0 => break,
+            read => tag.update(&piece[..read]),
+        }
+    }
+    tag.verify_slice(&expected).map_err(|_| Rejected::BadTag)?;
+    Ok(Some(file))
+}
+
+/// Loads the component in an entry that [`open_verified`] returned.
+///
+/// # Safety
+/// `file` must hold what `precompile_component` of an engine compatible with `engine` wrote, and
+/// never change while the component lives.
+unsafe fn map_verified(engine: &Engine, mut file: File) -> wasmtime::Result<Component> {
+    // wasmtime maps a component's file by path only; the descriptor's own path opens the file
+    // that was verified, whatever the entry's name leads to by now.
+    let own_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    if own_path.exists() {
+        // SAFETY: the caller's contract; `file` stays open until wasmtime has opened it too.
+        return unsafe { Component::deserialize_file(engine, &own_path) };
+    }
+    // No procfs (a sandbox without /proc): a copy, read from the same file.
+    let mut compiled = Vec::new();
+    file.rewind()?;
+    file.read_to_end(&mut compiled)?;
+    // SAFETY: the caller's contract.
+    unsafe { Component::deserialize(engine, &compiled) }
 }
 
 /// The key in `path`, made on first use. A key that others could read, or that is not
@@ -323,12 +401,50 @@ fn write_key(path: &Path, replace: bool) -> std::io::Result<[u8; KEY_LEN]> {
     Ok(key)
 }
 
-fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<Component> {
-    Component::new(engine, bytes)
-        .map_err(|e| anyhow::anyhow!("compiling {}: {e:?}", path.display()))
+/// Compiles a component for `engine` (issue #16: what compiling left behind was half of the
+/// runtime's idle heap). On an engine of its own, dropped when done: Cranelift keeps the scratch
+/// memory of the largest function each thread compiled for as long as its engine lives, 37 MiB
+/// that the serving engine, which never compiles again, held for good. And on a thread of its
+/// own that then exits: compiling on the loading thread interleaved its short-lived blocks
+/// with the app's long-lived ones, and left 12 MiB of pages partly in use.
+fn precompile(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<Vec<u8>> {
+    let compile = || {
+        let compiler = compiler_for(engine);
+        compiler
+            .as_ref()
+            .unwrap_or(engine)
+            .precompile_component(bytes)
+            .map_err(|e| anyhow::anyhow!("compiling {}: {e:?}", path.display()))
+    };
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("compile".into())
+            .spawn_scoped(scope, compile)
+        {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => compile(),
+        }
+    })
 }
 
-fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
+/// An engine that compiles exactly the code `engine` would, if one can be made.
+fn compiler_for(engine: &Engine) -> Option<Engine> {
+    let mut config = engine.config().clone();
+    // Compiling needs no instances, so none of the pooling allocator's reservations.
+    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    // On the compiling thread alone: rayon's pool threads live on idle, and what the compiler
+    // freed from elsewhere stayed with them (12 MiB at idle). The app's uncached start took as
+    // long either way on two cores (5-13 s, the noise of a shared host).
+    config.parallel_compilation(false);
+    Engine::new(&config)
+        .ok()
+        .filter(|compiler| compatibility(compiler).finalize() == compatibility(engine).finalize())
+}
+
+/// Hashing state seeded with everything in `engine` that affects compiled code.
+fn compatibility(engine: &Engine) -> Sha256 {
     use std::hash::{Hash, Hasher};
     struct Sha(Sha256);
     impl Hasher for Sha {
@@ -341,8 +457,13 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     }
     let mut hasher = Sha(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    hasher.0.update(bytes);
-    let digest = hasher.0.finalize();
+    hasher.0
+}
+
+fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
+    let mut hasher = compatibility(engine);
+    hasher.update(bytes);
+    let digest = hasher.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -452,6 +573,71 @@ mod tests {
         ] {
             assert_eq!(mode(&file), 0o600, "{}", file.display());
         }
+    }
+
+    #[test]
+    fn a_hit_is_mapped_from_its_entry_not_copied() {
+        let work = tempfile::tempdir().expect("dir");
+        let wasm = work.path().join("a.wasm");
+        std::fs::write(&wasm, EMPTY).expect("a");
+        let dir = work.path().join("cache");
+        let cache = CompileCache::new(dir.clone());
+        let engine = unpooled_engine();
+        let mapped = |entry: &Path| {
+            let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+            let entry = entry.to_str().expect("a UTF-8 path");
+            maps.lines().any(|line| line.ends_with(entry))
+        };
+        let (compiled, outcome) = CompileCache::load(Some(&cache), &engine, &wasm).expect("loads");
+        assert_eq!(outcome, CacheOutcome::Compiled);
+        let entry = entries(&dir, "cwasm").pop().expect("the entry");
+        assert!(mapped(&entry), "the entry just compiled is not mapped");
+        drop(compiled);
+        assert!(!mapped(&entry), "the mapping outlived its component");
+
+        let (hit, outcome) = CompileCache::load(Some(&cache), &engine, &wasm).expect("loads");
+        assert_eq!(outcome, CacheOutcome::Hit);
+        assert!(mapped(&entry), "a hit is not mapped from its entry");
+        drop(hit);
+    }
+
+    #[test]
+    fn an_entry_others_could_change_is_compiled_again() {
+        let work = tempfile::tempdir().expect("dir");
+        let wasm = work.path().join("a.wasm");
+        std::fs::write(&wasm, EMPTY).expect("a");
+        let dir = work.path().join("cache");
+        let cache = CompileCache::new(dir.clone());
+        let engine = unpooled_engine();
+        let load = || {
+            CompileCache::load(Some(&cache), &engine, &wasm)
+                .expect("loads")
+                .1
+        };
+        assert_eq!(load(), CacheOutcome::Compiled);
+        let entry = entries(&dir, "cwasm").pop().expect("the entry");
+        // Tag and content are right, but a mapped file that others may write could be
+        // rewritten under the running code after it was verified.
+        for writable in [0o620, 0o602] {
+            std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(writable))
+                .expect("chmod");
+            assert_eq!(
+                load(),
+                CacheOutcome::Compiled,
+                "mode {writable:o} was loaded"
+            );
+            assert_eq!(mode(&entry), 0o600);
+            assert_eq!(load(), CacheOutcome::Hit);
+        }
+    }
+
+    #[test]
+    fn components_compile_on_an_engine_that_the_serving_engine_can_load_from() {
+        let pooled = build_engine(&EngineOptions::default()).expect("engine");
+        let compiler = compiler_for(&pooled).expect("a compiling engine");
+        let compiled = compiler.precompile_component(EMPTY).expect("compiles");
+        // SAFETY: compiled just above, for an engine with the same compatibility hash.
+        unsafe { Component::deserialize(&pooled, &compiled) }.expect("loads");
     }
 
     #[test]

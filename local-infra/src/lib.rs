@@ -10,6 +10,7 @@ pub mod engine;
 pub mod host_requirements;
 pub mod logs;
 pub mod manifest;
+pub mod memory;
 pub mod metrics;
 pub mod private_fs;
 pub mod runtime_config;

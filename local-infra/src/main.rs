@@ -17,8 +17,8 @@ use local_infra::server::RunningApp;
 // Every request allocates and frees a whole instance's worth of small objects (resource
 // tables, WASI contexts, headers) across two threads; glibc's malloc spent a tenth of the
 // runtime's time on them, mimalloc's thread-local free lists a fraction of that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// PROFILE-TMP #[global_allocator]
+// PROFILE-TMP static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -124,6 +124,7 @@ struct UpArgs {
 
 fn main() -> anyhow::Result<()> {
     local_infra::capabilities::sqlite_process::configure_before_threads();
+    local_infra::memory::return_freed_memory_when_idle();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")

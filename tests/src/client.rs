@@ -35,7 +35,10 @@ impl ApiClient {
         let mut client = Self::anonymous(base_url, http);
         let body = json!({ "email": email, "password": PASSWORD, "name": "Test Shopper" });
         let (status, user) = client
-            .send("POST", "/api/v1/auth/register", Some(&body))
+            .requests()
+            .post("/api/v1/auth/register")
+            .json(&body)
+            .try_send()
             .await?;
         anyhow::ensure!(status == 201, "register {email}: {status} {user}");
         client.login(email).await?;
@@ -58,7 +61,10 @@ impl ApiClient {
         let mut client = Self::anonymous(base_url, http);
         let body = json!({ "token": bootstrap_token, "email": ADMIN_EMAIL, "password": PASSWORD });
         let (status, answer) = client
-            .send("POST", "/api/v1/auth/bootstrap-admin", Some(&body))
+            .requests()
+            .post("/api/v1/auth/bootstrap-admin")
+            .json(&body)
+            .try_send()
             .await?;
         let bootstrapped = matches!(status, 200 | 201);
         let earlier = status == 409 && answer["error"]["code"] == "already_bootstrapped";
@@ -72,53 +78,33 @@ impl ApiClient {
 
     pub async fn login(&mut self, email: &str) -> anyhow::Result<()> {
         let body = json!({ "email": email, "password": PASSWORD });
-        let (status, token) = self.send("POST", "/api/v1/auth/login", Some(&body)).await?;
+        let (status, token) = self
+            .requests()
+            .post("/api/v1/auth/login")
+            .json(&body)
+            .try_send()
+            .await?;
         anyhow::ensure!(status == 200, "login {email}: {status} {token}");
         self.token = token["access_token"].as_str().map(str::to_owned);
-        let (status, me) = self.send("GET", "/api/v1/users/me", None).await?;
+        let (status, me) = self.requests().get("/api/v1/users/me").try_send().await?;
         anyhow::ensure!(status == 200, "me: {status} {me}");
         self.user_id = me["id"].as_str().map(str::to_owned);
         Ok(())
     }
 
-    pub fn request(&self, method: &str, path: &str) -> anyhow::Result<reqwest::RequestBuilder> {
-        let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        Ok(request)
-    }
-
-    /// Status and JSON body (`null` when the body is not JSON).
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self.request(method, path)?;
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        Ok(crate::json(request.send().await?).await)
-    }
-
-    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
-        self.send("GET", path, None).await
+    /// This client's requests: `client.requests().get(path).send().await`.
+    pub fn requests(&self) -> Requester {
+        Requester::new(&self.base_url, &self.http, self)
     }
 
     /// `POST /api/v1/orders` with an idempotency key.
     pub async fn checkout(&self, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let response = self
-            .request("POST", "/api/v1/orders")?
+        self.requests()
+            .post("/api/v1/orders")
             .header("idempotency-key", key)
             .json(body)
-            .send()
-            .await?;
-        Ok(crate::json(response).await)
+            .try_send()
+            .await
     }
 
     /// As an admin: a new product (unique SKU) priced `price` EUR cents with `on_hand` units
@@ -127,12 +113,20 @@ impl ApiClient {
         let sku = format!("T-{}", &uuid::Uuid::now_v7().simple().to_string()[16..]).to_uppercase();
         let body = json!({ "sku": sku, "name": format!("Test item {sku}"), "description": "",
             "price": { "amount": price, "currency": "EUR" }, "category_id": null });
-        let (status, product) = self.send("POST", "/api/v1/products", Some(&body)).await?;
+        let (status, product) = self
+            .requests()
+            .post("/api/v1/products")
+            .json(&body)
+            .try_send()
+            .await?;
         anyhow::ensure!(status == 201, "create product: {status} {product}");
         let id = product["id"].as_str().unwrap_or_default().to_owned();
         let stock = json!({ "on_hand": on_hand, "low_stock_threshold": 0 });
         let (status, body) = self
-            .send("PUT", &format!("/api/v1/inventory/{id}"), Some(&stock))
+            .requests()
+            .put(&format!("/api/v1/inventory/{id}"))
+            .json(&stock)
+            .try_send()
             .await?;
         anyhow::ensure!(status == 200, "set stock: {status} {body}");
         Ok(id)
@@ -144,7 +138,11 @@ impl ApiClient {
     pub async fn settled_stock(&self, product_id: &str) -> anyhow::Result<(u64, u64)> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let (status, stock) = self.get(&format!("/api/v1/inventory/{product_id}")).await?;
+            let (status, stock) = self
+                .requests()
+                .get(&format!("/api/v1/inventory/{product_id}"))
+                .try_send()
+                .await?;
             anyhow::ensure!(status == 200, "stock: {status} {stock}");
             let levels = (
                 stock["on_hand"].as_u64().unwrap_or(u64::MAX),
@@ -168,7 +166,11 @@ impl ApiClient {
         // waiting clients do not become the load.
         let mut pause = std::time::Duration::from_millis(10);
         loop {
-            let (status, order) = self.get(&format!("/api/v1/orders/{order_id}")).await?;
+            let (status, order) = self
+                .requests()
+                .get(&format!("/api/v1/orders/{order_id}"))
+                .try_send()
+                .await?;
             if status == 200 && is_terminal(order["status"].as_str().unwrap_or("")) {
                 return Ok(order);
             }
@@ -187,6 +189,200 @@ pub fn is_terminal(status: &str) -> bool {
 
 /// A deliverable address in a supported country.
 pub fn address() -> Value {
+    address_in("DE")
+}
+
+/// [`address`] with `country` (any text, to test what is refused).
+pub fn address_in(country: &str) -> Value {
     json!({ "name": "Ada Lovelace", "line1": "1 Analytical Way", "line2": null,
-        "city": "Berlin", "postal_code": "10115", "country": "DE" })
+        "city": "Berlin", "postal_code": "10115", "country": country })
+}
+
+/// Who a request is sent as.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Caller {
+    #[default]
+    Anonymous,
+    /// Through the gateway, with an access token.
+    Bearer(String),
+    /// Straight to a component, with the identity headers the gateway forwards once it has
+    /// verified a token.
+    Forwarded { id: String, role: String },
+}
+
+impl Caller {
+    pub fn bearer(token: impl Into<String>) -> Self {
+        Self::Bearer(token.into())
+    }
+
+    pub fn forwarded(id: &str, role: &str) -> Self {
+        Self::Forwarded {
+            id: id.to_owned(),
+            role: role.to_owned(),
+        }
+    }
+
+    pub fn customer(id: &str) -> Self {
+        Self::forwarded(id, "customer")
+    }
+
+    pub fn admin(id: &str) -> Self {
+        Self::forwarded(id, "admin")
+    }
+}
+
+impl From<&ApiClient> for Caller {
+    fn from(client: &ApiClient) -> Self {
+        client
+            .token
+            .as_ref()
+            .map_or(Self::Anonymous, |token| Self::bearer(token.as_str()))
+    }
+}
+
+impl From<&Caller> for Caller {
+    fn from(caller: &Caller) -> Self {
+        caller.clone()
+    }
+}
+
+/// `(user id, role)`, forwarded.
+impl From<(&str, &str)> for Caller {
+    fn from((id, role): (&str, &str)) -> Self {
+        Self::forwarded(id, role)
+    }
+}
+
+impl<T: Into<Caller>> From<Option<T>> for Caller {
+    fn from(caller: Option<T>) -> Self {
+        caller.map_or(Self::Anonymous, Into::into)
+    }
+}
+
+/// The one way tests send a request: `shop.as_(&admin).post(path).json(&body).send().await`
+/// gives `(status, JSON body)`.
+#[derive(Clone)]
+pub struct Requester {
+    base_url: String,
+    http: reqwest::Client,
+    caller: Caller,
+}
+
+impl Requester {
+    pub fn new(base_url: &str, http: &reqwest::Client, caller: impl Into<Caller>) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            http: http.clone(),
+            caller: caller.into(),
+        }
+    }
+
+    /// `method` as the HTTP method's name (`GET`, `post`, ...).
+    pub fn method(&self, method: &str, path: &str) -> Request {
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())
+            .unwrap_or_else(|e| panic!("HTTP method {method:?}: {e}"));
+        let mut builder = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base_url));
+        match &self.caller {
+            Caller::Anonymous => {}
+            Caller::Bearer(token) => builder = builder.bearer_auth(token),
+            Caller::Forwarded { id, role } => {
+                builder = builder.header("x-user-id", id).header("x-user-role", role);
+            }
+        }
+        Request {
+            what: format!("{method} {path}"),
+            builder,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Request {
+        self.method("GET", path)
+    }
+
+    pub fn post(&self, path: &str) -> Request {
+        self.method("POST", path)
+    }
+
+    pub fn put(&self, path: &str) -> Request {
+        self.method("PUT", path)
+    }
+
+    pub fn patch(&self, path: &str) -> Request {
+        self.method("PATCH", path)
+    }
+
+    pub fn delete(&self, path: &str) -> Request {
+        self.method("DELETE", path)
+    }
+}
+
+/// A request being built; [`send`](Self::send) it.
+pub struct Request {
+    what: String,
+    builder: reqwest::RequestBuilder,
+}
+
+impl Request {
+    pub fn json(mut self, body: &Value) -> Self {
+        self.builder = self.builder.json(body);
+        self
+    }
+
+    /// `text` sent as it is with a JSON content type: for bodies that are not valid JSON.
+    pub fn raw_json(mut self, text: &str) -> Self {
+        self.builder = self
+            .builder
+            .header("content-type", "application/json")
+            .body(text.to_owned());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// Adjusts the underlying request (a timeout, a raw body of another type).
+    pub fn with(
+        mut self,
+        adjust: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Self {
+        self.builder = adjust(self.builder);
+        self
+    }
+
+    /// Status and JSON body (`null` when the body is not JSON); panics if the request cannot
+    /// be sent.
+    pub async fn send(self) -> (u16, Value) {
+        crate::json(self.response().await).await
+    }
+
+    /// [`send`](Self::send) for code that must not panic (the load generator, setup helpers).
+    pub async fn try_send(self) -> anyhow::Result<(u16, Value)> {
+        Ok(crate::json(self.builder.send().await?).await)
+    }
+
+    /// The whole response, for its headers.
+    pub async fn response(self) -> reqwest::Response {
+        let what = self.what;
+        self.builder
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+}
+
+impl crate::Wasmshop {
+    /// Requests to this app as `caller`: an [`ApiClient`] (its token), `(id, role)` forwarded,
+    /// or a [`Caller`].
+    pub fn as_(&self, caller: impl Into<Caller>) -> Requester {
+        Requester::new(&self.base_url, &self.client, caller)
+    }
+
+    /// Requests to this app as nobody.
+    pub fn anonymous(&self) -> Requester {
+        self.as_(Caller::Anonymous)
+    }
 }

@@ -48,30 +48,39 @@ pub async fn check(state_dir: &Path) -> Result<(), String> {
     }
 }
 
+/// Every order: its status and total.
+type Statuses = BTreeMap<String, (String, i64)>;
+
 fn violations(state_dir: &Path) -> Result<Vec<String>, String> {
     let orders = open(state_dir, "orders")?;
-    let catalog = open(state_dir, "catalog")?;
-    let payments = open(state_dir, "payments")?;
-    let notifications = open(state_dir, "notifications")?;
+    let statuses: Statuses = rows(&orders, "SELECT id, status, total FROM orders", |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            (r.get::<_, String>(1)?, r.get::<_, i64>(2)?),
+        ))
+    })?
+    .into_iter()
+    .collect();
     let mut found = Vec::new();
-
-    let statuses: BTreeMap<String, (String, i64)> =
-        rows(&orders, "SELECT id, status, total FROM orders", |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get::<_, String>(1)?, r.get::<_, i64>(2)?),
-            ))
-        })?
-        .into_iter()
-        .collect();
     for (id, (status, _)) in &statuses {
         if !matches!(status.as_str(), "confirmed" | "cancelled" | "failed") {
             found.push(format!("order {id} is not terminal: {status}"));
         }
     }
+    stock_violations(&open(state_dir, "catalog")?, &orders, &mut found)?;
+    money_violations(&open(state_dir, "payments")?, &statuses, &mut found)?;
+    notification_violations(&open(state_dir, "notifications")?, &statuses, &mut found)?;
+    Ok(found)
+}
 
+/// Nothing reserved, no level negative, the units committed are those of confirmed orders.
+fn stock_violations(
+    catalog: &Connection,
+    orders: &Connection,
+    found: &mut Vec<String>,
+) -> Result<(), String> {
     for (product, on_hand, reserved) in rows(
-        &catalog,
+        catalog,
         "SELECT product_id, on_hand, reserved FROM stock",
         |r| {
             Ok((
@@ -93,14 +102,14 @@ fn violations(state_dir: &Path) -> Result<Vec<String>, String> {
         }
     }
     let committed: BTreeMap<(String, String), i64> = rows(
-        &catalog,
+        catalog,
         "SELECT r.order_id, l.product_id, l.quantity FROM reservations r JOIN reservation_lines l ON l.order_id = r.order_id WHERE r.status = 'committed'",
         |r| Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, i64>(2)?)),
     )?
     .into_iter()
     .collect();
     let sold: BTreeMap<(String, String), i64> = rows(
-        &orders,
+        orders,
         "SELECT o.id, l.product_id, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.status = 'confirmed'",
         |r| Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, i64>(2)?)),
     )?
@@ -111,9 +120,17 @@ fn violations(state_dir: &Path) -> Result<Vec<String>, String> {
             "committed stock {committed:?} differs from confirmed orders' lines {sold:?}"
         ));
     }
+    Ok(())
+}
 
+/// Captured − refunded equals the confirmed orders' totals; no other order keeps money.
+fn money_violations(
+    payments: &Connection,
+    statuses: &Statuses,
+    found: &mut Vec<String>,
+) -> Result<(), String> {
     let money: Vec<(String, String, i64, i64)> = rows(
-        &payments,
+        payments,
         "SELECT order_id, status, captured_amount, refunded_amount FROM payments",
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
@@ -142,9 +159,17 @@ fn violations(state_dir: &Path) -> Result<Vec<String>, String> {
             ));
         }
     }
+    Ok(())
+}
 
+/// One order notification per order.
+fn notification_violations(
+    notifications: &Connection,
+    statuses: &Statuses,
+    found: &mut Vec<String>,
+) -> Result<(), String> {
     let told: BTreeMap<String, i64> = rows(
-        &notifications,
+        notifications,
         "SELECT subject_id, COUNT(*) FROM notifications WHERE template IN ('order_confirmed', 'order_cancelled', 'order_failed') GROUP BY subject_id",
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
     )?
@@ -159,7 +184,7 @@ fn violations(state_dir: &Path) -> Result<Vec<String>, String> {
             )),
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Everything the saga and its consumers decide, to compare before and after a replay.
@@ -224,4 +249,27 @@ pub fn sent_events(state_dir: &Path) -> Result<Vec<(String, String)>, String> {
         )?);
     }
     Ok(all)
+}
+
+/// [`check`], panicking with every violation still standing.
+pub async fn assert_hold(state_dir: &Path) {
+    if let Err(violations) = check(state_dir).await {
+        panic!("invariants violated:\n{violations}");
+    }
+}
+
+/// Once `product`'s stock has settled (nothing reserved) as `admin` reads it, asserts it has
+/// `on_hand` units, then that every invariant holds.
+pub async fn assert_stock_settled_and_invariants_hold(
+    admin: &crate::client::ApiClient,
+    product: &str,
+    on_hand: u64,
+    state_dir: &Path,
+) {
+    let settled = admin
+        .settled_stock(product)
+        .await
+        .unwrap_or_else(|e| panic!("stock of {product}: {e:#}"));
+    assert_eq!(settled, (on_hand, 0), "stock of {product} once settled");
+    assert_hold(state_dir).await;
 }

@@ -16,12 +16,15 @@ use wasmtime::Store;
 
 /// Host-side bindings of the components' exported `api`s, for calling them directly.
 pub mod bindings;
+pub mod catalog_fixtures;
 pub mod client;
 /// The shop front driven as a browser without JavaScript would.
 pub mod html;
+pub mod ids;
 pub mod invariants;
 pub mod process;
 pub mod recorder;
+pub mod tokens;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 /// The storefront's `storefront_csrf_secret` in every app the harness boots.
@@ -178,11 +181,6 @@ impl Wasmshop {
         .await
     }
 
-    /// A client of the public API, not logged in.
-    pub fn api(&self) -> client::ApiClient {
-        client::ApiClient::anonymous(&self.base_url, &self.client)
-    }
-
     /// Only `component_ids`, with their Redis triggers; `public` gets its private route made
     /// public at `/...` so tests reach it, the others stay private (reached by chaining).
     /// Events travel over Redis, so that a test can publish what a component consumes and
@@ -299,29 +297,6 @@ impl Wasmshop {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
-    }
-
-    /// Sends a request as the gateway would forward it — `who` is the verified `(user id,
-    /// role)` — with an optional JSON body: status and JSON body.
-    pub async fn call_as(
-        &self,
-        method: &str,
-        path: &str,
-        who: Option<(&str, &str)>,
-        body: Option<&serde_json::Value>,
-    ) -> (u16, serde_json::Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut request = self.client.request(method, self.url(path));
-        if let Some((id, role)) = who {
-            request = request.header("x-user-id", id).header("x-user-role", role);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        match request.send().await {
-            Ok(response) => json(response).await,
-            Err(e) => (0, serde_json::Value::String(e.to_string())),
-        }
     }
 
     /// A fresh instance's store and linked component, to call its exported `api` directly.
@@ -550,5 +525,39 @@ impl Wasmshop {
             .arg(channel)
             .arg(message.to_string())
             .query(&mut connection)?)
+    }
+}
+
+impl Wasmshop {
+    /// Publishes each of `commands` on `<context>.commands` once the previous one was answered
+    /// on `<context>.events` (a Redis trigger handles messages concurrently, so only this fixes
+    /// their order): the replies, each checked to answer its command.
+    pub async fn exchange(
+        &self,
+        context: &str,
+        commands: &[serde_json::Value],
+    ) -> Vec<serde_json::Value> {
+        let mut replies = Vec::new();
+        for command in commands {
+            let reply = self
+                .subscribe(&format!("{context}.events"), 1)
+                .unwrap_or_else(|e| panic!("subscribing to {context}.events: {e:#}"));
+            let listeners = self
+                .publish(&format!("{context}.commands"), command)
+                .unwrap_or_else(|e| panic!("publishing {command}: {e:#}"));
+            assert_eq!(listeners, 1, "{context}.commands has one subscriber");
+            let reply = reply
+                .received()
+                .await
+                .pop()
+                .unwrap_or_else(|| panic!("no reply to {command}"));
+            assert_eq!(reply["causation_id"], command["id"], "{reply}");
+            assert_eq!(
+                reply["correlation_id"], command["correlation_id"],
+                "{reply}"
+            );
+            replies.push(reply);
+        }
+        replies
     }
 }

@@ -22,15 +22,23 @@ fn trace_id(response: &reqwest::Response) -> String {
 
 async fn entries(admin: &ApiClient, query: &str) -> Value {
     let (status, page) = admin
+        .requests()
         .get(&format!("/api/v1/admin/audit?{query}"))
-        .await
-        .expect("audit");
+        .send()
+        .await;
     assert_eq!(status, 200, "{query}: {page}");
     page
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
+/// The gateway's app, its admin and a customer.
+struct Audited {
+    shop: Wasmshop,
+    admin: ApiClient,
+    admin_id: String,
+    customer: ApiClient,
+}
+
+async fn audited() -> Audited {
     let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
         .await
         .expect("boot");
@@ -41,8 +49,17 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
     let customer = ApiClient::register(&shop.base_url, &shop.client, "ada@example.com")
         .await
         .expect("customer");
+    Audited {
+        shop,
+        admin,
+        admin_id,
+        customer,
+    }
+}
 
-    // A confirmed order whose payment the admin refunds.
+/// A confirmed order of the customer's whose payment the admin refunds: the refund's path
+/// and the trace id of its response.
+async fn refund_an_order(admin: &ApiClient, customer: &ApiClient) -> (String, String) {
     let product = admin.stocked_product(1_999, 5).await.expect("product");
     let body = json!({ "shipping_address": address(), "payment_token": "tok_visa",
         "lines": [{ "product_id": product, "quantity": 1 }] });
@@ -55,22 +72,45 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
         .expect("terminal");
     assert_eq!(order["status"], "confirmed", "{order}");
     let (_, payments) = customer
+        .requests()
         .get(&format!("/api/v1/payments?order_id={order_id}"))
-        .await
-        .expect("payments");
+        .send()
+        .await;
     let payment_id = payments["items"][0]["id"]
         .as_str()
         .expect("payment")
         .to_owned();
     let refund_path = format!("/api/v1/admin/payments/payments/{payment_id}/refund");
-    let response = admin
-        .request("POST", &refund_path)
-        .expect("request")
-        .send()
-        .await
-        .expect("refund");
+    let response = admin.requests().post(&refund_path).response().await;
     assert_eq!(response.status(), 200);
     let refund_trace = trace_id(&response);
+    (refund_path, refund_trace)
+}
+
+/// The wrong password Mallory tries.
+const WRONG_PASSWORD: &str = "Tr0ub4dor&3-not-the-password";
+
+/// Mallory's login with [`WRONG_PASSWORD`], refused: the trace id of the answer.
+async fn failed_login(shop: &Wasmshop) -> String {
+    let response = shop
+        .anonymous()
+        .post("/api/v1/auth/login")
+        .json(&json!({ "email": "mallory@example.com", "password": WRONG_PASSWORD }))
+        .response()
+        .await;
+    assert_eq!(response.status(), 401);
+    trace_id(&response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_is_recorded_with_its_admin_route_client_address_and_trace() {
+    let Audited {
+        shop: _shop,
+        admin,
+        admin_id,
+        customer,
+    } = audited().await;
+    let (refund_path, refund_trace) = refund_an_order(&admin, &customer).await;
 
     let page = entries(&admin, "action=payments.refund").await;
     assert_eq!(page["total"], 1, "{page}");
@@ -94,6 +134,17 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
         entry["at"].as_str().is_some_and(|t| t.ends_with('Z')),
         "{entry}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admins_writes_and_the_first_bootstrap_are_recorded_under_their_actions() {
+    let Audited {
+        shop: _shop,
+        admin,
+        admin_id,
+        customer,
+    } = audited().await;
+    refund_an_order(&admin, &customer).await;
 
     // The admin's other writes are there too, each under its route's action; the first admin's
     // bootstrap by the email it named.
@@ -113,18 +164,12 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
     }
     let bootstrap = entries(&admin, "action=auth.bootstrap-admin").await;
     assert_eq!(bootstrap["items"][0]["actor"], ADMIN_EMAIL, "{bootstrap}");
+}
 
-    // A failed login: recorded by the email tried, with nothing of the password.
-    let wrong = "Tr0ub4dor&3-not-the-password";
-    let response = shop
-        .client
-        .post(shop.url("/api/v1/auth/login"))
-        .json(&json!({ "email": "mallory@example.com", "password": wrong }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 401);
-    let login_trace = trace_id(&response);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_login_is_recorded_by_the_email_tried_without_the_password() {
+    let Audited { shop, admin, .. } = audited().await;
+    let login_trace = failed_login(&shop).await;
     let failed = entries(&admin, "actor=mallory@example.com&action=auth.login").await;
     assert_eq!(failed["total"], 1, "{failed}");
     let entry = &failed["items"][0];
@@ -134,6 +179,18 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
         "{entry}"
     );
     assert_eq!(entry["trace_id"], login_trace.as_str(), "{entry}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trail_is_paged_filtered_free_of_secrets_and_read_by_admins_only() {
+    let Audited {
+        shop,
+        admin,
+        customer,
+        ..
+    } = audited().await;
+    refund_an_order(&admin, &customer).await;
+    failed_login(&shop).await;
 
     // Paged, filtered by time, and free of every secret this test used.
     let one = entries(&admin, "limit=1&page=2").await;
@@ -145,7 +202,7 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
     let admin_token = admin.token.clone().expect("token");
     let customer_token = customer.token.clone().expect("token");
     for secret in [
-        wrong,
+        WRONG_PASSWORD,
         PASSWORD,
         TEST_ADMIN_BOOTSTRAP_TOKEN,
         admin_token.as_str(),
@@ -155,9 +212,10 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
     }
 
     let (status, body) = admin
+        .requests()
         .get("/api/v1/admin/audit?since=yesterday")
-        .await
-        .expect("bad since");
+        .send()
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (422, &json!("invalid_input")),
@@ -165,13 +223,9 @@ async fn admin_actions_and_logins_are_recorded_with_actor_address_and_trace() {
     );
 
     // Only admins read it.
-    let (status, body) = customer.get("/api/v1/admin/audit").await.expect("customer");
+    let (status, body) = customer.requests().get("/api/v1/admin/audit").send().await;
     assert_eq!(status, 403, "{body}");
-    let (status, _) = shop
-        .api()
-        .get("/api/v1/admin/audit")
-        .await
-        .expect("anonymous");
+    let (status, _) = shop.anonymous().get("/api/v1/admin/audit").send().await;
     assert_eq!(status, 401);
 }
 
@@ -193,10 +247,11 @@ async fn an_unreachable_audit_store_fails_no_request() {
         .await
         .expect("audited admin writes still succeed");
     let (status, body) = admin
-        .send("DELETE", &format!("/api/v1/products/{product}"), None)
-        .await
-        .expect("delete");
+        .requests()
+        .delete(&format!("/api/v1/products/{product}"))
+        .send()
+        .await;
     assert!(status < 300, "{status} {body}");
-    let (status, body) = admin.get("/api/v1/admin/audit").await.expect("audit");
+    let (status, body) = admin.requests().get("/api/v1/admin/audit").send().await;
     assert_eq!(status, 502, "the trail itself is unavailable: {body}");
 }

@@ -307,9 +307,10 @@ async fn a_shopper_buys_two_products_and_watches_the_order_confirm() {
 
     // Search by the product's name from the box every page has.
     let (_, found) = admin
-        .send("GET", &format!("/api/v1/products/{lamp}"), None)
-        .await
-        .expect("the product");
+        .requests()
+        .get(&format!("/api/v1/products/{lamp}"))
+        .send()
+        .await;
     let name = found["name"].as_str().expect("a name");
     browser.fill("#site-search", name).await;
     browser.click("form.search button[type=submit]").await;
@@ -430,9 +431,11 @@ async fn hostile_names_stay_text_and_a_form_without_its_token_is_refused() {
         "price": { "amount": 100, "currency": "EUR" }, "category_id": null });
     let (status, product) = admin(&shop)
         .await
-        .send("POST", "/api/v1/products", Some(&body))
-        .await
-        .expect("create");
+        .requests()
+        .post("/api/v1/products")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(status, 201, "{product}");
     let id = product["id"].as_str().expect("an id");
 

@@ -28,18 +28,20 @@ async fn follow(browser: &mut Browser, answer: &Page, prefix: &str) -> Page {
 
 async fn price_of(admin: &ApiClient, product: &str) -> i64 {
     let (status, body) = admin
+        .requests()
         .get(&format!("/api/v1/products/{product}"))
-        .await
-        .expect("product");
+        .send()
+        .await;
     assert_eq!(status, 200, "{body}");
     body["price"]["amount"].as_i64().expect("amount")
 }
 
 async fn on_hand(admin: &ApiClient, product: &str) -> i64 {
     let (status, body) = admin
+        .requests()
         .get(&format!("/api/v1/inventory/{product}"))
-        .await
-        .expect("stock");
+        .send()
+        .await;
     assert_eq!(status, 200, "{body}");
     body["on_hand"].as_i64().expect("on_hand")
 }

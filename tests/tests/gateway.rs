@@ -2,23 +2,13 @@
 //! authentication (every attack gets 401), roles, identity forwarding, tracing, CORS, body
 //! limit, health and readiness.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+use wasmshop_tests::client::{Caller, PASSWORD};
+use wasmshop_tests::tokens::{claims, now, sign};
 use wasmshop_tests::{CONTEXTS, TEST_JWT_SECRET, Wasmshop, json};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_secs(),
-    )
-    .expect("fits")
-}
 
 /// Unpadded base64url, to hand-build hostile tokens.
 fn b64(bytes: &[u8]) -> String {
@@ -34,55 +24,28 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
-fn sign(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("sign")
-}
-
-/// Claims as the users component issues them, for `user_id`.
-fn claims(user_id: &str, role: &str) -> Value {
-    let now = now();
-    json!({ "sub": user_id, "role": role, "jti": uuid::Uuid::now_v7().to_string(), "iat": now,
-        "exp": now + 900, "iss": "wasmshop", "aud": "wasmshop-api" })
-}
-
 fn with(mut claims: Value, field: &str, value: Value) -> Value {
     claims[field] = value;
     claims
 }
 
-async fn call(
-    shop: &Wasmshop,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> reqwest::Response {
-    let mut request = shop
-        .client
-        .request(method.parse().expect("method"), shop.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    request.send().await.expect("request")
-}
-
 /// Registers `email` and logs in through the gateway: (user id, access token).
 async fn account(shop: &Wasmshop, email: &str) -> (String, String) {
     let body = json!({ "email": email, "password": PASSWORD, "name": "Someone" });
-    let (status, user) =
-        json(call(shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    let (status, user) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/auth/register")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(status, 201, "register {email}: {user}");
     let body = json!({ "email": email, "password": PASSWORD });
-    let (status, token) =
-        json(call(shop, "POST", "/api/v1/auth/login", None, Some(&body)).await).await;
+    let (status, token) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/auth/login")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(status, 200, "login {email}: {token}");
     (
         user["id"].as_str().expect("id").to_owned(),
@@ -108,7 +71,11 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 async fn assert_unauthorized(shop: &Wasmshop, token: Option<&str>, what: &str) {
-    let response = call(shop, "GET", "/api/v1/users/me", token, None).await;
+    let response = shop
+        .as_(token.map(Caller::bearer))
+        .get("/api/v1/users/me")
+        .response()
+        .await;
     assert_eq!(
         header(&response, "www-authenticate").as_deref(),
         Some("Bearer"),
@@ -126,7 +93,7 @@ async fn gateway_answers_health_and_uniform_json_errors() {
         .expect("wasmshop boots from spin.toml");
 
     for path in ["/health", "/api/v1/health"] {
-        let (status, body) = json(call(&shop, "GET", path, None, None).await).await;
+        let (status, body) = shop.as_(Caller::Anonymous).get(path).send().await;
         assert_eq!((status, &body["status"]), (200, &json!("ok")), "{path}");
     }
 
@@ -138,21 +105,16 @@ async fn gateway_answers_health_and_uniform_json_errors() {
         "/api/products",
         "/api/v1/products/a/b",
     ] {
-        let (status, body) = json(call(&shop, "GET", path, None, None).await).await;
+        let (status, body) = shop.as_(Caller::Anonymous).get(path).send().await;
         assert_eq!(status, 404, "{path}: {body}");
         assert_eq!(body["error"]["code"], "not_found", "{path}");
     }
-    let (status, _) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/reservations",
-            None,
-            Some(&json!({})),
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/reservations")
+        .json(&json!({}))
+        .send()
+        .await;
     assert_eq!(status, 404, "reservations are not public");
 
     for (method, path, allow) in [
@@ -160,7 +122,11 @@ async fn gateway_answers_health_and_uniform_json_errors() {
         ("GET", "/api/v1/auth/login", "POST"),
         ("PATCH", "/api/v1/products", "GET, POST"),
     ] {
-        let response = call(&shop, method, path, None, None).await;
+        let response = shop
+            .as_(Caller::Anonymous)
+            .method(method, path)
+            .response()
+            .await;
         assert_eq!(
             header(&response, "allow").as_deref(),
             Some(allow),
@@ -171,7 +137,7 @@ async fn gateway_answers_health_and_uniform_json_errors() {
         assert_eq!(body["error"]["code"], "method_not_allowed");
     }
 
-    let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
+    let (status, body) = shop.as_(Caller::Anonymous).get("/ready").send().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ready");
     for service in ["users", "catalog"] {
@@ -179,10 +145,17 @@ async fn gateway_answers_health_and_uniform_json_errors() {
     }
 
     // Public reads reach the catalog without a token.
-    let (status, page) =
-        json(call(&shop, "GET", "/api/v1/products?limit=5", None, None).await).await;
+    let (status, page) = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/products?limit=5")
+        .send()
+        .await;
     assert_eq!(status, 200, "{page}");
-    let (status, _) = json(call(&shop, "GET", "/api/v1/categories", None, None).await).await;
+    let (status, _) = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/categories")
+        .send()
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -193,24 +166,22 @@ async fn every_jwt_attack_gets_401() {
 
     // The real token works, and so does one crafted natively with the right secret and claims:
     // each attack below differs from it in exactly the attacked respect.
-    let (status, me) = json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    let (status, me) = shop
+        .as_(Caller::bearer(&token))
+        .get("/api/v1/users/me")
+        .send()
+        .await;
     assert_eq!(
         (status, me["id"].as_str()),
         (200, Some(user_id.as_str())),
         "{me}"
     );
     let good = claims(&user_id, "customer");
-    let (status, _) = json(
-        call(
-            &shop,
-            "GET",
-            "/api/v1/users/me",
-            Some(&sign(&good, TEST_JWT_SECRET)),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = shop
+        .as_(Caller::bearer(sign(&good, TEST_JWT_SECRET)))
+        .get("/api/v1/users/me")
+        .send()
+        .await;
     assert_eq!(status, 200, "a well-formed crafted token is accepted");
 
     assert_unauthorized(&shop, None, "missing").await;
@@ -280,27 +251,27 @@ async fn every_jwt_attack_gets_401() {
     }
 
     // A present-but-invalid token is refused on public routes too.
-    let (status, _) =
-        json(call(&shop, "GET", "/api/v1/products", Some("garbage"), None).await).await;
+    let (status, _) = shop
+        .as_(Caller::bearer("garbage"))
+        .get("/api/v1/products")
+        .send()
+        .await;
     assert_eq!(status, 401);
 
     // Revoked after logout.
-    let (status, _) =
-        json(call(&shop, "POST", "/api/v1/auth/logout", Some(&token), None).await).await;
+    let (status, _) = shop
+        .as_(Caller::bearer(&token))
+        .post("/api/v1/auth/logout")
+        .send()
+        .await;
     assert_eq!(status, 204);
     assert_unauthorized(&shop, Some(&token), "revoked").await;
     // Also where its role would not do: revoked comes first (401, not 403).
-    let (status, body) = json(
-        call(
-            &shop,
-            "GET",
-            "/api/v1/admin/orders/dead-letters",
-            Some(&token),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = shop
+        .as_(Caller::bearer(&token))
+        .get("/api/v1/admin/orders/dead-letters")
+        .send()
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (401, &json!("unauthorized")),
@@ -365,67 +336,52 @@ async fn identity_is_verified_and_roles_are_enforced() {
 
     let product = json!({ "sku": "GW-1", "name": "Gateway mug", "description": "A mug",
         "price": { "amount": 1299, "currency": "EUR" }, "category_id": null });
-    let (status, body) =
-        json(call(&shop, "POST", "/api/v1/products", None, Some(&product)).await).await;
+    let (status, body) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/products")
+        .json(&product)
+        .send()
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (401, &json!("unauthorized"))
     );
-    let (status, body) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/products",
-            Some(&customer),
-            Some(&product),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = shop
+        .as_(Caller::bearer(&customer))
+        .post("/api/v1/products")
+        .json(&product)
+        .send()
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (403, &json!("forbidden")),
         "{body}"
     );
-    let (status, created) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/products",
-            Some(&admin),
-            Some(&product),
-        )
-        .await,
-    )
-    .await;
+    let (status, created) = shop
+        .as_(Caller::bearer(&admin))
+        .post("/api/v1/products")
+        .json(&product)
+        .send()
+        .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id");
-    let (status, fetched) =
-        json(call(&shop, "GET", &format!("/api/v1/products/{id}"), None, None).await).await;
+    let (status, fetched) = shop
+        .as_(Caller::Anonymous)
+        .get(&format!("/api/v1/products/{id}"))
+        .send()
+        .await;
     assert_eq!((status, &fetched["sku"]), (200, &json!("GW-1")));
-    let (status, _) = json(
-        call(
-            &shop,
-            "GET",
-            &format!("/api/v1/inventory/{id}"),
-            Some(&customer),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = shop
+        .as_(Caller::bearer(&customer))
+        .get(&format!("/api/v1/inventory/{id}"))
+        .send()
+        .await;
     assert_eq!(status, 403);
-    let (status, stock) = json(
-        call(
-            &shop,
-            "GET",
-            &format!("/api/v1/inventory/{id}"),
-            Some(&admin),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, stock) = shop
+        .as_(Caller::bearer(&admin))
+        .get(&format!("/api/v1/inventory/{id}"))
+        .send()
+        .await;
     assert_eq!(status, 200, "{stock}");
 }
 
@@ -602,7 +558,11 @@ async fn rate_limit_per_client_and_class() {
         .expect("boot");
 
     for remaining in ["2", "1", "0"] {
-        let response = call(&shop, "GET", "/api/v1/categories", None, None).await;
+        let response = shop
+            .as_(Caller::Anonymous)
+            .get("/api/v1/categories")
+            .response()
+            .await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "ratelimit-limit").as_deref(), Some("3"));
         assert_eq!(
@@ -611,7 +571,11 @@ async fn rate_limit_per_client_and_class() {
         );
         assert!(header(&response, "ratelimit-reset").is_some());
     }
-    let response = call(&shop, "GET", "/api/v1/products", None, None).await;
+    let response = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/products")
+        .response()
+        .await;
     let retry_after: u64 = header(&response, "retry-after")
         .expect("retry-after")
         .parse()
@@ -629,14 +593,22 @@ async fn rate_limit_per_client_and_class() {
 
     // Another class has its own budget.
     let body = json!({ "email": "limited@example.com", "password": PASSWORD, "name": "L" });
-    let (status, _) =
-        json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    let (status, _) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/auth/register")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(status, 201);
 
     // The window passes.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let response = call(&shop, "GET", "/api/v1/categories", None, None).await;
+        let response = shop
+            .as_(Caller::Anonymous)
+            .get("/api/v1/categories")
+            .response()
+            .await;
         if response.status() == 200 {
             assert_eq!(
                 header(&response, "ratelimit-remaining").as_deref(),
@@ -661,14 +633,18 @@ async fn breaker_opens_on_a_failing_upstream_and_fails_fast() {
         .await
         .expect("boot");
 
-    let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
+    let (status, body) = shop.as_(Caller::Anonymous).get("/ready").send().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["services"]["catalog"]["status"], "down", "{body}");
     assert_eq!(body["services"]["users"]["status"], "up", "{body}");
 
     // Five failures in the window (each GET already retried twice) open the circuit.
     for _ in 0..5 {
-        let (status, body) = json(call(&shop, "GET", "/api/v1/categories", None, None).await).await;
+        let (status, body) = shop
+            .as_(Caller::Anonymous)
+            .get("/api/v1/categories")
+            .send()
+            .await;
         assert_eq!(
             (status, &body["error"]["code"]),
             (502, &json!("bad_gateway")),
@@ -676,7 +652,11 @@ async fn breaker_opens_on_a_failing_upstream_and_fails_fast() {
         );
     }
     let started = Instant::now();
-    let response = call(&shop, "GET", "/api/v1/products", None, None).await;
+    let response = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/products")
+        .response()
+        .await;
     let retry_after: u64 = header(&response, "retry-after")
         .expect("retry-after")
         .parse()
@@ -698,8 +678,12 @@ async fn breaker_opens_on_a_failing_upstream_and_fails_fast() {
 
     // Other upstreams are unaffected.
     let body = json!({ "email": "breaker@example.com", "password": PASSWORD, "name": "B" });
-    let (status, _) =
-        json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    let (status, _) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/auth/register")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(status, 201);
 }
 
@@ -756,7 +740,11 @@ async fn open_breaker_spares_the_upstream_and_closes_after_it_recovers() {
 
     // Five failures in the window open the circuit (a trap is a 500: not retried).
     for _ in 0..5 {
-        let response = call(&shop, "GET", "/api/v1/products?op=trap", None, None).await;
+        let response = shop
+            .as_(Caller::Anonymous)
+            .get("/api/v1/products?op=trap")
+            .response()
+            .await;
         assert_eq!(response.status(), 500);
     }
     let before = served_to(&shop, "catalog").await;
@@ -764,7 +752,11 @@ async fn open_breaker_spares_the_upstream_and_closes_after_it_recovers() {
 
     // While open: fast 503s, and the upstream sees nothing.
     for _ in 0..5 {
-        let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+        let response = shop
+            .as_(Caller::Anonymous)
+            .get("/api/v1/products?op=noop")
+            .response()
+            .await;
         assert!(header(&response, "retry-after").is_some());
         let (status, body) = json(response).await;
         assert_eq!(
@@ -782,7 +774,11 @@ async fn open_breaker_spares_the_upstream_and_closes_after_it_recovers() {
     // After the open period one probe goes through; it succeeds and the circuit closes.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+        let response = shop
+            .as_(Caller::Anonymous)
+            .get("/api/v1/products?op=noop")
+            .response()
+            .await;
         if response.status() == 200 {
             break;
         }
@@ -794,7 +790,11 @@ async fn open_breaker_spares_the_upstream_and_closes_after_it_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for _ in 0..3 {
-        let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+        let response = shop
+            .as_(Caller::Anonymous)
+            .get("/api/v1/products?op=noop")
+            .response()
+            .await;
         assert_eq!(response.status(), 200);
     }
     let mut redis = shop.redis.connection().expect("redis");
@@ -831,7 +831,11 @@ async fn the_bulkhead_caps_requests_in_flight_per_upstream() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+    let response = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/products?op=noop")
+        .response()
+        .await;
     assert_eq!(header(&response, "retry-after").as_deref(), Some("1"));
     let (status, body) = json(response).await;
     assert_eq!(
@@ -840,10 +844,18 @@ async fn the_bulkhead_caps_requests_in_flight_per_upstream() {
         "{body}"
     );
     // Other upstreams have their own bulkheads.
-    let (status, _) = json(call(&shop, "GET", "/api/v1/users/me", None, None).await).await;
+    let (status, _) = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/users/me")
+        .send()
+        .await;
     assert_eq!(status, 401);
     assert_eq!(slow.await.expect("join"), 200);
-    let response = call(&shop, "GET", "/api/v1/products?op=noop", None, None).await;
+    let response = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/products?op=noop")
+        .response()
+        .await;
     assert_eq!(response.status(), 200, "the slot was given back");
 }
 
@@ -856,19 +868,29 @@ async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
     let (_, token) = account(&shop, "outage@example.com").await;
     shop.redis.stop();
 
-    let (status, body) =
-        json(call(&shop, "GET", "/api/v1/products?limit=1", None, None).await).await;
+    let (status, body) = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/products?limit=1")
+        .send()
+        .await;
     assert_eq!(status, 200, "reads fail open: {body}");
     let body = json!({ "email": "late@example.com", "password": PASSWORD, "name": "Late" });
-    let (status, error) =
-        json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+    let (status, error) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/auth/register")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(
         (status, &error["error"]["code"]),
         (503, &json!("service_unavailable")),
         "{error}"
     );
-    let (status, error) =
-        json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    let (status, error) = shop
+        .as_(Caller::bearer(&token))
+        .get("/api/v1/users/me")
+        .send()
+        .await;
     assert_eq!(
         (status, &error["error"]["code"]),
         (503, &json!("service_unavailable")),
@@ -878,8 +900,12 @@ async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
     shop.redis.restart().expect("redis restarts");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (status, _) =
-            json(call(&shop, "POST", "/api/v1/auth/register", None, Some(&body)).await).await;
+        let (status, _) = shop
+            .as_(Caller::Anonymous)
+            .post("/api/v1/auth/register")
+            .json(&body)
+            .send()
+            .await;
         if status == 201 {
             break;
         }
@@ -887,7 +913,11 @@ async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
         assert!(Instant::now() < deadline, "never recovered");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (status, _) = json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    let (status, _) = shop
+        .as_(Caller::bearer(&token))
+        .get("/api/v1/users/me")
+        .send()
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -900,7 +930,7 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
     let (_, customer) = account(&shop, "shopper@example.com").await;
     let admin = admin_token(&shop).await;
 
-    let (status, body) = json(call(&shop, "GET", "/ready", None, None).await).await;
+    let (status, body) = shop.as_(Caller::Anonymous).get("/ready").send().await;
     assert_eq!(status, 200, "{body}");
     for service in CONTEXTS {
         assert_eq!(
@@ -910,40 +940,40 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
     }
 
     // Public: shipping quotes (shipping's `/quotes`).
-    let (status, quote) = json(
-        call(
-            &shop,
-            "GET",
-            "/api/v1/shipping/quotes?country=DE&weight_grams=500",
-            None,
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, quote) = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/shipping/quotes?country=DE&weight_grams=500")
+        .send()
+        .await;
     assert_eq!(status, 200, "{quote}");
 
     // Signed in: the cart, then a checkout with an idempotency key, twice.
-    let (_, page) = json(call(&shop, "GET", "/api/v1/products?limit=1", None, None).await).await;
+    let (_, page) = shop
+        .as_(Caller::Anonymous)
+        .get("/api/v1/products?limit=1")
+        .send()
+        .await;
     let product_id = page["items"][0]["id"].as_str().expect("a seeded product");
     let item = json!({ "product_id": product_id, "quantity": 1 });
-    let (status, _) =
-        json(call(&shop, "POST", "/api/v1/cart/items", None, Some(&item)).await).await;
+    let (status, _) = shop
+        .as_(Caller::Anonymous)
+        .post("/api/v1/cart/items")
+        .json(&item)
+        .send()
+        .await;
     assert_eq!(status, 401, "the cart needs a token");
-    let (status, cart) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/cart/items",
-            Some(&customer),
-            Some(&item),
-        )
-        .await,
-    )
-    .await;
+    let (status, cart) = shop
+        .as_(Caller::bearer(&customer))
+        .post("/api/v1/cart/items")
+        .json(&item)
+        .send()
+        .await;
     assert!(matches!(status, 200 | 201), "{status} {cart}");
-    let (status, cart) =
-        json(call(&shop, "GET", "/api/v1/cart", Some(&customer), None).await).await;
+    let (status, cart) = shop
+        .as_(Caller::bearer(&customer))
+        .get("/api/v1/cart")
+        .send()
+        .await;
     assert_eq!(status, 200, "{cart}");
     assert_eq!(
         cart["lines"][0]["product_id"].as_str(),
@@ -953,17 +983,12 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
 
     let checkout = json!({ "shipping_address": { "name": "Ada", "line1": "1 Way", "line2": null,
         "city": "Berlin", "postal_code": "10115", "country": "DE" }, "payment_token": "tok_visa" });
-    let (status, error) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/orders",
-            Some(&customer),
-            Some(&checkout),
-        )
-        .await,
-    )
-    .await;
+    let (status, error) = shop
+        .as_(Caller::bearer(&customer))
+        .post("/api/v1/orders")
+        .json(&checkout)
+        .send()
+        .await;
     assert_eq!(
         (status, &error["error"]["code"]),
         (400, &json!("idempotency_key_required")),
@@ -1002,17 +1027,11 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
         Some(traceparent.as_str()),
         "the gateway's trace context reached orders: {created}"
     );
-    let (status, fetched) = json(
-        call(
-            &shop,
-            "GET",
-            &format!("/api/v1/orders/{order_id}"),
-            Some(&customer),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, fetched) = shop
+        .as_(Caller::bearer(&customer))
+        .get(&format!("/api/v1/orders/{order_id}"))
+        .send()
+        .await;
     assert_eq!(status, 200, "{fetched}");
     for path in [
         "/api/v1/orders",
@@ -1020,70 +1039,57 @@ async fn shopping_and_operator_routes_reach_their_contexts() {
         "/api/v1/shipments",
         "/api/v1/notifications",
     ] {
-        let (status, body) = json(call(&shop, "GET", path, Some(&customer), None).await).await;
+        let (status, body) = shop.as_(Caller::bearer(&customer)).get(path).send().await;
         assert_eq!(status, 200, "{path}: {body}");
-        let (status, _) = json(call(&shop, "GET", path, None, None).await).await;
+        let (status, _) = shop.as_(Caller::Anonymous).get(path).send().await;
         assert_eq!(status, 401, "{path} without a token");
     }
 
     // Operator routes: admin-only, mapped to each context's own `/admin/...`.
     for context in CONTEXTS {
         let path = format!("/api/v1/admin/{context}/dead-letters");
-        let (status, body) = json(call(&shop, "GET", &path, Some(&customer), None).await).await;
+        let (status, body) = shop.as_(Caller::bearer(&customer)).get(&path).send().await;
         assert_eq!(
             (status, &body["error"]["code"]),
             (403, &json!("forbidden")),
             "{path}"
         );
-        let (status, body) = json(call(&shop, "GET", &path, Some(&admin), None).await).await;
+        let (status, body) = shop.as_(Caller::bearer(&admin)).get(&path).send().await;
         assert_eq!(status, 200, "{path}: {body}");
         assert!(body["items"].is_array(), "{path}: {body}");
         let path = format!("/api/v1/admin/{context}/recovery");
-        let (status, body) = json(call(&shop, "POST", &path, Some(&admin), None).await).await;
+        let (status, body) = shop.as_(Caller::bearer(&admin)).post(&path).send().await;
         assert_eq!(status, 200, "{path}: {body}");
         let path =
             format!("/api/v1/admin/{context}/dead-letters/0190d7a0-0000-7000-8000-000000000009");
-        let (status, _) = json(call(&shop, "DELETE", &path, Some(&admin), None).await).await;
+        let (status, _) = shop.as_(Caller::bearer(&admin)).delete(&path).send().await;
         assert_eq!(status, 404, "{path}: no such dead letter");
     }
-    let (status, body) = json(
-        call(
-            &shop,
-            "GET",
-            "/api/v1/admin/notifications/notifications",
-            Some(&admin),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = shop
+        .as_(Caller::bearer(&admin))
+        .get("/api/v1/admin/notifications/notifications")
+        .send()
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (status, _) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/admin/payments/payments/0190d7a0-0000-7000-8000-000000000009/refund",
-            Some(&customer),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = shop
+        .as_(Caller::bearer(&customer))
+        .post("/api/v1/admin/payments/payments/0190d7a0-0000-7000-8000-000000000009/refund")
+        .send()
+        .await;
     assert_eq!(status, 403);
     let shipment_status = json!({ "status": "in_transit" });
-    let (status, _) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/shipments/0190d7a0-0000-7000-8000-000000000009/status",
-            Some(&customer),
-            Some(&shipment_status),
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = shop
+        .as_(Caller::bearer(&customer))
+        .post("/api/v1/shipments/0190d7a0-0000-7000-8000-000000000009/status")
+        .json(&shipment_status)
+        .send()
+        .await;
     assert_eq!(status, 403, "shipment status is for operators");
-    let response = call(&shop, "PUT", "/api/v1/orders", Some(&customer), None).await;
+    let response = shop
+        .as_(Caller::bearer(&customer))
+        .put("/api/v1/orders")
+        .response()
+        .await;
     assert_eq!(header(&response, "allow").as_deref(), Some("GET, POST"));
     assert_eq!(response.status(), 405);
 }
@@ -1102,21 +1108,29 @@ async fn public_reads_are_shared_from_the_cache_and_writes_drop_them() {
     );
     let body = json!({ "sku": "CACHE-1", "name": "Cached lamp", "description": "",
         "price": { "amount": 1_500, "currency": "EUR" }, "category_id": null });
-    let (status, product) =
-        json(call(&shop, "POST", "/api/v1/products", Some(&admin), Some(&body)).await).await;
+    let (status, product) = shop
+        .as_(Caller::bearer(&admin))
+        .post("/api/v1/products")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(status, 201, "{product}");
     let path = format!("/api/v1/products/{}", product["id"].as_str().expect("id"));
     let served_before = served_to(&shop, "catalog").await;
 
     // The first read asks catalog and keeps its public answer; the next ones, anonymous or
     // not, are answered from the cache, with the same body and the client's rate-limit count.
-    let first = call(&shop, "GET", &path, None, None).await;
+    let first = shop.as_(Caller::Anonymous).get(&path).response().await;
     assert_eq!(header(&first, "x-cache"), None);
     let (status, first) = json(first).await;
     assert_eq!((status, &first["price"]["amount"]), (200, &json!(1_500)));
     let (_, customer) = account(&shop, "cache-reader@example.com").await;
     for token in [None, Some(customer.as_str())] {
-        let again = call(&shop, "GET", &path, token, None).await;
+        let again = shop
+            .as_(token.map(Caller::bearer))
+            .get(&path)
+            .response()
+            .await;
         assert_eq!(header(&again, "x-cache").as_deref(), Some("hit"));
         assert!(header(&again, "ratelimit-remaining").is_some());
         assert_eq!(json(again).await, (200, first.clone()));
@@ -1126,29 +1140,34 @@ async fn public_reads_are_shared_from_the_cache_and_writes_drop_them() {
     // An admin's change through the gateway is read back at once.
     let change = json!({ "sku": "CACHE-1", "name": "Cached lamp", "description": "",
         "price": { "amount": 1_900, "currency": "EUR" }, "category_id": null, "active": true });
-    let (status, changed) =
-        json(call(&shop, "PUT", &path, Some(&admin), Some(&change)).await).await;
+    let (status, changed) = shop
+        .as_(Caller::bearer(&admin))
+        .put(&path)
+        .json(&change)
+        .send()
+        .await;
     assert_eq!(status, 200, "{changed}");
-    let after = call(&shop, "GET", &path, None, None).await;
+    let after = shop.as_(Caller::Anonymous).get(&path).response().await;
     assert_eq!(header(&after, "x-cache"), None);
     assert_eq!(json(after).await.1["price"]["amount"], 1_900);
 
     // Withdrawn from sale: only admins see it, and their answer is never shared.
-    let (status, _) = json(call(&shop, "DELETE", &path, Some(&admin), None).await).await;
+    let (status, _) = shop.as_(Caller::bearer(&admin)).delete(&path).send().await;
     assert!(status == 200 || status == 204, "delete: {status}");
     for _ in 0..2 {
-        let seen = call(&shop, "GET", &path, Some(&admin), None).await;
+        let seen = shop.as_(Caller::bearer(&admin)).get(&path).response().await;
         assert_eq!(header(&seen, "x-cache"), None);
         assert_eq!(json(seen).await.0, 200);
     }
-    assert_eq!(
-        json(call(&shop, "GET", &path, None, None).await).await.0,
-        404
-    );
+    assert_eq!(shop.as_(Caller::Anonymous).get(&path).send().await.0, 404);
 
     // A reader's own data is never looked up in the cache.
     for _ in 0..2 {
-        let me = call(&shop, "GET", "/api/v1/users/me", Some(&customer), None).await;
+        let me = shop
+            .as_(Caller::bearer(&customer))
+            .get("/api/v1/users/me")
+            .response()
+            .await;
         assert_eq!(header(&me, "x-cache"), None);
         assert_eq!(json(me).await.0, 200);
     }
@@ -1159,7 +1178,7 @@ async fn a_stale_entry_is_refreshed_by_one_request_while_the_others_are_answered
     let shop = shop_with_puppet_catalog(&[]).await;
     let path = "/api/v1/products/any?op=shared&max_age=1";
     let read = || async {
-        let response = call(&shop, "GET", path, None, None).await;
+        let response = shop.as_(Caller::Anonymous).get(path).response().await;
         let hit = header(&response, "x-cache").is_some();
         let status = response.status().as_u16();
         (status, hit, response.text().await.expect("body"))
@@ -1219,15 +1238,27 @@ async fn two_authorization_headers_are_refused() {
     }
     // Neither token was revoked.
     for token in [&ada, &grace] {
-        let response = call(&shop, "GET", "/api/v1/users/me", Some(token), None).await;
+        let response = shop
+            .as_(Caller::bearer(token))
+            .get("/api/v1/users/me")
+            .response()
+            .await;
         assert_eq!(response.status(), 200);
     }
 
     // One header logs out as before, and only that token.
-    let response = call(&shop, "POST", "/api/v1/auth/logout", Some(&grace), None).await;
+    let response = shop
+        .as_(Caller::bearer(&grace))
+        .post("/api/v1/auth/logout")
+        .response()
+        .await;
     assert_eq!(response.status(), 204);
     assert_unauthorized(&shop, Some(&grace), "logged out").await;
-    let response = call(&shop, "GET", "/api/v1/users/me", Some(&ada), None).await;
+    let response = shop
+        .as_(Caller::bearer(&ada))
+        .get("/api/v1/users/me")
+        .response()
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -1284,21 +1315,19 @@ async fn credential_routes_are_limited_per_address_even_with_a_token() {
         "a token buys no budget of its own: {body}"
     );
     let register = json!({ "email": "bob@example.com", "password": PASSWORD, "name": "Bob" });
-    let (status, body) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/auth/register",
-            Some(&token),
-            Some(&register),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = shop
+        .as_(Caller::bearer(&token))
+        .post("/api/v1/auth/register")
+        .json(&register)
+        .send()
+        .await;
     assert_eq!(status, 429, "{body}");
     // Other classes still count per user: the token's owner reads its profile.
-    let (status, body) =
-        json(call(&shop, "GET", "/api/v1/users/me", Some(&token), None).await).await;
+    let (status, body) = shop
+        .as_(Caller::bearer(&token))
+        .get("/api/v1/users/me")
+        .send()
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -1368,7 +1397,7 @@ async fn the_recovery_token_runs_the_recovery_tick_and_nothing_else() {
     let recovery = wasmshop_tests::TEST_RECOVERY_TOKEN;
     for context in CONTEXTS {
         let path = format!("/api/v1/admin/{context}/recovery");
-        let (status, body) = json(call(&shop, "POST", &path, Some(recovery), None).await).await;
+        let (status, body) = shop.as_(Caller::bearer(recovery)).post(&path).send().await;
         assert_eq!(status, 200, "{path}: {body}");
         assert!(body.is_object(), "{path}: a report: {body}");
     }
@@ -1385,7 +1414,11 @@ async fn the_recovery_token_runs_the_recovery_tick_and_nothing_else() {
         ("POST", "/api/v1/auth/logout"),
     ];
     for (method, path) in refused {
-        let (status, body) = json(call(&shop, method, path, Some(recovery), None).await).await;
+        let (status, body) = shop
+            .as_(Caller::bearer(recovery))
+            .method(method, path)
+            .send()
+            .await;
         assert_eq!(
             (status, &body["error"]["code"]),
             (401, &json!("unauthorized")),
@@ -1395,17 +1428,11 @@ async fn the_recovery_token_runs_the_recovery_tick_and_nothing_else() {
     // Not the credential: a near miss is refused on the recovery route too.
     let near = format!("{recovery}x");
     for token in [near.as_str(), &recovery[..recovery.len() - 1]] {
-        let (status, body) = json(
-            call(
-                &shop,
-                "POST",
-                "/api/v1/admin/catalog/recovery",
-                Some(token),
-                None,
-            )
-            .await,
-        )
-        .await;
+        let (status, body) = shop
+            .as_(Caller::bearer(token))
+            .post("/api/v1/admin/catalog/recovery")
+            .send()
+            .await;
         assert_eq!(status, 401, "{body}");
     }
 }
@@ -1414,16 +1441,10 @@ async fn the_recovery_token_runs_the_recovery_tick_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_recovery_token_opens_nothing() {
     let shop = boot_with_variables(&[("recovery_token", "")]).await;
-    let (status, body) = json(
-        call(
-            &shop,
-            "POST",
-            "/api/v1/admin/catalog/recovery",
-            Some(wasmshop_tests::TEST_RECOVERY_TOKEN),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = shop
+        .as_(Caller::bearer(wasmshop_tests::TEST_RECOVERY_TOKEN))
+        .post("/api/v1/admin/catalog/recovery")
+        .send()
+        .await;
     assert_eq!(status, 401, "{body}");
 }

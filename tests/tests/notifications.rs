@@ -9,12 +9,10 @@ use wasmshop_tests::bindings::notifications::exports::wasmshop::notifications::a
 use wasmshop_tests::bindings::notifications::wasmshop::notifications::types::{
     Channel, DeliveryStatus,
 };
+use wasmshop_tests::client::Caller;
+use wasmshop_tests::ids::{ADMIN, ALICE, BOB};
 use wasmshop_tests::recorder::{Calls, recording_endpoint};
 use wasmshop_tests::{Wasmshop, envelope, json};
-
-const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
-const BOB: &str = "0190d7a0-0000-7000-8000-000000000b0b";
-const ADMIN: &str = "0190d7a0-0000-7000-8000-0000000ad111";
 
 const CUSTOMER: &str = "customer";
 
@@ -38,12 +36,9 @@ async fn notifications(shop: &Wasmshop, user: &str, count: usize) -> Vec<Value> 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, page) = shop
-            .call_as(
-                "GET",
-                "/notifications?limit=100",
-                Some((user, CUSTOMER)),
-                None,
-            )
+            .as_(Caller::customer(user))
+            .get("/notifications?limit=100")
+            .send()
             .await;
         assert_eq!(status, 200, "{page}");
         let items = page["items"].as_array().cloned().unwrap_or_default();
@@ -56,8 +51,7 @@ async fn notifications(shop: &Wasmshop, user: &str, count: usize) -> Vec<Value> 
 
 /// `GET path` as Alice.
 async fn alices(shop: &Wasmshop, path: &str) -> (u16, Value) {
-    shop.call_as("GET", path, Some((ALICE, CUSTOMER)), None)
-        .await
+    shop.as_(Caller::customer(ALICE)).get(path).send().await
 }
 
 fn by<'a>(items: &'a [Value], template: &str) -> &'a Value {
@@ -283,7 +277,9 @@ async fn each_event_becomes_one_notification_per_template() {
 
     // Every redelivery above has long been handled: still one notification each.
     let (_, page) = shop
-        .call_as("GET", "/notifications", Some((ALICE, CUSTOMER)), None)
+        .as_(Caller::customer(ALICE))
+        .get("/notifications")
+        .send()
         .await;
     assert_eq!(page["total"], 6, "{page}");
 }
@@ -323,7 +319,9 @@ async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
         assert_eq!(push(&shop, &event).await, "ignored", "{event}");
     }
     let (_, page) = shop
-        .call_as("GET", "/notifications", Some((ALICE, CUSTOMER)), None)
+        .as_(Caller::customer(ALICE))
+        .get("/notifications")
+        .send()
         .await;
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["items"][0]["template"], "welcome");
@@ -349,12 +347,9 @@ async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
         assert_eq!(push(&shop, event).await, "dead_lettered", "{event}");
     }
     let (status, dead) = shop
-        .call_as(
-            "GET",
-            "/admin/dead-letters?status=dead",
-            Some((ADMIN, "admin")),
-            None,
-        )
+        .as_(Caller::admin(ADMIN))
+        .get("/admin/dead-letters?status=dead")
+        .send()
         .await;
     assert_eq!(status, 200, "{dead}");
     let mut kept: Vec<&str> = dead["items"]
@@ -366,7 +361,9 @@ async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
     kept.sort_unstable();
     assert_eq!(kept, ["order.confirmed", "payment.authorize", "stock.low"]);
     let (_, page) = shop
-        .call_as("GET", "/notifications", Some((ALICE, CUSTOMER)), None)
+        .as_(Caller::customer(ALICE))
+        .get("/notifications")
+        .send()
         .await;
     assert_eq!(page["total"], 1, "{page}");
 }
@@ -376,7 +373,7 @@ async fn reading_is_the_owners() {
     let shop = Wasmshop::boot_component("notifications")
         .await
         .expect("boot");
-    let (status, health) = shop.call_as("GET", "/health", None, None).await;
+    let (status, health) = shop.as_(Caller::Anonymous).get("/health").send().await;
     assert_eq!((status, health), (200, json!({ "status": "ok" })));
 
     push(&shop, &registered(ALICE, "alice@example.com", "Alice")).await;
@@ -425,13 +422,9 @@ async fn reading_is_the_owners() {
     // Reading: the owner's only, idempotent.
     let id = text(&all["items"][1], "id").to_owned();
     let path = format!("/notifications/{id}/read");
-    let (status, body) = shop
-        .call_as("POST", &path, Some((BOB, CUSTOMER)), None)
-        .await;
+    let (status, body) = shop.as_(Caller::customer(BOB)).post(&path).send().await;
     assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
-    let (status, read) = shop
-        .call_as("POST", &path, Some((ALICE, CUSTOMER)), None)
-        .await;
+    let (status, read) = shop.as_(Caller::customer(ALICE)).post(&path).send().await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(
         (text(&read, "id"), text(&read, "template")),
@@ -439,9 +432,7 @@ async fn reading_is_the_owners() {
     );
     let read_at = read["read_at"].as_str().expect("read_at").to_owned();
     assert_eq!(channels(&read), ["email:delivered"]);
-    let (status, again) = shop
-        .call_as("POST", &path, Some((ALICE, CUSTOMER)), None)
-        .await;
+    let (status, again) = shop.as_(Caller::customer(ALICE)).post(&path).send().await;
     assert_eq!((status, text(&again, "read_at")), (200, read_at.as_str()));
     let (_, unread) = alices(&shop, "/notifications?unread=true").await;
     assert_eq!(unread["total"], 3, "{unread}");
@@ -456,18 +447,17 @@ async fn reading_is_the_owners() {
     assert_eq!(everything["total"], 4);
     // Bob's list does not show Alice's.
     let (_, bobs) = shop
-        .call_as("GET", "/notifications", Some((BOB, CUSTOMER)), None)
+        .as_(Caller::customer(BOB))
+        .get("/notifications")
+        .send()
         .await;
     assert_eq!(bobs["total"], 1);
     assert_eq!(bobs["items"][0]["user_id"], BOB);
     for missing in [uuid::Uuid::now_v7().to_string(), "not-an-id".to_owned()] {
         let (status, _) = shop
-            .call_as(
-                "POST",
-                &format!("/notifications/{missing}/read"),
-                Some((ALICE, CUSTOMER)),
-                None,
-            )
+            .as_(Caller::customer(ALICE))
+            .post(&format!("/notifications/{missing}/read"))
+            .send()
             .await;
         assert_eq!(status, 404, "{missing}");
     }
@@ -475,25 +465,17 @@ async fn reading_is_the_owners() {
     // Admin: anyone's, filtered by user.
     let admin = Some((ADMIN, "admin"));
     let (status, page) = shop
-        .call_as(
-            "GET",
-            &format!("/admin/notifications?user_id={ALICE}"),
-            admin,
-            None,
-        )
+        .as_(admin)
+        .get(&format!("/admin/notifications?user_id={ALICE}"))
+        .send()
         .await;
     assert_eq!((status, &page["total"]), (200, &json!(4)), "{page}");
-    let (_, page) = shop
-        .call_as("GET", "/admin/notifications", admin, None)
-        .await;
+    let (_, page) = shop.as_(admin).get("/admin/notifications").send().await;
     assert_eq!(page["total"], 5);
     let (_, page) = shop
-        .call_as(
-            "GET",
-            "/admin/notifications?unread=true&limit=1",
-            admin,
-            None,
-        )
+        .as_(admin)
+        .get("/admin/notifications?unread=true&limit=1")
+        .send()
         .await;
     assert_eq!(
         (&page["total"], page["items"].as_array().map(Vec::len)),
@@ -529,7 +511,7 @@ async fn reading_is_the_owners() {
         } else {
             "GET"
         };
-        let (status, body) = shop.call_as(method, path, who, None).await;
+        let (status, body) = shop.as_(who).method(method, path).send().await;
         assert_eq!(status, expected, "{method} {path}: {body}");
         assert!(body["error"]["code"].is_string(), "{path}: {body}");
     }
@@ -704,14 +686,22 @@ async fn webhook_deliveries_are_recorded_and_retried() {
     );
 
     // Not due yet: a tick now sends nothing.
-    let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    let (status, report) = shop
+        .as_(Caller::Anonymous)
+        .post("/admin/recovery")
+        .send()
+        .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["context"]["webhooks_attempted"], 0, "{report}");
     // The retry is due 1 s after the failure; the recovery tick sends it.
     let deadline = Instant::now() + Duration::from_secs(10);
     let report = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+        let (status, report) = shop
+            .as_(Caller::Anonymous)
+            .post("/admin/recovery")
+            .send()
+            .await;
         assert_eq!(status, 200, "{report}");
         if report["context"]["webhooks_attempted"] != 0 || Instant::now() > deadline {
             break report;
@@ -729,7 +719,11 @@ async fn webhook_deliveries_are_recorded_and_retried() {
         "{delivered}"
     );
     // Delivered is final: the next tick sends nothing again.
-    let (_, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    let (_, report) = shop
+        .as_(Caller::Anonymous)
+        .post("/admin/recovery")
+        .send()
+        .await;
     assert_eq!(report["context"]["webhooks_attempted"], 0, "{report}");
 
     let bodies: Vec<Value> = bodies
@@ -801,12 +795,9 @@ async fn a_retried_dead_letter_sends_its_webhook_at_the_retry() {
 
     let id = text(&confirmed, "id");
     let (status, retried) = shop
-        .call_as(
-            "POST",
-            &format!("/admin/dead-letters/{id}/retry"),
-            Some((ADMIN, "admin")),
-            None,
-        )
+        .as_(Caller::admin(ADMIN))
+        .post(&format!("/admin/dead-letters/{id}/retry"))
+        .send()
         .await;
     assert_eq!(
         (

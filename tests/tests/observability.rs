@@ -49,9 +49,11 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
         .expect("customer");
     let line = json!({ "product_id": product, "quantity": 1 });
     let (status, _) = customer
-        .send("POST", "/api/v1/cart/items", Some(&line))
-        .await
-        .expect("cart");
+        .requests()
+        .post("/api/v1/cart/items")
+        .json(&line)
+        .send()
+        .await;
     assert_eq!(status, 200);
 
     // Commands and replies of the saga, and the order's own events, as they travel.
@@ -61,14 +63,13 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
 
     let client_traceparent = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
     let response = customer
-        .request("POST", "/api/v1/orders")
-        .expect("request")
+        .requests()
+        .post("/api/v1/orders")
         .header("traceparent", &client_traceparent)
         .header("idempotency-key", "traced-1")
         .json(&json!({ "shipping_address": address(), "payment_token": "tok_visa" }))
-        .send()
-        .await
-        .expect("checkout");
+        .response()
+        .await;
     assert_eq!(response.status(), 202);
     let gateway_traceparent = response
         .headers()
@@ -113,7 +114,12 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
 
     // To the notification the confirmation caused, and its webhook call.
     let notification = eventually("the order_confirmed notification", || async {
-        let (_, page) = customer.get("/api/v1/notifications").await.ok()?;
+        let (_, page) = customer
+            .requests()
+            .get("/api/v1/notifications")
+            .try_send()
+            .await
+            .ok()?;
         page["items"]
             .as_array()?
             .iter()
@@ -134,7 +140,7 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
     assert_eq!(trace_of(&webhook_traceparent).0, TRACE_ID);
 
     // A notification from an untraced cause has no trace id rather than a made-up one.
-    let (_, page) = admin.get("/api/v1/notifications").await.expect("list");
+    let (_, page) = admin.requests().get("/api/v1/notifications").send().await;
     let welcome = &page["items"][0];
     assert_eq!(welcome["template"], "welcome");
     assert_eq!(
@@ -142,9 +148,7 @@ async fn one_traceparent_follows_a_checkout_to_its_notification() {
         Some(32),
         "registration went through the gateway too, which started a trace: {welcome}"
     );
-    invariants::check(shop.state_dir())
-        .await
-        .expect("invariants");
+    invariants::assert_hold(shop.state_dir()).await;
 }
 
 /// `/metrics` as `name{labels}` → value.
@@ -190,7 +194,7 @@ async fn metrics_move_with_a_checkout() {
         .await
         .expect("terminal");
     assert_eq!(order["status"], "confirmed");
-    let (status, _) = customer.get("/api/v1/nowhere").await.expect("404");
+    let (status, _) = customer.requests().get("/api/v1/nowhere").send().await;
     assert_eq!(status, 404);
     // The consumers' outboxes and the notification settle after the order does.
     let after = eventually("the saga's last messages", || {
@@ -275,9 +279,7 @@ async fn metrics_move_with_a_checkout() {
             .any(|series| series.starts_with("wasmshop_runtime_outbox_backlog")),
         "the outbox backlog is exported"
     );
-    invariants::check(shop.state_dir())
-        .await
-        .expect("invariants");
+    invariants::assert_hold(shop.state_dir()).await;
 }
 
 /// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, as under `spin up`, the runtime exports a span per

@@ -6,10 +6,12 @@
 //! (`gateway-component/src/routes.rs`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
-use wasmshop_tests::client::{ApiClient, PASSWORD, address};
+use wasmshop_tests::client::{ADMIN_EMAIL, Caller, PASSWORD, address};
+use wasmshop_tests::ids::new_id;
 use wasmshop_tests::{
     CONTEXTS, EventTransport, TEST_ADMIN_BOOTSTRAP_TOKEN, Wasmshop, eventually, workspace_root,
 };
@@ -125,48 +127,410 @@ impl Contract {
     }
 }
 
-/// One call through the gateway, checked against the contract.
-struct Caller<'a> {
-    shop: &'a Wasmshop,
-    contract: &'a Contract,
+#[derive(Clone, Copy)]
+enum Who {
+    Anonymous,
+    /// The account the identity rows register; its token is the variable `customer_token`.
+    Customer,
+    /// The admin the bootstrap rows make; its token is the variable `admin_token`.
+    Admin,
 }
 
-impl Caller<'_> {
-    async fn call(
-        &self,
-        token: Option<&str>,
-        method: &str,
-        template: &str,
-        path: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let mut request = self.shop.client.request(
-            method.to_uppercase().parse().expect("method"),
-            format!("{}{path}", self.shop.base_url),
-        );
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+/// One row of the contract table: an operation, how to call it, what it must answer.
+/// `{name}` in the path and the body stands for a variable an earlier row captured.
+struct Row {
+    who: Who,
+    method: &'static str,
+    template: String,
+    path: String,
+    body: Option<Value>,
+    headers: Vec<(&'static str, &'static str)>,
+    expect: RangeInclusive<u16>,
+    /// Asks again (the saga, notifications, dead letters arrive later) until the body has a
+    /// string at this pointer, equal to the value when one is given.
+    until: Option<(&'static str, Option<&'static str>)>,
+    /// Saves the string at this pointer of the body as the variable.
+    capture: Option<(&'static str, &'static str)>,
+    /// The body has this value at this pointer (`""`: the whole body).
+    asserting: Vec<(&'static str, Value)>,
+}
+
+/// `method template` called at the template itself, expected to answer 200.
+fn op(who: Who, method: &'static str, template: impl Into<String>) -> Row {
+    let template = template.into();
+    Row {
+        who,
+        method,
+        path: template.clone(),
+        template,
+        body: None,
+        headers: Vec::new(),
+        expect: 200..=200,
+        until: None,
+        capture: None,
+        asserting: Vec::new(),
+    }
+}
+
+impl Row {
+    fn at(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    fn answers(mut self, status: u16) -> Self {
+        self.expect = status..=status;
+        self
+    }
+
+    fn answers_within(mut self, statuses: RangeInclusive<u16>) -> Self {
+        self.expect = statuses;
+        self
+    }
+
+    fn until(mut self, pointer: &'static str, value: Option<&'static str>) -> Self {
+        self.until = Some((pointer, value));
+        self
+    }
+
+    fn capture(mut self, variable: &'static str, pointer: &'static str) -> Self {
+        self.capture = Some((variable, pointer));
+        self
+    }
+
+    fn asserting(mut self, pointer: &'static str, value: Value) -> Self {
+        self.asserting.push((pointer, value));
+        self
+    }
+}
+
+/// Runs rows in order through the gateway, each response checked against the contract.
+struct Runner<'a> {
+    shop: &'a Wasmshop,
+    contract: &'a Contract,
+    variables: HashMap<&'static str, String>,
+}
+
+impl Runner<'_> {
+    fn fill(&self, text: &str) -> String {
+        self.variables
+            .iter()
+            .fold(text.to_owned(), |text, (name, value)| {
+                text.replace(&format!("{{{name}}}"), value)
+            })
+    }
+
+    fn caller(&self, who: Who) -> Caller {
+        let token = |name: &str| {
+            let token = self.variables.get(name);
+            Caller::bearer(token.unwrap_or_else(|| panic!("no {name} yet")).as_str())
+        };
+        match who {
+            Who::Anonymous => Caller::Anonymous,
+            Who::Customer => token("customer_token"),
+            Who::Admin => token("admin_token"),
         }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
+    }
+
+    /// One call of `row`: status and body, the body checked against the contract.
+    async fn call(&self, row: &Row) -> (u16, Value) {
+        let path = self.fill(&row.path);
+        let mut request = self
+            .shop
+            .as_(self.caller(row.who))
+            .method(row.method, &path);
+        for (name, value) in &row.headers {
+            request = request.header(name, value);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        if let Some(body) = &row.body {
+            let body = self.fill(&body.to_string());
+            request = request.json(&serde_json::from_str(&body).expect("a filled body is JSON"));
         }
-        let response = request.send().await.expect("request");
+        let response = request.response().await;
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"))
+                .unwrap_or_else(|e| panic!("{} {path}: not JSON ({e}): {text}", row.method))
         };
         self.contract
-            .check(template, &method.to_lowercase(), status, &body);
+            .check(&row.template, row.method, status, &body);
         (status, body)
     }
+
+    async fn run(&mut self, rows: Vec<Row>) {
+        for row in rows {
+            let what = format!("{} {}", row.method, self.fill(&row.path));
+            let (status, body) = match row.until {
+                None => self.call(&row).await,
+                Some((pointer, value)) => {
+                    eventually(&what, || async {
+                        let (status, body) = self.call(&row).await;
+                        let found = body.pointer(pointer).and_then(Value::as_str);
+                        let ready = found.is_some() && (value.is_none() || found == value);
+                        ready.then_some((status, body))
+                    })
+                    .await
+                }
+            };
+            assert!(row.expect.contains(&status), "{what}: {status} {body}");
+            for (pointer, value) in &row.asserting {
+                assert_eq!(body.pointer(pointer), Some(value), "{what}: {body}");
+            }
+            if let Some((variable, pointer)) = row.capture {
+                let value = body.pointer(pointer).and_then(Value::as_str);
+                let value = value.unwrap_or_else(|| panic!("{what}: no {pointer} in {body}"));
+                self.variables.insert(variable, value.to_owned());
+            }
+        }
+    }
+}
+
+use Who::{Admin, Anonymous, Customer};
+
+fn meta_and_identity_rows(document: &Value) -> Vec<Row> {
+    let register =
+        json!({ "email": "contract@example.com", "password": PASSWORD, "name": "Con Tract" });
+    let login = json!({ "email": "contract@example.com", "password": PASSWORD });
+    let bootstrap =
+        |token: &str| json!({ "token": token, "email": ADMIN_EMAIL, "password": PASSWORD });
+    vec![
+        // The gateway serves the document it was built with.
+        op(Anonymous, "get", "/api/v1/openapi.json").asserting("", document.clone()),
+        op(Anonymous, "get", "/health"),
+        op(Anonymous, "get", "/api/v1/health"),
+        op(Anonymous, "get", "/ready"),
+        op(Anonymous, "post", "/api/v1/auth/register")
+            .body(register.clone())
+            .answers(201),
+        // The email is taken.
+        op(Anonymous, "post", "/api/v1/auth/register")
+            .body(register)
+            .answers(409),
+        op(Anonymous, "post", "/api/v1/auth/register")
+            .body(json!({ "email": "x" }))
+            .answers_within(400..=499),
+        op(Anonymous, "post", "/api/v1/auth/login")
+            .body(login)
+            .capture("customer_token", "/access_token"),
+        op(Anonymous, "post", "/api/v1/auth/login")
+            .body(json!({ "email": "contract@example.com", "password": "wrong password" }))
+            .answers(401),
+        // The first admin: a wrong token makes nothing, the operator's makes one admin, once.
+        op(Anonymous, "post", "/api/v1/auth/bootstrap-admin")
+            .body(bootstrap("wrong"))
+            .answers(403)
+            .asserting("/error/code", json!("invalid_bootstrap_token")),
+        op(Anonymous, "post", "/api/v1/auth/bootstrap-admin")
+            .body(bootstrap(TEST_ADMIN_BOOTSTRAP_TOKEN))
+            .answers(201)
+            .asserting("/role", json!("admin")),
+        op(Anonymous, "post", "/api/v1/auth/bootstrap-admin")
+            .body(bootstrap(TEST_ADMIN_BOOTSTRAP_TOKEN))
+            .answers(409)
+            .asserting("/error/code", json!("already_bootstrapped")),
+        op(Anonymous, "post", "/api/v1/auth/login")
+            .body(json!({ "email": ADMIN_EMAIL, "password": PASSWORD }))
+            .capture("admin_token", "/access_token"),
+        op(Customer, "get", "/api/v1/users/me"),
+        op(Anonymous, "get", "/api/v1/users/me").answers(401),
+        op(Customer, "patch", "/api/v1/users/me").body(json!({ "name": "Con T. Ract" })),
+    ]
+}
+
+fn catalog_and_cart_rows() -> Vec<Row> {
+    let product = json!({ "sku": "CONTRACT-1", "name": "Contract mug", "description": "A mug",
+        "price": { "amount": 1250, "currency": "EUR" }, "category_id": "{category}" });
+    let mut renamed = product.clone();
+    renamed["name"] = json!("Contract mug, large");
+    let item = "/api/v1/cart/items/{product_id}";
+    vec![
+        op(Anonymous, "get", "/api/v1/products").at("/api/v1/products?limit=2&sort=price-asc"),
+        op(Anonymous, "get", "/api/v1/products")
+            .at("/api/v1/products?limit=0")
+            .answers(400),
+        op(Admin, "post", "/api/v1/categories")
+            .body(json!({ "name": "Contract goods", "description": null }))
+            .answers(201)
+            .capture("category", "/id"),
+        op(Anonymous, "get", "/api/v1/categories"),
+        op(Admin, "post", "/api/v1/products")
+            .body(product.clone())
+            .answers(201)
+            .capture("product", "/id"),
+        op(Customer, "post", "/api/v1/products")
+            .body(product)
+            .answers(403),
+        op(Anonymous, "get", "/api/v1/products/{id}").at("/api/v1/products/{product}"),
+        op(Anonymous, "get", "/api/v1/products/{id}")
+            .at("/api/v1/products/0190d7a0-0000-7000-8000-000000000000")
+            .answers(404),
+        op(Admin, "put", "/api/v1/products/{id}")
+            .at("/api/v1/products/{product}")
+            .body(renamed),
+        op(Admin, "put", "/api/v1/inventory/{id}")
+            .at("/api/v1/inventory/{product}")
+            .body(json!({ "on_hand": 20, "low_stock_threshold": 0 })),
+        op(Admin, "get", "/api/v1/inventory/{id}").at("/api/v1/inventory/{product}"),
+        // Cart.
+        op(Customer, "post", "/api/v1/cart/items")
+            .body(json!({ "product_id": "{product}", "quantity": 2 })),
+        op(Customer, "post", "/api/v1/cart/items")
+            .body(json!({ "product_id": "{product}", "quantity": 0 }))
+            .answers(422),
+        op(Customer, "patch", item)
+            .at("/api/v1/cart/items/{product}")
+            .body(json!({ "quantity": 3 })),
+        op(Customer, "get", "/api/v1/cart"),
+        op(Customer, "delete", item).at("/api/v1/cart/items/{product}"),
+        op(Customer, "delete", "/api/v1/cart"),
+    ]
+}
+
+fn order_payment_and_shipment_rows() -> Vec<Row> {
+    let checkout = json!({ "shipping_address": address(), "payment_token": "tok_visa",
+        "lines": [{ "product_id": "{product}", "quantity": 1 }] });
+    let order = |n: &str| {
+        op(Customer, "get", "/api/v1/orders/{id}")
+            .at(format!("/api/v1/orders/{{order{n}}}"))
+            .until("/status", Some("confirmed"))
+    };
+    let shipments = |n: &str| {
+        op(Customer, "get", "/api/v1/shipments")
+            .at(format!("/api/v1/shipments?order_id={{order{n}}}"))
+            .capture(
+                if n == "1" { "shipment1" } else { "shipment2" },
+                "/items/0/id",
+            )
+    };
+    let status = "/api/v1/shipments/{id}/status";
+    vec![
+        op(Customer, "post", "/api/v1/orders")
+            .body(checkout.clone())
+            .header("idempotency-key", "contract-1")
+            .answers(202)
+            .capture("order1", "/id"),
+        op(Customer, "post", "/api/v1/orders")
+            .body(checkout.clone())
+            .header("idempotency-key", "contract-2")
+            .answers(202)
+            .capture("order2", "/id"),
+        // No Idempotency-Key.
+        op(Customer, "post", "/api/v1/orders")
+            .body(checkout)
+            .answers(400),
+        order("1"),
+        order("2"),
+        op(Customer, "get", "/api/v1/orders").at("/api/v1/orders?limit=5"),
+        // Shipped orders cannot be cancelled.
+        op(Customer, "post", "/api/v1/orders/{id}/cancel")
+            .at("/api/v1/orders/{order1}/cancel")
+            .answers(409),
+        op(Customer, "get", "/api/v1/payments")
+            .at("/api/v1/payments?order_id={order1}")
+            .capture("payment", "/items/0/id"),
+        op(Customer, "get", "/api/v1/payments/{id}").at("/api/v1/payments/{payment}"),
+        op(Admin, "post", "/api/v1/admin/payments/payments/{id}/refund")
+            .at("/api/v1/admin/payments/payments/{payment}/refund"),
+        op(Anonymous, "get", "/api/v1/shipping/quotes")
+            .at("/api/v1/shipping/quotes?country=DE&weight_grams=1500"),
+        op(Anonymous, "get", "/api/v1/shipping/quotes")
+            .at("/api/v1/shipping/quotes?country=XX&weight_grams=1500")
+            .answers(422),
+        shipments("1"),
+        shipments("2"),
+        op(Customer, "get", "/api/v1/shipments/{id}").at("/api/v1/shipments/{shipment1}"),
+        op(Admin, "post", status)
+            .at("/api/v1/shipments/{shipment1}/status")
+            .body(json!({ "status": "picked" })),
+        op(Admin, "post", status)
+            .at("/api/v1/shipments/{shipment1}/status")
+            .body(json!({ "status": "created" }))
+            .answers(409),
+        op(Admin, "post", "/api/v1/shipments/{id}/cancel")
+            .at("/api/v1/shipments/{shipment2}/cancel"),
+    ]
+}
+
+fn notification_and_audit_rows() -> Vec<Row> {
+    let audit = "/api/v1/admin/audit";
+    vec![
+        op(Customer, "get", "/api/v1/notifications")
+            .until("/items/0/id", None)
+            .capture("notification", "/items/0/id"),
+        op(Customer, "post", "/api/v1/notifications/{id}/read")
+            .at("/api/v1/notifications/{notification}/read"),
+        op(Admin, "get", "/api/v1/admin/notifications/notifications")
+            .at("/api/v1/admin/notifications/notifications?limit=3"),
+        // The refund above is in the audit trail; only admins read it.
+        op(Admin, "get", audit)
+            .at("/api/v1/admin/audit?action=payments.refund&limit=5")
+            .asserting("/total", json!(1)),
+        op(Admin, "get", audit)
+            .at("/api/v1/admin/audit?since=yesterday")
+            .answers(422),
+        op(Customer, "get", audit).answers(403),
+    ]
+}
+
+/// Every context's operator routes; orders has the dead letter `{letter}` to read, retry and
+/// discard, the others none.
+fn operator_rows() -> Vec<Row> {
+    let mut rows = vec![
+        op(Admin, "get", "/api/v1/admin/orders/dead-letters")
+            .at("/api/v1/admin/orders/dead-letters?status=dead")
+            .until("/items/0/id", None)
+            .capture("letter", "/items/0/id"),
+    ];
+    for context in CONTEXTS {
+        let base = format!("/api/v1/admin/{context}");
+        let (id, found, acted) = if context == "orders" {
+            ("{letter}".to_owned(), 200..=200, 200..=299)
+        } else {
+            (new_id(), 404..=404, 404..=404)
+        };
+        let one = format!("{base}/dead-letters/{{id}}");
+        let letters = format!("{base}/dead-letters");
+        rows.extend([
+            op(Admin, "post", format!("{base}/recovery")),
+            op(Admin, "get", letters.clone()),
+            op(Admin, "get", one.clone())
+                .at(format!("{base}/dead-letters/{id}"))
+                .answers_within(found),
+            op(Admin, "post", format!("{base}/dead-letters/{{id}}/retry"))
+                .at(format!("{base}/dead-letters/{id}/retry"))
+                .answers_within(acted.clone()),
+            op(Admin, "delete", one)
+                .at(format!("{base}/dead-letters/{id}"))
+                .answers_within(acted),
+            op(Customer, "get", letters).answers(403),
+        ]);
+    }
+    rows
+}
+
+/// Last: a product goes, a token is revoked.
+fn closing_rows() -> Vec<Row> {
+    vec![
+        op(Admin, "delete", "/api/v1/products/{id}")
+            .at("/api/v1/products/{product}")
+            .answers_within(200..=299),
+        op(Customer, "post", "/api/v1/auth/logout").answers(204),
+        // A revoked token.
+        op(Customer, "get", "/api/v1/users/me").answers(401),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,762 +539,20 @@ async fn every_documented_operation_answers_as_documented() {
         .await
         .expect("boot");
     let contract = Contract::load();
-    let api = Caller {
+    let mut runner = Runner {
         shop: &shop,
         contract: &contract,
+        variables: HashMap::new(),
     };
-
-    // The gateway serves the document it was built with.
-    let (status, served) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/openapi.json",
-            "/api/v1/openapi.json",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!((status, &served), (200, &contract.doc));
-    api.call(None, "get", "/health", "/health", None, &[]).await;
-    api.call(None, "get", "/api/v1/health", "/api/v1/health", None, &[])
-        .await;
-    let (status, _) = api.call(None, "get", "/ready", "/ready", None, &[]).await;
-    assert_eq!(status, 200);
-
-    // Identity.
-    let register =
-        json!({ "email": "contract@example.com", "password": PASSWORD, "name": "Con Tract" });
-    let (status, _) = api
-        .call(
-            None,
-            "post",
-            "/api/v1/auth/register",
-            "/api/v1/auth/register",
-            Some(&register),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, _) = api
-        .call(
-            None,
-            "post",
-            "/api/v1/auth/register",
-            "/api/v1/auth/register",
-            Some(&register),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 409, "the email is taken");
-    let (status, _) = api
-        .call(
-            None,
-            "post",
-            "/api/v1/auth/register",
-            "/api/v1/auth/register",
-            Some(&json!({ "email": "x" })),
-            &[],
-        )
-        .await;
-    assert!((400..500).contains(&status));
-    let login = json!({ "email": "contract@example.com", "password": PASSWORD });
-    let (status, tokens) = api
-        .call(
-            None,
-            "post",
-            "/api/v1/auth/login",
-            "/api/v1/auth/login",
-            Some(&login),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let customer = tokens["access_token"].as_str().expect("token").to_owned();
-    let customer = Some(customer.as_str());
-    let (status, _) = api
-        .call(
-            None,
-            "post",
-            "/api/v1/auth/login",
-            "/api/v1/auth/login",
-            Some(&json!({ "email": "contract@example.com", "password": "wrong password" })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 401);
-    // The first admin: a wrong token makes nothing, the operator's makes one admin, once.
-    let bootstrap = |token: &str| json!({ "token": token, "email": wasmshop_tests::client::ADMIN_EMAIL, "password": PASSWORD });
-    for (token, status, code) in [
-        ("wrong", 403, Some("invalid_bootstrap_token")),
-        (TEST_ADMIN_BOOTSTRAP_TOKEN, 201, None),
-        (
-            TEST_ADMIN_BOOTSTRAP_TOKEN,
-            409,
-            Some("already_bootstrapped"),
-        ),
-    ] {
-        let (answered, body) = api
-            .call(
-                None,
-                "post",
-                "/api/v1/auth/bootstrap-admin",
-                "/api/v1/auth/bootstrap-admin",
-                Some(&bootstrap(token)),
-                &[],
-            )
-            .await;
-        assert_eq!(answered, status, "{body}");
-        if let Some(code) = code {
-            assert_eq!(body["error"]["code"], code);
-        } else {
-            assert_eq!(body["role"], "admin");
-        }
-    }
-    let admin = ApiClient::admin(&shop.base_url, &shop.client)
-        .await
-        .expect("admin")
-        .token
-        .expect("token");
-    let admin = Some(admin.as_str());
-    let (status, _) = api
-        .call(
-            customer,
-            "get",
-            "/api/v1/users/me",
-            "/api/v1/users/me",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/users/me",
-            "/api/v1/users/me",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 401);
-    let (status, _) = api
-        .call(
-            customer,
-            "patch",
-            "/api/v1/users/me",
-            "/api/v1/users/me",
-            Some(&json!({ "name": "Con T. Ract" })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-
-    // Catalog.
-    let (status, page) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/products",
-            "/api/v1/products?limit=2&sort=price-asc",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
-    let (status, _) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/products",
-            "/api/v1/products?limit=0",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, category) = api
-        .call(
-            admin,
-            "post",
-            "/api/v1/categories",
-            "/api/v1/categories",
-            Some(&json!({ "name": "Contract goods", "description": null })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 201, "{category}");
-    let (status, _) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/categories",
-            "/api/v1/categories",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let product_body = json!({ "sku": "CONTRACT-1", "name": "Contract mug", "description": "A mug",
-        "price": { "amount": 1250, "currency": "EUR" }, "category_id": category["id"] });
-    let (status, product) = api
-        .call(
-            admin,
-            "post",
-            "/api/v1/products",
-            "/api/v1/products",
-            Some(&product_body),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 201, "{product}");
-    let (status, _) = api
-        .call(
-            customer,
-            "post",
-            "/api/v1/products",
-            "/api/v1/products",
-            Some(&product_body),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 403);
-    let product_id = product["id"].as_str().expect("id").to_owned();
-    let product_path = format!("/api/v1/products/{product_id}");
-    let (status, _) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/products/{id}",
-            &product_path,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/products/{id}",
-            "/api/v1/products/0190d7a0-0000-7000-8000-000000000000",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 404);
-    let mut renamed = product_body.clone();
-    renamed["name"] = json!("Contract mug, large");
-    let (status, _) = api
-        .call(
-            admin,
-            "put",
-            "/api/v1/products/{id}",
-            &product_path,
-            Some(&renamed),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let inventory = format!("/api/v1/inventory/{product_id}");
-    let (status, _) = api
-        .call(
-            admin,
-            "put",
-            "/api/v1/inventory/{id}",
-            &inventory,
-            Some(&json!({ "on_hand": 20, "low_stock_threshold": 0 })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            admin,
-            "get",
-            "/api/v1/inventory/{id}",
-            &inventory,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-
-    // Cart.
-    let item = format!("/api/v1/cart/items/{product_id}");
-    let line = json!({ "product_id": product_id, "quantity": 2 });
-    let (status, _) = api
-        .call(
-            customer,
-            "post",
-            "/api/v1/cart/items",
-            "/api/v1/cart/items",
-            Some(&line),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            customer,
-            "post",
-            "/api/v1/cart/items",
-            "/api/v1/cart/items",
-            Some(&json!({ "product_id": product_id, "quantity": 0 })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 422);
-    let (status, _) = api
-        .call(
-            customer,
-            "patch",
-            "/api/v1/cart/items/{product_id}",
-            &item,
-            Some(&json!({ "quantity": 3 })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(customer, "get", "/api/v1/cart", "/api/v1/cart", None, &[])
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            customer,
-            "delete",
-            "/api/v1/cart/items/{product_id}",
-            &item,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            customer,
-            "delete",
-            "/api/v1/cart",
-            "/api/v1/cart",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-
-    // Orders, payments, shipments.
-    let checkout = |key: &'static str| {
-        let body = json!({ "shipping_address": address(), "payment_token": "tok_visa",
-            "lines": [{ "product_id": product_id, "quantity": 1 }] });
-        (key, body)
-    };
-    let mut orders = Vec::new();
-    for (key, body) in [checkout("contract-1"), checkout("contract-2")] {
-        let (status, accepted) = api
-            .call(
-                customer,
-                "post",
-                "/api/v1/orders",
-                "/api/v1/orders",
-                Some(&body),
-                &[("idempotency-key", key)],
-            )
-            .await;
-        assert_eq!(status, 202, "{accepted}");
-        orders.push(accepted["id"].as_str().expect("id").to_owned());
-    }
-    let (status, _) = api
-        .call(
-            customer,
-            "post",
-            "/api/v1/orders",
-            "/api/v1/orders",
-            Some(&checkout("x").1),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 400, "no Idempotency-Key");
-    for order in &orders {
-        let path = format!("/api/v1/orders/{order}");
-        let confirmed = eventually("a confirmed order", || async {
-            let (_, order) = api
-                .call(customer, "get", "/api/v1/orders/{id}", &path, None, &[])
-                .await;
-            (order["status"] == "confirmed").then_some(order)
-        })
-        .await;
-        assert_eq!(confirmed["status"], "confirmed");
-    }
-    let (status, _) = api
-        .call(
-            customer,
-            "get",
-            "/api/v1/orders",
-            "/api/v1/orders?limit=5",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            customer,
-            "post",
-            "/api/v1/orders/{id}/cancel",
-            &format!("/api/v1/orders/{}/cancel", orders[0]),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 409, "shipped orders cannot be cancelled");
-
-    let (status, payments) = api
-        .call(
-            customer,
-            "get",
-            "/api/v1/payments",
-            &format!("/api/v1/payments?order_id={}", orders[0]),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let payment_id = payments["items"][0]["id"]
-        .as_str()
-        .expect("payment")
-        .to_owned();
-    let (status, _) = api
-        .call(
-            customer,
-            "get",
-            "/api/v1/payments/{id}",
-            &format!("/api/v1/payments/{payment_id}"),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let refund = format!("/api/v1/admin/payments/payments/{payment_id}/refund");
-    let (status, _) = api
-        .call(
-            admin,
-            "post",
-            "/api/v1/admin/payments/payments/{id}/refund",
-            &refund,
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-
-    let (status, _) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/shipping/quotes",
-            "/api/v1/shipping/quotes?country=DE&weight_grams=1500",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            None,
-            "get",
-            "/api/v1/shipping/quotes",
-            "/api/v1/shipping/quotes?country=XX&weight_grams=1500",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 422);
-    let mut shipments = Vec::new();
-    for order in &orders {
-        let (status, page) = api
-            .call(
-                customer,
-                "get",
-                "/api/v1/shipments",
-                &format!("/api/v1/shipments?order_id={order}"),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(status, 200);
-        shipments.push(
-            page["items"][0]["id"]
-                .as_str()
-                .expect("shipment")
-                .to_owned(),
-        );
-    }
-    let (status, _) = api
-        .call(
-            customer,
-            "get",
-            "/api/v1/shipments/{id}",
-            &format!("/api/v1/shipments/{}", shipments[0]),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            admin,
-            "post",
-            "/api/v1/shipments/{id}/status",
-            &format!("/api/v1/shipments/{}/status", shipments[0]),
-            Some(&json!({ "status": "picked" })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            admin,
-            "post",
-            "/api/v1/shipments/{id}/status",
-            &format!("/api/v1/shipments/{}/status", shipments[0]),
-            Some(&json!({ "status": "created" })),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 409);
-    let (status, _) = api
-        .call(
-            admin,
-            "post",
-            "/api/v1/shipments/{id}/cancel",
-            &format!("/api/v1/shipments/{}/cancel", shipments[1]),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-
-    // Notifications.
-    let notification = eventually("a notification", || async {
-        let (_, page) = api
-            .call(
-                customer,
-                "get",
-                "/api/v1/notifications",
-                "/api/v1/notifications",
-                None,
-                &[],
-            )
-            .await;
-        page["items"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await;
-    let (status, _) = api
-        .call(
-            customer,
-            "post",
-            "/api/v1/notifications/{id}/read",
-            &format!("/api/v1/notifications/{notification}/read"),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            admin,
-            "get",
-            "/api/v1/admin/notifications/notifications",
-            "/api/v1/admin/notifications/notifications?limit=3",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200);
-
-    // The audit trail: the refund above is in it; only admins read it.
-    let (status, trail) = api
-        .call(
-            admin,
-            "get",
-            "/api/v1/admin/audit",
-            "/api/v1/admin/audit?action=payments.refund&limit=5",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!((status, &trail["total"]), (200, &json!(1)), "{trail}");
-    let (status, _) = api
-        .call(
-            admin,
-            "get",
-            "/api/v1/admin/audit",
-            "/api/v1/admin/audit?since=yesterday",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 422);
-    let (status, _) = api
-        .call(
-            customer,
-            "get",
-            "/api/v1/admin/audit",
-            "/api/v1/admin/audit",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 403);
-
-    // Operators: a poison message gives orders a dead letter to read, retry and discard.
+    runner.run(meta_and_identity_rows(&contract.doc)).await;
+    runner.run(catalog_and_cart_rows()).await;
+    runner.run(order_payment_and_shipment_rows()).await;
+    runner.run(notification_and_audit_rows()).await;
+    // A poison message gives orders a dead letter for the operator rows.
     let poison = json!({ "not": "an envelope" });
     assert_eq!(shop.publish("catalog.events", &poison).expect("publish"), 1);
-    let letter = eventually("a dead letter", || async {
-        let (_, page) = api
-            .call(
-                admin,
-                "get",
-                "/api/v1/admin/orders/dead-letters",
-                "/api/v1/admin/orders/dead-letters?status=dead",
-                None,
-                &[],
-            )
-            .await;
-        page["items"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await;
-    for context in CONTEXTS {
-        let base = format!("/api/v1/admin/{context}");
-        let (status, _) = api
-            .call(
-                admin,
-                "post",
-                &format!("/api/v1/admin/{context}/recovery"),
-                &format!("{base}/recovery"),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(status, 200, "{context}");
-        let (status, _) = api
-            .call(
-                admin,
-                "get",
-                &format!("/api/v1/admin/{context}/dead-letters"),
-                &format!("{base}/dead-letters"),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(status, 200);
-        let id = if context == "orders" {
-            letter.clone()
-        } else {
-            uuid::Uuid::now_v7().to_string()
-        };
-        let one = format!("/api/v1/admin/{context}/dead-letters/{{id}}");
-        let retry = format!("/api/v1/admin/{context}/dead-letters/{{id}}/retry");
-        let (status, _) = api
-            .call(
-                admin,
-                "get",
-                &one,
-                &format!("{base}/dead-letters/{id}"),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(
-            status,
-            if context == "orders" { 200 } else { 404 },
-            "{context}"
-        );
-        let (status, _) = api
-            .call(
-                admin,
-                "post",
-                &retry,
-                &format!("{base}/dead-letters/{id}/retry"),
-                None,
-                &[],
-            )
-            .await;
-        assert!(
-            if context == "orders" {
-                status < 300
-            } else {
-                status == 404
-            },
-            "{context}: {status}"
-        );
-        let (status, _) = api
-            .call(
-                admin,
-                "delete",
-                &one,
-                &format!("{base}/dead-letters/{id}"),
-                None,
-                &[],
-            )
-            .await;
-        assert!(
-            if context == "orders" {
-                status < 300
-            } else {
-                status == 404
-            },
-            "{context}: {status}"
-        );
-        let (status, _) = api
-            .call(
-                customer,
-                "get",
-                &format!("/api/v1/admin/{context}/dead-letters"),
-                &format!("{base}/dead-letters"),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(status, 403);
-    }
-
-    // Last: a product goes, a token is revoked.
-    let (status, _) = api
-        .call(
-            admin,
-            "delete",
-            "/api/v1/products/{id}",
-            &product_path,
-            None,
-            &[],
-        )
-        .await;
-    assert!(status < 300);
-    let (status, _) = api
-        .call(
-            customer,
-            "post",
-            "/api/v1/auth/logout",
-            "/api/v1/auth/logout",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 204);
-    let (status, _) = api
-        .call(
-            customer,
-            "get",
-            "/api/v1/users/me",
-            "/api/v1/users/me",
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 401, "a revoked token");
+    runner.run(operator_rows()).await;
+    runner.run(closing_rows()).await;
 
     let driven = contract.driven.lock().expect("lock").clone();
     let missing: Vec<_> = contract.operations().difference(&driven).cloned().collect();

@@ -2,15 +2,9 @@
 //! push, answered once per order however often they come; reads by owners; the fault switch.
 
 use serde_json::{Value, json};
+use wasmshop_tests::client::Caller;
+use wasmshop_tests::ids::{ADMIN, ALICE, BOB, new_id};
 use wasmshop_tests::{Wasmshop, envelope, json};
-
-const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
-const BOB: &str = "0190d7a0-0000-7000-8000-000000000b0b";
-const ADMIN: &str = "0190d7a0-0000-7000-8000-0000000ad111";
-
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 fn authorize(order_id: &str, token: &str, amount: i64) -> Value {
     envelope(
@@ -33,27 +27,6 @@ fn command(event_type: &str, order_id: &str) -> Value {
     )
 }
 
-/// Publishes each command after the previous one was answered (the Redis trigger handles
-/// messages concurrently, so only this fixes their order) and returns the replies.
-async fn exchange(shop: &Wasmshop, commands: &[Value]) -> Vec<Value> {
-    let mut replies = Vec::new();
-    for command in commands {
-        let reply = shop.subscribe("payments.events", 1).expect("subscribe");
-        assert_eq!(
-            shop.publish("payments.commands", command).expect("publish"),
-            1
-        );
-        let reply = reply.received().await.pop().expect("a reply");
-        assert_eq!(reply["causation_id"], command["id"], "{reply}");
-        assert_eq!(
-            reply["correlation_id"], command["correlation_id"],
-            "{reply}"
-        );
-        replies.push(reply);
-    }
-    replies
-}
-
 fn data(reply: &Value) -> Value {
     serde_json::from_str(reply["data"].as_str().expect("data")).expect("payload")
 }
@@ -62,19 +35,20 @@ fn data(reply: &Value) -> Value {
 async fn commands_move_money_once_per_order() {
     let shop = Wasmshop::boot_component("payments").await.expect("boot");
     let order = new_id();
-    let replies = exchange(
-        &shop,
-        &[
-            authorize(&order, "tok_visa", 2_500),
-            authorize(&order, "tok_visa", 2_500),
-            command("payment.capture", &order),
-            command("payment.capture", &order),
-            command("payment.void", &order),
-            command("payment.refund", &order),
-            command("payment.refund", &order),
-        ],
-    )
-    .await;
+    let replies = shop
+        .exchange(
+            "payments",
+            &[
+                authorize(&order, "tok_visa", 2_500),
+                authorize(&order, "tok_visa", 2_500),
+                command("payment.capture", &order),
+                command("payment.capture", &order),
+                command("payment.void", &order),
+                command("payment.refund", &order),
+                command("payment.refund", &order),
+            ],
+        )
+        .await;
     let types: Vec<&str> = replies
         .iter()
         .filter_map(|r| r["event_type"].as_str())
@@ -97,12 +71,9 @@ async fn commands_move_money_once_per_order() {
         "a captured payment is refunded, not voided"
     );
     let (status, page) = shop
-        .call_as(
-            "GET",
-            &format!("/payments?order_id={order}"),
-            Some((ALICE, "customer")),
-            None,
-        )
+        .as_(Caller::customer(ALICE))
+        .get(&format!("/payments?order_id={order}"))
+        .send()
         .await;
     assert_eq!(status, 200, "{page}");
     let payment = &page["items"][0];
@@ -144,7 +115,9 @@ async fn test_tokens_and_limits_answer_deterministically() {
     ];
     for (token, amount, code, retryable) in cases {
         let order = new_id();
-        let reply = &exchange(&shop, &[authorize(&order, token, amount)]).await[0];
+        let reply = &shop
+            .exchange("payments", &[authorize(&order, token, amount)])
+            .await[0];
         assert_eq!(reply["event_type"], "payment.failed", "{token}");
         let failure = data(reply);
         assert_eq!(
@@ -155,16 +128,17 @@ async fn test_tokens_and_limits_answer_deterministically() {
     }
     // tok_flaky: two provider errors, then approved; a decline is replayed, never retried.
     let order = new_id();
-    let replies = exchange(
-        &shop,
-        &[
-            authorize(&order, "tok_flaky", 900),
-            authorize(&order, "tok_flaky", 900),
-            authorize(&order, "tok_flaky", 900),
-            authorize(&order, "tok_flaky", 900),
-        ],
-    )
-    .await;
+    let replies = shop
+        .exchange(
+            "payments",
+            &[
+                authorize(&order, "tok_flaky", 900),
+                authorize(&order, "tok_flaky", 900),
+                authorize(&order, "tok_flaky", 900),
+                authorize(&order, "tok_flaky", 900),
+            ],
+        )
+        .await;
     let types: Vec<&str> = replies
         .iter()
         .filter_map(|r| r["event_type"].as_str())
@@ -181,14 +155,15 @@ async fn test_tokens_and_limits_answer_deterministically() {
 
     // A void that overtakes its authorize leaves a tombstone: the late authorize is refused.
     let order = new_id();
-    let replies = exchange(
-        &shop,
-        &[
-            command("payment.void", &order),
-            authorize(&order, "tok_visa", 700),
-        ],
-    )
-    .await;
+    let replies = shop
+        .exchange(
+            "payments",
+            &[
+                command("payment.void", &order),
+                authorize(&order, "tok_visa", 700),
+            ],
+        )
+        .await;
     assert_eq!(replies[0]["event_type"], "payment.voided");
     assert_eq!(data(&replies[1])["code"], "order_voided");
 }
@@ -197,8 +172,8 @@ async fn test_tokens_and_limits_answer_deterministically() {
 async fn reads_are_owned_and_refunds_are_for_admins() {
     let shop = Wasmshop::boot_component("payments").await.expect("boot");
     let order = new_id();
-    exchange(
-        &shop,
+    shop.exchange(
+        "payments",
         &[
             authorize(&order, "tok_visa", 1_200),
             command("payment.capture", &order),
@@ -206,27 +181,23 @@ async fn reads_are_owned_and_refunds_are_for_admins() {
     )
     .await;
     let (_, page) = shop
-        .call_as("GET", "/payments", Some((ALICE, "customer")), None)
+        .as_(Caller::customer(ALICE))
+        .get("/payments")
+        .send()
         .await;
     let id = page["items"][0]["id"].as_str().expect("id").to_owned();
     assert_eq!(page["total"], 1);
 
     let (status, _) = shop
-        .call_as(
-            "GET",
-            &format!("/payments/{id}"),
-            Some((ALICE, "customer")),
-            None,
-        )
+        .as_(Caller::customer(ALICE))
+        .get(&format!("/payments/{id}"))
+        .send()
         .await;
     assert_eq!(status, 200);
     let (status, body) = shop
-        .call_as(
-            "GET",
-            &format!("/payments/{id}"),
-            Some((BOB, "customer")),
-            None,
-        )
+        .as_(Caller::customer(BOB))
+        .get(&format!("/payments/{id}"))
+        .send()
         .await;
     assert_eq!(
         (status, &body["error"]["code"]),
@@ -234,17 +205,19 @@ async fn reads_are_owned_and_refunds_are_for_admins() {
         "another's payment is invisible"
     );
     let (_, page) = shop
-        .call_as("GET", "/payments", Some((BOB, "customer")), None)
+        .as_(Caller::customer(BOB))
+        .get("/payments")
+        .send()
         .await;
     assert_eq!(page["total"], 0);
-    let (_, page) = shop
-        .call_as("GET", "/payments", Some((ADMIN, "admin")), None)
-        .await;
+    let (_, page) = shop.as_(Caller::admin(ADMIN)).get("/payments").send().await;
     assert_eq!(page["total"], 1, "admins see all");
-    let (status, _) = shop.call_as("GET", "/payments", None, None).await;
+    let (status, _) = shop.as_(Caller::Anonymous).get("/payments").send().await;
     assert_eq!(status, 401);
     let (status, body) = shop
-        .call_as("GET", "/payments?limit=0", Some((ALICE, "customer")), None)
+        .as_(Caller::customer(ALICE))
+        .get("/payments?limit=0")
+        .send()
         .await;
     assert_eq!(
         (status, &body["error"]["code"]),
@@ -252,49 +225,39 @@ async fn reads_are_owned_and_refunds_are_for_admins() {
         "{body}"
     );
     let (status, _) = shop
-        .call_as("GET", "/payments?page=x", Some((ALICE, "customer")), None)
+        .as_(Caller::customer(ALICE))
+        .get("/payments?page=x")
+        .send()
         .await;
     assert_eq!(status, 400);
     let (status, _) = shop
-        .call_as(
-            "DELETE",
-            &format!("/payments/{id}"),
-            Some((ALICE, "customer")),
-            None,
-        )
+        .as_(Caller::customer(ALICE))
+        .delete(&format!("/payments/{id}"))
+        .send()
         .await;
     assert_eq!(status, 405);
 
     let refund = format!("/admin/payments/{id}/refund");
-    let (status, _) = shop
-        .call_as("POST", &refund, Some((ALICE, "customer")), None)
-        .await;
+    let (status, _) = shop.as_(Caller::customer(ALICE)).post(&refund).send().await;
     assert_eq!(status, 403);
     let events = shop.subscribe("payments.events", 1).expect("subscribe");
-    let (status, payment) = shop
-        .call_as("POST", &refund, Some((ADMIN, "admin")), None)
-        .await;
+    let (status, payment) = shop.as_(Caller::admin(ADMIN)).post(&refund).send().await;
     assert_eq!(
         (status, &payment["status"]),
         (200, &json!("refunded")),
         "{payment}"
     );
     assert_eq!(events.received().await[0]["event_type"], "payment.refunded");
-    let (status, payment) = shop
-        .call_as("POST", &refund, Some((ADMIN, "admin")), None)
-        .await;
+    let (status, payment) = shop.as_(Caller::admin(ADMIN)).post(&refund).send().await;
     assert_eq!(
         (status, &payment["refunded_amount"]),
         (200, &json!(1_200)),
         "refunding twice refunds once"
     );
     let (status, _) = shop
-        .call_as(
-            "POST",
-            &format!("/admin/payments/{}/refund", new_id()),
-            Some((ADMIN, "admin")),
-            None,
-        )
+        .as_(Caller::admin(ADMIN))
+        .post(&format!("/admin/payments/{}/refund", new_id()))
+        .send()
         .await;
     assert_eq!(status, 404);
 }
@@ -305,14 +268,15 @@ async fn the_fault_switch_fails_the_provider_transiently() {
         .await
         .expect("boot");
     let order = new_id();
-    let replies = exchange(
-        &shop,
-        &[
-            authorize(&order, "tok_visa", 1_000),
-            command("payment.void", &order),
-        ],
-    )
-    .await;
+    let replies = shop
+        .exchange(
+            "payments",
+            &[
+                authorize(&order, "tok_visa", 1_000),
+                command("payment.void", &order),
+            ],
+        )
+        .await;
     let failure = data(&replies[0]);
     assert_eq!(
         (failure["code"].as_str(), failure["retryable"].as_bool()),
@@ -323,13 +287,15 @@ async fn the_fault_switch_fails_the_provider_transiently() {
         "compensations still work"
     );
     let (status, body) = shop
-        .call_as("GET", "/payments", Some((ALICE, "customer")), None)
+        .as_(Caller::customer(ALICE))
+        .get("/payments")
+        .send()
         .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (503, &json!("provider_unavailable"))
     );
-    let (status, _) = shop.call_as("GET", "/health", None, None).await;
+    let (status, _) = shop.as_(Caller::Anonymous).get("/health").send().await;
     assert_eq!(status, 200);
 
     // Over HTTP push too, and a command it does not know is a dead letter.
@@ -344,7 +310,9 @@ async fn the_fault_switch_fails_the_provider_transiently() {
         (202, &json!("dead_lettered"))
     );
     let (status, letters) = shop
-        .call_as("GET", "/admin/dead-letters", Some((ADMIN, "admin")), None)
+        .as_(Caller::admin(ADMIN))
+        .get("/admin/dead-letters")
+        .send()
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -361,8 +329,8 @@ async fn the_wit_api_reads_and_refunds_as_http_does() {
 
     let shop = Wasmshop::boot_component("payments").await.expect("boot");
     let (captured, declined) = (new_id(), new_id());
-    exchange(
-        &shop,
+    shop.exchange(
+        "payments",
         &[
             authorize(&captured, "tok_visa", 4_200),
             command("payment.capture", &captured),
@@ -403,12 +371,9 @@ async fn the_wit_api_reads_and_refunds_as_http_does() {
 
     // The HTTP door shows the same payment.
     let (status, body) = shop
-        .call_as(
-            "GET",
-            &format!("/payments/{}", payment.id),
-            Some((ALICE, "customer")),
-            None,
-        )
+        .as_(Caller::customer(ALICE))
+        .get(&format!("/payments/{}", payment.id))
+        .send()
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "captured");

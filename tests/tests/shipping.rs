@@ -2,15 +2,9 @@
 //! cancelled by saga commands (once per order), the status machine for operators, ownership.
 
 use serde_json::{Value, json};
+use wasmshop_tests::client::Caller;
+use wasmshop_tests::ids::{ADMIN, ALICE, BOB, new_id};
 use wasmshop_tests::{Wasmshop, envelope};
-
-const ALICE: &str = "0190d7a0-0000-7000-8000-00000000a11c";
-const BOB: &str = "0190d7a0-0000-7000-8000-000000000b0b";
-const ADMIN: &str = "0190d7a0-0000-7000-8000-0000000ad111";
-
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 fn create(order_id: &str, postal_code: &str) -> Value {
     envelope(
@@ -34,25 +28,22 @@ fn cancel(order_id: &str) -> Value {
     )
 }
 
-/// Publishes each command after the previous one was answered (the Redis trigger handles
-/// messages concurrently) and returns the reply types.
-async fn exchange(shop: &Wasmshop, commands: &[Value]) -> Vec<String> {
-    let mut types = Vec::new();
-    for command in commands {
-        let reply = shop.subscribe("shipping.events", 1).expect("subscribe");
-        shop.publish("shipping.commands", command).expect("publish");
-        let reply = reply.received().await.pop().expect("a reply");
-        assert_eq!(reply["causation_id"], command["id"], "{reply}");
-        types.push(reply["event_type"].as_str().unwrap_or("?").to_owned());
-    }
-    types
+/// The types of the replies to `commands` (see [`Wasmshop::exchange`]).
+async fn reply_types(shop: &Wasmshop, commands: &[Value]) -> Vec<String> {
+    shop.exchange("shipping", commands)
+        .await
+        .iter()
+        .map(|reply| reply["event_type"].as_str().unwrap_or("?").to_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotes_follow_the_rate_table() {
     let shop = Wasmshop::boot_component("shipping").await.expect("boot");
     let (status, quote) = shop
-        .call_as("GET", "/quotes?country=DE&weight_grams=2500", None, None)
+        .as_(Caller::Anonymous)
+        .get("/quotes?country=DE&weight_grams=2500")
+        .send()
         .await;
     assert_eq!(status, 200, "{quote}");
     assert_eq!(
@@ -67,7 +58,9 @@ async fn quotes_follow_the_rate_table() {
         ("weight_grams=100", "country"),
     ] {
         let (status, body) = shop
-            .call_as("GET", &format!("/quotes?{query}"), None, None)
+            .as_(Caller::Anonymous)
+            .get(&format!("/quotes?{query}"))
+            .send()
             .await;
         assert_eq!(status, 422, "{query}: {body}");
         assert_eq!(
@@ -76,10 +69,12 @@ async fn quotes_follow_the_rate_table() {
         );
     }
     let (status, _) = shop
-        .call_as("GET", "/quotes?country=DE&weight_grams=heavy", None, None)
+        .as_(Caller::Anonymous)
+        .get("/quotes?country=DE&weight_grams=heavy")
+        .send()
         .await;
     assert_eq!(status, 400);
-    let (status, _) = shop.call_as("POST", "/quotes", None, None).await;
+    let (status, _) = shop.as_(Caller::Anonymous).post("/quotes").send().await;
     assert_eq!(status, 405);
 }
 
@@ -88,16 +83,13 @@ async fn shipments_are_created_once_and_cancelled_before_pickup() {
     let shop = Wasmshop::boot_component("shipping").await.expect("boot");
     let order = new_id();
     assert_eq!(
-        exchange(&shop, &[create(&order, "10115"), create(&order, "10115")]).await,
+        reply_types(&shop, &[create(&order, "10115"), create(&order, "10115")]).await,
         ["shipment.created", "shipment.created"]
     );
     let (_, page) = shop
-        .call_as(
-            "GET",
-            &format!("/shipments?order_id={order}"),
-            Some((ALICE, "customer")),
-            None,
-        )
+        .as_(Caller::customer(ALICE))
+        .get(&format!("/shipments?order_id={order}"))
+        .send()
         .await;
     assert_eq!(page["total"], 1, "one shipment for two commands: {page}");
     let shipment = page["items"][0].clone();
@@ -107,42 +99,37 @@ async fn shipments_are_created_once_and_cancelled_before_pickup() {
         "{tracking}"
     );
     assert_eq!(
-        exchange(&shop, &[cancel(&order), cancel(&order)]).await,
+        reply_types(&shop, &[cancel(&order), cancel(&order)]).await,
         ["shipment.cancelled", "shipment.cancelled"]
     );
 
     // Undeliverable test address; cancel overtaking its create; cancel after pickup.
     assert_eq!(
-        exchange(&shop, &[create(&new_id(), "00000")]).await,
+        reply_types(&shop, &[create(&new_id(), "00000")]).await,
         ["shipment.failed"]
     );
     let late = new_id();
     assert_eq!(
-        exchange(&shop, &[cancel(&late), create(&late, "10115")]).await,
+        reply_types(&shop, &[cancel(&late), create(&late, "10115")]).await,
         ["shipment.cancelled", "shipment.failed"]
     );
     let picked = new_id();
-    exchange(&shop, &[create(&picked, "10115")]).await;
+    reply_types(&shop, &[create(&picked, "10115")]).await;
     let (_, page) = shop
-        .call_as(
-            "GET",
-            &format!("/shipments?order_id={picked}"),
-            Some((ADMIN, "admin")),
-            None,
-        )
+        .as_(Caller::admin(ADMIN))
+        .get(&format!("/shipments?order_id={picked}"))
+        .send()
         .await;
     let id = page["items"][0]["id"].as_str().expect("id").to_owned();
     let (status, _) = shop
-        .call_as(
-            "POST",
-            &format!("/shipments/{id}/status"),
-            Some((ADMIN, "admin")),
-            Some(&json!({ "status": "picked" })),
-        )
+        .as_(Caller::admin(ADMIN))
+        .post(&format!("/shipments/{id}/status"))
+        .json(&json!({ "status": "picked" }))
+        .send()
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        exchange(&shop, &[cancel(&picked)]).await,
+        reply_types(&shop, &[cancel(&picked)]).await,
         ["shipment.failed"]
     );
 }
@@ -151,29 +138,27 @@ async fn shipments_are_created_once_and_cancelled_before_pickup() {
 async fn operators_move_shipments_forward_and_owners_read_them() {
     let shop = Wasmshop::boot_component("shipping").await.expect("boot");
     let order = new_id();
-    exchange(&shop, &[create(&order, "10115")]).await;
+    reply_types(&shop, &[create(&order, "10115")]).await;
     let (_, page) = shop
-        .call_as("GET", "/shipments", Some((ALICE, "customer")), None)
+        .as_(Caller::customer(ALICE))
+        .get("/shipments")
+        .send()
         .await;
     let id = page["items"][0]["id"].as_str().expect("id").to_owned();
     let status_path = format!("/shipments/{id}/status");
 
     let (status, _) = shop
-        .call_as(
-            "POST",
-            &status_path,
-            Some((ALICE, "customer")),
-            Some(&json!({ "status": "picked" })),
-        )
+        .as_(Caller::customer(ALICE))
+        .post(&status_path)
+        .json(&json!({ "status": "picked" }))
+        .send()
         .await;
     assert_eq!(status, 403);
     let (status, body) = shop
-        .call_as(
-            "POST",
-            &status_path,
-            Some((ADMIN, "admin")),
-            Some(&json!({ "status": "delivered" })),
-        )
+        .as_(Caller::admin(ADMIN))
+        .post(&status_path)
+        .json(&json!({ "status": "delivered" }))
+        .send()
         .await;
     assert_eq!(
         (status, &body["error"]["code"]),
@@ -183,12 +168,10 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
     let events = shop.subscribe("shipping.events", 3).expect("subscribe");
     for next in ["picked", "in_transit", "delivered"] {
         let (status, shipment) = shop
-            .call_as(
-                "POST",
-                &status_path,
-                Some((ADMIN, "admin")),
-                Some(&json!({ "status": next })),
-            )
+            .as_(Caller::admin(ADMIN))
+            .post(&status_path)
+            .json(&json!({ "status": next }))
+            .send()
             .await;
         assert_eq!(
             (status, &shipment["status"]),
@@ -204,22 +187,16 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
         "{events:?}"
     );
     let (status, _) = shop
-        .call_as(
-            "POST",
-            &format!("/shipments/{id}/cancel"),
-            Some((ADMIN, "admin")),
-            None,
-        )
+        .as_(Caller::admin(ADMIN))
+        .post(&format!("/shipments/{id}/cancel"))
+        .send()
         .await;
     assert_eq!(status, 409, "no cancel after pickup");
 
     let (status, shipment) = shop
-        .call_as(
-            "GET",
-            &format!("/shipments/{id}"),
-            Some((ALICE, "customer")),
-            None,
-        )
+        .as_(Caller::customer(ALICE))
+        .get(&format!("/shipments/{id}"))
+        .send()
         .await;
     assert_eq!(status, 200);
     let history: Vec<&str> = shipment["history"]
@@ -230,15 +207,12 @@ async fn operators_move_shipments_forward_and_owners_read_them() {
         .collect();
     assert_eq!(history, ["created", "picked", "in_transit", "delivered"]);
     let (status, _) = shop
-        .call_as(
-            "GET",
-            &format!("/shipments/{id}"),
-            Some((BOB, "customer")),
-            None,
-        )
+        .as_(Caller::customer(BOB))
+        .get(&format!("/shipments/{id}"))
+        .send()
         .await;
     assert_eq!(status, 404, "another's shipment is invisible");
-    let (status, _) = shop.call_as("GET", "/shipments", None, None).await;
+    let (status, _) = shop.as_(Caller::Anonymous).get("/shipments").send().await;
     assert_eq!(status, 401);
 
     for (body, expected) in [
@@ -268,7 +242,7 @@ async fn the_wit_api_quotes_reads_and_moves_shipments() {
 
     let shop = Wasmshop::boot_component("shipping").await.expect("boot");
     let order = new_id();
-    exchange(&shop, &[create(&order, "10115")]).await;
+    reply_types(&shop, &[create(&order, "10115")]).await;
     let (mut store, shipping) = shop.shipping_api().await.expect("instance");
     let api = shipping.wasmshop_shipping_api();
 
@@ -278,7 +252,9 @@ async fn the_wit_api_quotes_reads_and_moves_shipments() {
         .expect("call")
         .expect("quote");
     let (status, http) = shop
-        .call_as("GET", "/quotes?country=DE&weight_grams=2500", None, None)
+        .as_(Caller::Anonymous)
+        .get("/quotes?country=DE&weight_grams=2500")
+        .send()
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -348,12 +324,9 @@ async fn the_wit_api_quotes_reads_and_moves_shipments() {
     let events = events.received().await;
     assert_eq!(events.len(), 2);
     let (_, http) = shop
-        .call_as(
-            "GET",
-            &format!("/shipments/{}", shipment.id),
-            Some((ADMIN, "admin")),
-            None,
-        )
+        .as_(Caller::admin(ADMIN))
+        .get(&format!("/shipments/{}", shipment.id))
+        .send()
         .await;
     assert_eq!(http["status"], "in_transit", "both doors show the move");
     let operator = api

@@ -201,9 +201,11 @@ async fn hostile_product_names_render_inert_and_forms_need_their_token() {
         "description": "<img src=x onerror=alert(2)>",
         "price": { "amount": 100, "currency": "EUR" }, "category_id": null });
     let (status, product) = admin
-        .send("POST", "/api/v1/products", Some(&body))
-        .await
-        .expect("create");
+        .requests()
+        .post("/api/v1/products")
+        .json(&body)
+        .send()
+        .await;
     assert_eq!(status, 201, "{product}");
     let id = product["id"].as_str().expect("id");
 
@@ -699,9 +701,11 @@ async fn category_with_prices(
     prices: &[i64],
 ) -> (String, Vec<String>) {
     let (status, category) = admin
-        .send("POST", "/api/v1/categories", Some(&json!({ "name": name })))
-        .await
-        .expect("category");
+        .requests()
+        .post("/api/v1/categories")
+        .json(&json!({ "name": name }))
+        .send()
+        .await;
     assert_eq!(status, 201, "{category}");
     let category = category["id"].as_str().expect("id").to_owned();
     let mut products = Vec::new();
@@ -710,9 +714,11 @@ async fn category_with_prices(
         let body = json!({ "sku": sku, "name": format!("{name} at {price}"), "description": "",
             "price": { "amount": price, "currency": "EUR" }, "category_id": category });
         let (status, product) = admin
-            .send("POST", "/api/v1/products", Some(&body))
-            .await
-            .expect("product");
+            .requests()
+            .post("/api/v1/products")
+            .json(&body)
+            .send()
+            .await;
         assert_eq!(status, 201, "{product}");
         products.push((
             *price,

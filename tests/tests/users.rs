@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use wasmshop_tests::bindings::users::wasmshop::users::types::{
     Address, Error as ApiError, LoginRequest, ProfileUpdate, RegisterRequest, Role,
 };
+use wasmshop_tests::client::Caller;
+use wasmshop_tests::tokens::{now, sign};
 use wasmshop_tests::{TEST_ADMIN_BOOTSTRAP_TOKEN, TEST_JWT_SECRET, Wasmshop, json};
 
 const PASSWORD: &str = "correct horse battery";
@@ -19,49 +21,23 @@ async fn boot() -> Wasmshop {
         .expect("users boots from spin.toml")
 }
 
-async fn post(shop: &Wasmshop, path: &str, body: Value) -> (u16, Value) {
-    json(
-        shop.client
-            .post(shop.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await
-}
-
-async fn post_raw(shop: &Wasmshop, path: &str, body: &'static str) -> (u16, Value) {
-    json(
-        shop.client
-            .post(shop.url(path))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await
-}
-
 async fn register(shop: &Wasmshop, email: &str, name: &str) -> Value {
-    let (status, body) = post(
-        shop,
-        "/auth/register",
-        json!({ "email": email, "password": PASSWORD, "name": name }),
-    )
-    .await;
+    let (status, body) = shop
+        .anonymous()
+        .post("/auth/register")
+        .json(&json!({ "email": email, "password": PASSWORD, "name": name }))
+        .send()
+        .await;
     assert_eq!(status, 201, "{body}");
     body
 }
 
 async fn login(shop: &Wasmshop, email: &str, password: &str) -> reqwest::Response {
-    shop.client
-        .post(shop.url("/auth/login"))
+    shop.anonymous()
+        .post("/auth/login")
         .json(&json!({ "email": email, "password": password }))
-        .send()
+        .response()
         .await
-        .expect("login")
 }
 
 async fn access_token(shop: &Wasmshop, email: &str) -> String {
@@ -121,22 +97,6 @@ fn decode(token: &str) -> Claims {
         iss: text("iss"),
         aud: text("aud"),
     }
-}
-
-fn sign(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(Algorithm::HS256),
-        claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("signs")
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs() as i64
 }
 
 fn field_names(body: &Value) -> Vec<String> {
@@ -226,11 +186,7 @@ async fn registration_normalises_validates_and_refuses_duplicates() {
     );
 
     // The same email, spelt differently.
-    let (status, body) = post(
-        &shop,
-        "/auth/register",
-        json!({ "email": "ADA.LOVELACE@example.com", "password": "another long password", "name": "Ada" }),
-    )
+    let (status, body) = shop.anonymous().post("/auth/register").json(&json!({ "email": "ADA.LOVELACE@example.com", "password": "another long password", "name": "Ada" })).send()
     .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "email_taken");
@@ -266,7 +222,12 @@ async fn registration_normalises_validates_and_refuses_duplicates() {
         ),
     ];
     for (request, fields) in invalid {
-        let (status, body) = post(&shop, "/auth/register", request.clone()).await;
+        let (status, body) = shop
+            .anonymous()
+            .post("/auth/register")
+            .json(&request.clone())
+            .send()
+            .await;
         assert_eq!(status, 422, "{request} -> {body}");
         assert_eq!(body["error"]["code"], "invalid_input");
         assert_eq!(field_names(&body), fields, "{request}");
@@ -298,7 +259,12 @@ async fn registration_normalises_validates_and_refuses_duplicates() {
         ),
     ];
     for (body_text, code) in bad_input {
-        let (status, body) = post_raw(&shop, "/auth/register", body_text).await;
+        let (status, body) = shop
+            .anonymous()
+            .post("/auth/register")
+            .raw_json(body_text)
+            .send()
+            .await;
         assert_eq!(status, 400, "{body_text} -> {body}");
         assert_eq!(body["error"]["code"], code, "{body_text}");
     }
@@ -325,12 +291,11 @@ async fn registration_never_makes_an_admin() {
 }
 
 async fn bootstrap(shop: &Wasmshop, token: &str, email: &str, password: &str) -> (u16, Value) {
-    post(
-        shop,
-        "/auth/bootstrap-admin",
-        json!({ "token": token, "email": email, "password": password }),
-    )
-    .await
+    shop.anonymous()
+        .post("/auth/bootstrap-admin")
+        .json(&json!({ "token": token, "email": email, "password": password }))
+        .send()
+        .await
 }
 
 /// The operator's token makes the first admin, once; a wrong token is refused with a stable
@@ -429,13 +394,15 @@ async fn the_bootstrap_promotes_an_existing_account_with_its_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_bootstrap_makes_nothing() {
     let shop = boot().await;
-    let (status, body) = post(
-        &shop,
-        "/auth/bootstrap-admin",
-        json!({ "token": TEST_ADMIN_BOOTSTRAP_TOKEN, "email": "ops@example.com",
+    let (status, body) = shop
+        .anonymous()
+        .post("/auth/bootstrap-admin")
+        .json(
+            &json!({ "token": TEST_ADMIN_BOOTSTRAP_TOKEN, "email": "ops@example.com",
             "password": PASSWORD, "role": "admin" }),
-    )
-    .await;
+        )
+        .send()
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (400, &json!("unknown_field"))
@@ -566,7 +533,12 @@ async fn wrong_password_and_unknown_email_look_the_same() {
             "unknown_field",
         ),
     ] {
-        let (status, body) = post_raw(&shop, "/auth/login", body_text).await;
+        let (status, body) = shop
+            .anonymous()
+            .post("/auth/login")
+            .raw_json(body_text)
+            .send()
+            .await;
         assert_eq!(status, 400, "{body_text} -> {body}");
         assert_eq!(body["error"]["code"], code, "{body_text}");
     }
@@ -1170,25 +1142,35 @@ async fn the_recovery_tick_delivers_each_event_a_second_time_once() {
     // as sent.
     let copies = shop.subscribe("users.events", 2).expect("subscribe");
     let (status, user) = shop
-        .call_as(
-            "POST",
-            "/auth/register",
-            None,
-            Some(&json!({ "email": "twice@example.com", "password": PASSWORD, "name": "Twice" })),
-        )
+        .as_(Caller::Anonymous)
+        .post("/auth/register")
+        .json(&json!({ "email": "twice@example.com", "password": PASSWORD, "name": "Twice" }))
+        .send()
         .await;
     assert_eq!(status, 201, "{user}");
-    let (_, early) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    let (_, early) = shop
+        .as_(Caller::Anonymous)
+        .post("/admin/recovery")
+        .send()
+        .await;
     assert_eq!(early["redelivered"], 0, "not before 5 s: {early}");
     tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
-    let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    let (status, report) = shop
+        .as_(Caller::Anonymous)
+        .post("/admin/recovery")
+        .send()
+        .await;
     // Its subscriber, notifications, is not running here: nobody acknowledged it.
     assert_eq!(
         (status, &report["redelivered"], &report["acknowledged"]),
         (200, &json!(1), &json!(0)),
         "{report}"
     );
-    let (_, again) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    let (_, again) = shop
+        .as_(Caller::Anonymous)
+        .post("/admin/recovery")
+        .send()
+        .await;
     assert_eq!(again["redelivered"], 0, "only once: {again}");
     let copies = copies.received().await;
     assert_eq!(copies.len(), 2, "{copies:?}");
@@ -1204,12 +1186,10 @@ async fn an_event_every_subscriber_kept_is_not_delivered_again() {
         .expect("boot");
     let first = shop.subscribe("users.events", 1).expect("subscribe");
     let (status, user) = shop
-        .call_as(
-            "POST",
-            "/auth/register",
-            None,
-            Some(&json!({ "email": "once@example.com", "password": PASSWORD, "name": "Once" })),
-        )
+        .as_(Caller::Anonymous)
+        .post("/auth/register")
+        .json(&json!({ "email": "once@example.com", "password": PASSWORD, "name": "Once" }))
+        .send()
         .await;
     assert_eq!(status, 201, "{user}");
     assert_eq!(first.received().await.len(), 1, "published once");
@@ -1217,14 +1197,22 @@ async fn an_event_every_subscriber_kept_is_not_delivered_again() {
     // Notifications kept it (its inbox says so when users' recovery tick asks, 5 s on).
     let again = shop.subscribe("users.events", 1).expect("subscribe");
     tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
-    let (status, report) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    let (status, report) = shop
+        .as_(Caller::Anonymous)
+        .post("/admin/recovery")
+        .send()
+        .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(
         (&report["acknowledged"], &report["redelivered"]),
         (&json!(1), &json!(0)),
         "{report}"
     );
-    let (_, later) = shop.call_as("POST", "/admin/recovery", None, None).await;
+    let (_, later) = shop
+        .as_(Caller::Anonymous)
+        .post("/admin/recovery")
+        .send()
+        .await;
     assert_eq!(later["acknowledged"], 0, "marked once: {later}");
     assert!(
         again.received().await.is_empty(),
@@ -1238,19 +1226,19 @@ const GATEWAY_LEEWAY_SECONDS: i64 = 30;
 
 /// Registers `email` and logs in through the gateway of the whole app.
 async fn gateway_token(shop: &Wasmshop, email: &str) -> String {
-    let (status, body) = post(
-        shop,
-        "/api/v1/auth/register",
-        json!({ "email": email, "password": PASSWORD, "name": "Someone" }),
-    )
-    .await;
+    let (status, body) = shop
+        .anonymous()
+        .post("/api/v1/auth/register")
+        .json(&json!({ "email": email, "password": PASSWORD, "name": "Someone" }))
+        .send()
+        .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = post(
-        shop,
-        "/api/v1/auth/login",
-        json!({ "email": email, "password": PASSWORD }),
-    )
-    .await;
+    let (status, body) = shop
+        .anonymous()
+        .post("/api/v1/auth/login")
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await;
     assert_eq!(status, 200, "{body}");
     body["access_token"]
         .as_str()
@@ -1311,12 +1299,12 @@ async fn login_counts_no_attempt_for_a_malformed_email() {
     let huge = format!("{}@example.com", "a".repeat(100 * 1024));
     let too_long = format!("{}@{}.com", "a".repeat(64), "b".repeat(200));
     for email in [huge.as_str(), &too_long, "not an email", "a@b@example.com"] {
-        let (status, body) = post(
-            &shop,
-            "/api/v1/auth/login",
-            json!({ "email": email, "password": PASSWORD }),
-        )
-        .await;
+        let (status, body) = shop
+            .anonymous()
+            .post("/api/v1/auth/login")
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await;
         let shown = &email[..email.len().min(40)];
         // The same answer as a wrong password: documented, and no hint about the email.
         assert_eq!(status, 401, "{shown}: {body}");
@@ -1345,12 +1333,12 @@ async fn login_counts_no_attempt_for_a_malformed_email() {
         rusqlite::params!["old@example.com", now() - 24 * 60 * 60 - 1],
     )
     .expect("insert a pair quiet for a day");
-    let (status, _) = post(
-        &shop,
-        "/api/v1/auth/login",
-        json!({ "email": "nobody@example.com", "password": PASSWORD }),
-    )
-    .await;
+    let (status, _) = shop
+        .anonymous()
+        .post("/api/v1/auth/login")
+        .json(&json!({ "email": "nobody@example.com", "password": PASSWORD }))
+        .send()
+        .await;
     assert_eq!(status, 401);
     assert_eq!(
         login_attempt_rows(&shop),

@@ -20,19 +20,16 @@ async fn shop() -> (Wasmshop, ApiClient) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_shops_from_registration_to_delivery() {
     let (shop, admin) = shop().await;
-    let anonymous = shop.api();
+    let anonymous = shop.anonymous();
 
     // Browse and search the seeded catalog without an account.
     let (status, page) = anonymous
         .get("/api/v1/products?limit=5&sort=price-asc")
-        .await
-        .expect("browse");
+        .send()
+        .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["items"].as_array().map(Vec::len), Some(5), "{page}");
-    let (status, found) = anonymous
-        .get("/api/v1/products?q=rust")
-        .await
-        .expect("search");
+    let (status, found) = anonymous.get("/api/v1/products?q=rust").send().await;
     assert_eq!(status, 200, "{found}");
     let book = found["items"][0].clone();
     let book_id = book["id"]
@@ -41,8 +38,8 @@ async fn a_customer_shops_from_registration_to_delivery() {
         .to_owned();
     let (status, quote) = anonymous
         .get("/api/v1/shipping/quotes?country=DE&weight_grams=1000")
-        .await
-        .expect("quote");
+        .send()
+        .await;
     assert_eq!(status, 200, "{quote}");
 
     // Register, log in, fill the cart.
@@ -53,12 +50,14 @@ async fn a_customer_shops_from_registration_to_delivery() {
     for (product, quantity) in [(&book_id, 1), (&other_product, 2), (&book_id, 1)] {
         let body = json!({ "product_id": product, "quantity": quantity });
         let (status, cart) = customer
-            .send("POST", "/api/v1/cart/items", Some(&body))
-            .await
-            .expect("add");
+            .requests()
+            .post("/api/v1/cart/items")
+            .json(&body)
+            .send()
+            .await;
         assert!(status == 200 || status == 201, "{status} {cart}");
     }
-    let (status, cart) = customer.get("/api/v1/cart").await.expect("cart");
+    let (status, cart) = customer.requests().get("/api/v1/cart").send().await;
     assert_eq!(status, 200, "{cart}");
     let lines = cart["lines"].as_array().cloned().unwrap_or_default();
     assert_eq!(lines.len(), 2, "merged lines: {cart}");
@@ -70,7 +69,7 @@ async fn a_customer_shops_from_registration_to_delivery() {
     let order_id = placed["id"].as_str().expect("id").to_owned();
     let (status, again) = customer.checkout("grace-1", &body).await.expect("replay");
     assert_eq!((status, &again["id"]), (202, &placed["id"]), "{again}");
-    let (status, cart) = customer.get("/api/v1/cart").await.expect("cart");
+    let (status, cart) = customer.requests().get("/api/v1/cart").send().await;
     assert_eq!(status, 200);
     assert_eq!(
         cart["lines"].as_array().map(Vec::len),
@@ -93,9 +92,10 @@ async fn a_customer_shops_from_registration_to_delivery() {
 
     // Payment captured for the total; a shipment with a tracking number; notifications.
     let (status, payments) = customer
+        .requests()
         .get(&format!("/api/v1/payments?order_id={order_id}"))
-        .await
-        .expect("payments");
+        .send()
+        .await;
     assert_eq!(status, 200, "{payments}");
     assert_eq!(payments["items"][0]["status"], "captured", "{payments}");
     assert_eq!(
@@ -104,9 +104,10 @@ async fn a_customer_shops_from_registration_to_delivery() {
         "{payments}"
     );
     let (status, shipments) = customer
+        .requests()
         .get(&format!("/api/v1/shipments?order_id={order_id}"))
-        .await
-        .expect("shipments");
+        .send()
+        .await;
     assert_eq!(status, 200, "{shipments}");
     let shipment = shipments["items"][0].clone();
     let shipment_id = shipment["id"].as_str().expect("shipment").to_owned();
@@ -120,27 +121,28 @@ async fn a_customer_shops_from_registration_to_delivery() {
     // The admin moves the shipment to delivered; the customer hears of each step.
     for status_name in ["picked", "in_transit", "delivered"] {
         let (status, moved) = admin
-            .send(
-                "POST",
-                &format!("/api/v1/shipments/{shipment_id}/status"),
-                Some(&json!({ "status": status_name })),
-            )
-            .await
-            .expect("advance");
+            .requests()
+            .post(&format!("/api/v1/shipments/{shipment_id}/status"))
+            .json(&json!({ "status": status_name }))
+            .send()
+            .await;
         assert_eq!(status, 200, "{moved}");
     }
     let (status, _) = customer
-        .send(
-            "POST",
-            &format!("/api/v1/shipments/{shipment_id}/status"),
-            Some(&json!({ "status": "delivered" })),
-        )
-        .await
-        .expect("customer may not");
+        .requests()
+        .post(&format!("/api/v1/shipments/{shipment_id}/status"))
+        .json(&json!({ "status": "delivered" }))
+        .send()
+        .await;
     assert_eq!(status, 403);
     let templates: Vec<String> =
         eventually("welcome, confirmation and three shipment notes", || async {
-            let (status, page) = customer.get("/api/v1/notifications?limit=50").await.ok()?;
+            let (status, page) = customer
+                .requests()
+                .get("/api/v1/notifications?limit=50")
+                .try_send()
+                .await
+                .ok()?;
             assert_eq!(status, 200, "{page}");
             let templates: Vec<String> = page["items"]
                 .as_array()?
@@ -165,22 +167,17 @@ async fn a_customer_shops_from_registration_to_delivery() {
         format!("/api/v1/orders/{order_id}"),
         format!("/api/v1/shipments/{shipment_id}"),
     ] {
-        let (status, body) = stranger.get(&path).await.expect("stranger");
+        let (status, body) = stranger.requests().get(&path).send().await;
         assert_eq!(status, 404, "{path}: {body}");
     }
 
     // Log out: the token is refused from then on.
-    let (status, _) = customer
-        .send("POST", "/api/v1/auth/logout", None)
-        .await
-        .expect("logout");
+    let (status, _) = customer.requests().post("/api/v1/auth/logout").send().await;
     assert_eq!(status, 204);
-    let (status, body) = customer.get("/api/v1/orders").await.expect("after logout");
+    let (status, body) = customer.requests().get("/api/v1/orders").send().await;
     assert_eq!(status, 401, "{body}");
 
-    invariants::check(shop.state_dir())
-        .await
-        .unwrap_or_else(|v| panic!("invariants violated:\n{v}"));
+    invariants::assert_hold(shop.state_dir()).await;
 }
 
 /// Checkouts racing for fewer units than asked: exactly as many confirm as there are units,
@@ -253,10 +250,8 @@ async fn concurrent_checkouts_never_oversell() {
         Some(&(CHECKOUTS - UNITS as usize)),
         "{outcomes:?}"
     );
-    assert_eq!(admin.settled_stock(&product).await.expect("stock"), (0, 0));
-    invariants::check(shop.state_dir())
-        .await
-        .unwrap_or_else(|v| panic!("invariants violated:\n{v}"));
+    invariants::assert_stock_settled_and_invariants_hold(&admin, &product, 0, shop.state_dir())
+        .await;
 }
 
 /// A hundred people signing up and logging in at the same moment: each registration and login
@@ -277,13 +272,17 @@ async fn a_hundred_concurrent_registrations_and_logins_end_without_a_server_erro
             let mut registration = credentials.clone();
             registration["name"] = json!(format!("Crowd {n}"));
             let (registered, body) = client
-                .send("POST", "/api/v1/auth/register", Some(&registration))
-                .await
-                .expect("register answers");
+                .requests()
+                .post("/api/v1/auth/register")
+                .json(&registration)
+                .send()
+                .await;
             let (logged_in, token) = client
-                .send("POST", "/api/v1/auth/login", Some(&credentials))
-                .await
-                .expect("login answers");
+                .requests()
+                .post("/api/v1/auth/login")
+                .json(&credentials)
+                .send()
+                .await;
             (registered, body, logged_in, token)
         });
     }

@@ -139,15 +139,19 @@ async fn setup(args: &Args) -> anyhow::Result<Setup> {
         .to_uppercase();
         let body = json!({ "sku": sku, "name": format!("Load item {n}"), "description": "load",
             "price": { "amount": 500 + n * 100, "currency": "EUR" }, "category_id": null });
-        let (status, product) = admin.send("POST", "/api/v1/products", Some(&body)).await?;
+        let (status, product) = admin
+            .requests()
+            .post("/api/v1/products")
+            .json(&body)
+            .try_send()
+            .await?;
         anyhow::ensure!(status == 201, "create product: {status} {product}");
         let id = product["id"].as_str().context("product id")?.to_owned();
         let (status, stock) = admin
-            .send(
-                "PUT",
-                &format!("/api/v1/inventory/{id}"),
-                Some(&json!({ "on_hand": 1_000_000 })),
-            )
+            .requests()
+            .put(&format!("/api/v1/inventory/{id}"))
+            .json(&json!({ "on_hand": 1_000_000 }))
+            .try_send()
             .await?;
         anyhow::ensure!(status == 200, "stock: {status} {stock}");
         products.push(id);
@@ -263,7 +267,10 @@ async fn shopper(
                 timed(
                     &stats,
                     "GET /products",
-                    client.get(&format!("/api/v1/products?page={page}&limit=10")),
+                    client
+                        .requests()
+                        .get(&format!("/api/v1/products?page={page}&limit=10"))
+                        .try_send(),
                 )
                 .await;
             }
@@ -271,7 +278,10 @@ async fn shopper(
                 timed(
                     &stats,
                     "GET /products/{id}",
-                    client.get(&format!("/api/v1/products/{product}")),
+                    client
+                        .requests()
+                        .get(&format!("/api/v1/products/{product}"))
+                        .try_send(),
                 )
                 .await;
             }
@@ -280,19 +290,32 @@ async fn shopper(
                 timed(
                     &stats,
                     "POST /cart/items",
-                    client.send("POST", "/api/v1/cart/items", Some(&body)),
+                    client
+                        .requests()
+                        .post("/api/v1/cart/items")
+                        .json(&body)
+                        .try_send(),
                 )
                 .await;
             }
             17 | 18 => {
-                timed(&stats, "GET /cart", client.get("/api/v1/cart")).await;
+                timed(
+                    &stats,
+                    "GET /cart",
+                    client.requests().get("/api/v1/cart").try_send(),
+                )
+                .await;
             }
             _ => {
                 let body = json!({ "product_id": product, "quantity": 1 });
                 timed(
                     &stats,
                     "POST /cart/items",
-                    client.send("POST", "/api/v1/cart/items", Some(&body)),
+                    client
+                        .requests()
+                        .post("/api/v1/cart/items")
+                        .json(&body)
+                        .try_send(),
                 )
                 .await;
                 place_order(&client, &stats, product, true).await;
@@ -340,6 +363,7 @@ async fn fixed_rate(
 fn main() -> anyhow::Result<()> {
     // The shop runs in this process, so it gets the settings `wasmshop-spin` makes.
     local_infra::capabilities::sqlite_process::configure_before_threads();
+    local_infra::memory::return_freed_memory_when_idle();
     let args = Args::parse();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
