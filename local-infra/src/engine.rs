@@ -182,6 +182,19 @@ impl CompileCache {
         engine: &Engine,
         wasm_path: &Path,
     ) -> anyhow::Result<(Component, CacheOutcome)> {
+        let loaded = Self::load_from(cache, engine, wasm_path);
+        // Loading freed the component's bytes and, if it compiled, all that the compiler used.
+        // Left to mimalloc's purge delay, that memory went piecemeal to the app's small blocks
+        // and stayed resident: 68 instead of 62 MiB at idle after an uncached start.
+        crate::memory::return_freed_memory();
+        loaded
+    }
+
+    fn load_from(
+        cache: Option<&Self>,
+        engine: &Engine,
+        wasm_path: &Path,
+    ) -> anyhow::Result<(Component, CacheOutcome)> {
         let bytes = std::fs::read(wasm_path)
             .with_context(|| format!("reading component {}", wasm_path.display()))?;
         let Some(cache) = cache else {
