@@ -427,6 +427,6 @@ async fn the_wit_api_reads_and_refunds_as_http_does() {
     let voided_id = &declined_page.items[0].id;
     assert!(matches!(
         api.call_refund(&mut store, voided_id).await.expect("call"),
-        Err(ApiError::NotCaptured)
+        Err(ApiError::NotCaptured(PaymentStatus::Declined))
     ));
 }

@@ -1,15 +1,15 @@
 //! Orders' SQLite repository (database label `orders`): carts, orders and their lines and
 //! timeline, the sagas, idempotency keys. Writes run inside the caller's transaction.
 
-use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::Money;
 use wasmshop_kit::db::{self, DbError, Migration, Row};
 use wasmshop_kit::ids::now_rfc3339;
 use wasmshop_kit::payloads::Address;
 
+use crate::bindings::wasmshop::orders::types::{Order, OrderLine, OrderStatus, TimelineEntry};
 use crate::domain::saga::{Saga, Stage, Undo};
-use crate::domain::{OrderStatus, PricedLine, Totals};
+use crate::domain::{PricedLine, Totals};
 
 const SCHEMA: &str = "CREATE TABLE cart_lines (
   user_id TEXT NOT NULL,
@@ -156,52 +156,19 @@ pub fn clear_cart(conn: &Connection, user_id: &str) -> Result<(), DbError> {
 // Orders
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct OrderLine {
-    pub product_id: String,
-    pub name: String,
-    pub unit_price: Money,
-    pub quantity: i64,
-    pub line_total: Money,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TimelineEntry {
-    pub status: String,
-    pub note: String,
-    pub at: String,
-}
-
-/// An order as its owner sees it (never the payment token).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Order {
-    pub id: String,
-    pub user_id: String,
-    pub status: String,
-    pub lines: Vec<OrderLine>,
-    pub subtotal: Money,
-    pub shipping: Money,
-    pub total: Money,
-    pub shipping_address: Address,
-    pub cancel_reason: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub timeline: Vec<TimelineEntry>,
-    #[serde(skip)]
+/// An order's row: the order as its owner sees it, and what only the saga reads of it (never
+/// shown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredOrder {
+    pub order: Order,
     pub payment_token: String,
-    #[serde(skip)]
     pub weight_grams: u32,
-    #[serde(skip)]
     pub items: u32,
-    #[serde(skip)]
     pub traceparent: Option<String>,
 }
 
-impl Order {
-    pub fn status(&self) -> Result<OrderStatus, DbError> {
-        OrderStatus::parse(&self.status)
-            .ok_or_else(|| DbError::Data(format!("unknown order status `{}`", self.status)))
-    }
+fn order_status(text: &str) -> Result<OrderStatus, DbError> {
+    OrderStatus::parse(text).ok_or_else(|| DbError::Data(format!("unknown order status `{text}`")))
 }
 
 const COLUMNS: &str = "id, user_id, status, currency, subtotal, shipping, total, weight_grams, items, address, payment_token, cancel_reason, traceparent, created_at, updated_at";
@@ -213,7 +180,7 @@ fn money(amount: i64, currency: &str) -> Money {
     }
 }
 
-fn order_of(conn: &Connection, row: &Row<'_>, with_details: bool) -> Result<Order, DbError> {
+fn order_of(conn: &Connection, row: &Row<'_>, with_details: bool) -> Result<StoredOrder, DbError> {
     let id = row.text("id")?;
     let currency = row.text("currency")?;
     let (mut lines, mut timeline) = (Vec::new(), Vec::new());
@@ -231,20 +198,22 @@ fn order_of(conn: &Connection, row: &Row<'_>, with_details: bool) -> Result<Orde
             });
         }
     }
-    Ok(Order {
-        id,
-        user_id: row.text("user_id")?,
-        status: row.text("status")?,
-        lines,
-        subtotal: money(row.int("subtotal")?, &currency),
-        shipping: money(row.int("shipping")?, &currency),
-        total: money(row.int("total")?, &currency),
-        shipping_address: serde_json::from_str(&row.text("address")?)
-            .map_err(|e| DbError::Data(format!("address: {e}")))?,
-        cancel_reason: row.opt_text("cancel_reason")?,
-        created_at: row.text("created_at")?,
-        updated_at: row.text("updated_at")?,
-        timeline,
+    Ok(StoredOrder {
+        order: Order {
+            id,
+            user_id: row.text("user_id")?,
+            status: order_status(&row.text("status")?)?,
+            lines,
+            subtotal: money(row.int("subtotal")?, &currency),
+            shipping: money(row.int("shipping")?, &currency),
+            total: money(row.int("total")?, &currency),
+            shipping_address: serde_json::from_str(&row.text("address")?)
+                .map_err(|e| DbError::Data(format!("address: {e}")))?,
+            cancel_reason: row.opt_text("cancel_reason")?,
+            created_at: row.text("created_at")?,
+            updated_at: row.text("updated_at")?,
+            timeline,
+        },
         payment_token: row.text("payment_token")?,
         weight_grams: u32::try_from(row.int("weight_grams")?).unwrap_or(0),
         items: u32::try_from(row.int("items")?).unwrap_or(0),
@@ -252,11 +221,11 @@ fn order_of(conn: &Connection, row: &Row<'_>, with_details: bool) -> Result<Orde
     })
 }
 
-pub fn order(conn: &Connection, id: &str) -> Result<Option<Order>, DbError> {
+pub fn order(conn: &Connection, id: &str) -> Result<Option<StoredOrder>, DbError> {
     find(conn, id, true)
 }
 
-fn find(conn: &Connection, id: &str, with_details: bool) -> Result<Option<Order>, DbError> {
+fn find(conn: &Connection, id: &str, with_details: bool) -> Result<Option<StoredOrder>, DbError> {
     let result = conn.execute(
         &format!("SELECT {COLUMNS} FROM orders WHERE id = ?"),
         &[db::text(id)],
@@ -279,7 +248,7 @@ pub fn order_lines(conn: &Connection, id: &str, currency: &str) -> Result<Vec<Or
                 product_id: r.text("product_id")?,
                 name: r.text("name")?,
                 unit_price: money(r.int("unit_price")?, currency),
-                quantity: r.int("quantity")?,
+                quantity: u32::try_from(r.int("quantity")?).unwrap_or(0),
                 line_total: money(r.int("line_total")?, currency),
             })
         })
@@ -287,7 +256,7 @@ pub fn order_lines(conn: &Connection, id: &str, currency: &str) -> Result<Vec<Or
 }
 
 /// The order's own row, without its lines and timeline: what a saga step needs.
-pub fn order_row(conn: &Connection, id: &str) -> Result<Option<Order>, DbError> {
+pub fn order_row(conn: &Connection, id: &str) -> Result<Option<StoredOrder>, DbError> {
     find(conn, id, false)
 }
 
@@ -308,7 +277,7 @@ pub fn orders(
         offset,
     )?;
     let items = db::rows(&result)
-        .map(|row| order_of(conn, &row, false))
+        .map(|row| order_of(conn, &row, false).map(|stored| stored.order))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((items, total))
 }
@@ -493,11 +462,7 @@ pub fn saga(conn: &Connection, order_id: &str) -> Result<Option<Saga>, DbError> 
         row.opt_text("ending_status")?,
         row.opt_text("ending_reason")?,
     ) {
-        (Some(status), Some(reason)) => Some((
-            OrderStatus::parse(&status)
-                .ok_or_else(|| DbError::Data(format!("unknown status `{status}`")))?,
-            reason,
-        )),
+        (Some(status), Some(reason)) => Some((order_status(&status)?, reason)),
         _ => None,
     };
     Ok(Some(Saga {

@@ -2,11 +2,9 @@
 //! `domain::saga`'s decisions: saga row, order status and timeline, and the commands and
 //! events it emits, all in one transaction.
 
-use serde::Serialize;
 use serde_json::json;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::db::{DbError, transaction};
-use wasmshop_kit::error::ApiError;
 use wasmshop_kit::http::Page;
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::ids::{is_id, new_id, now_unix_millis};
@@ -16,46 +14,35 @@ use wasmshop_kit::payloads::{
 };
 use wasmshop_kit::{Event, FieldError, Money, channels, events, outbox};
 
+use crate::bindings::wasmshop::orders::types::{
+    Cart, CartLine, CheckoutRequest, Error, LineInput, Order, OrderAccepted, OrderPage, OrderStatus,
+};
 use crate::domain::saga::{self, Command, Input, Refusal, Saga, Step};
-use crate::domain::{self, CheckoutRequest, LineInput, OrderStatus, PricedLine};
-use crate::repo::{self, NewOrder, Order};
+use crate::domain::{self, PricedLine};
+use crate::repo::{self, NewOrder, StoredOrder};
 use crate::upstream;
 
 pub const SOURCE: &str = "orders";
 
-fn db_error(e: DbError) -> ApiError {
-    ApiError::from(e)
+/// Logged in full for the operator; the caller learns only that the database failed.
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        wasmshop_kit::trace::log("database", &e);
+        Error::Internal("database error".into())
+    }
 }
 
-fn open() -> Result<Connection, ApiError> {
-    repo::open().map_err(db_error)
+fn open() -> Result<Connection, Error> {
+    Ok(repo::open()?)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Cart
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
-pub struct CartLine {
-    pub product_id: String,
-    pub name: Option<String>,
-    pub quantity: u32,
-    pub unit_price: Option<Money>,
-    pub line_total: Option<Money>,
-    /// False when the catalog no longer sells the product (checkout would refuse it).
-    pub available: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Cart {
-    pub lines: Vec<CartLine>,
-    pub items: u32,
-    pub subtotal: Option<Money>,
-}
-
 /// The cart with today's prices from the catalog.
-pub fn cart(identity: &Identity) -> Result<Cart, ApiError> {
-    let lines = repo::cart(&open()?, &identity.user_id).map_err(db_error)?;
+pub fn cart(identity: &Identity) -> Result<Cart, Error> {
+    let lines = repo::cart(&open()?, &identity.user_id)?;
     let mut priced = Vec::new();
     let mut subtotal: Option<Money> = None;
     // A subtotal over mixed currencies, or beyond `i64`, would be a wrong number: none is shown.
@@ -98,49 +85,45 @@ pub fn cart(identity: &Identity) -> Result<Cart, ApiError> {
     })
 }
 
-fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError::invalid_input(&[FieldError {
+fn invalid(field: &str, message: &str) -> Error {
+    Error::InvalidInput(vec![FieldError {
         field: field.into(),
         message: message.into(),
     }])
 }
 
-fn require_product(product_id: &str) -> Result<upstream::CatalogProduct, ApiError> {
+fn require_product(product_id: &str) -> Result<upstream::CatalogProduct, Error> {
     if !is_id(product_id) {
         return Err(invalid("product_id", "must be a product id"));
     }
     upstream::product(product_id)?.ok_or_else(|| invalid("product_id", "no such product for sale"))
 }
 
-pub fn add_to_cart(identity: &Identity, line: &LineInput) -> Result<Cart, ApiError> {
+pub fn add_to_cart(identity: &Identity, line: &LineInput) -> Result<Cart, Error> {
     require_product(&line.product_id)?;
     let conn = open()?;
-    transaction(&conn, |conn| -> Result<(), ApiError> {
+    transaction(&conn, |conn| -> Result<(), Error> {
         let existing = repo::cart(conn, &identity.user_id)?
             .into_iter()
             .find(|(p, _)| *p == line.product_id)
             .map_or(0, |(_, q)| q);
-        let quantity = domain::merged_quantity(existing, line.quantity)
-            .map_err(|e| ApiError::invalid_input(&e))?;
+        let quantity =
+            domain::merged_quantity(existing, line.quantity).map_err(Error::InvalidInput)?;
         repo::set_cart_line(conn, &identity.user_id, &line.product_id, quantity)?;
         Ok(())
     })?;
     cart(identity)
 }
 
-pub fn set_quantity(
-    identity: &Identity,
-    product_id: &str,
-    quantity: u32,
-) -> Result<Cart, ApiError> {
-    domain::validate_quantity(quantity, "quantity").map_err(|e| ApiError::invalid_input(&e))?;
+pub fn set_quantity(identity: &Identity, product_id: &str, quantity: u32) -> Result<Cart, Error> {
+    domain::validate_quantity(quantity, "quantity").map_err(Error::InvalidInput)?;
     let conn = open()?;
-    transaction(&conn, |conn| -> Result<(), ApiError> {
+    transaction(&conn, |conn| -> Result<(), Error> {
         let present = repo::cart(conn, &identity.user_id)?
             .iter()
             .any(|(p, _)| p == product_id);
         if !present {
-            return Err(ApiError::not_found("the product is not in the cart"));
+            return Err(Error::NotFound);
         }
         repo::set_cart_line(conn, &identity.user_id, product_id, quantity)?;
         Ok(())
@@ -148,16 +131,16 @@ pub fn set_quantity(
     cart(identity)
 }
 
-pub fn remove_from_cart(identity: &Identity, product_id: &str) -> Result<Cart, ApiError> {
+pub fn remove_from_cart(identity: &Identity, product_id: &str) -> Result<Cart, Error> {
     let conn = open()?;
-    if !repo::remove_cart_line(&conn, &identity.user_id, product_id).map_err(db_error)? {
-        return Err(ApiError::not_found("the product is not in the cart"));
+    if !repo::remove_cart_line(&conn, &identity.user_id, product_id)? {
+        return Err(Error::NotFound);
     }
     cart(identity)
 }
 
-pub fn clear_cart(identity: &Identity) -> Result<Cart, ApiError> {
-    repo::clear_cart(&open()?, &identity.user_id).map_err(db_error)?;
+pub fn clear_cart(identity: &Identity) -> Result<Cart, Error> {
+    repo::clear_cart(&open()?, &identity.user_id)?;
     cart(identity)
 }
 
@@ -165,14 +148,16 @@ pub fn clear_cart(identity: &Identity) -> Result<Cart, ApiError> {
 // Checkout
 // ---------------------------------------------------------------------------------------------
 
-/// Places an order (202: the saga takes it from there). The same key with the same request
-/// gives the same order; with another request, 422.
+/// Places an order (the saga takes it from there). The same key with the same request gives
+/// the same order; with another request, `idempotency-key-reused`.
 pub fn checkout(
     identity: &Identity,
     key: &str,
     request: &CheckoutRequest,
-) -> Result<(String, String), ApiError> {
-    let explicit = domain::validate_checkout(request).map_err(|e| ApiError::invalid_input(&e))?;
+) -> Result<OrderAccepted, Error> {
+    let key =
+        &domain::validate_idempotency_key(Some(key)).map_err(|_| Error::IdempotencyKeyRequired)?;
+    let explicit = domain::validate_checkout(request).map_err(Error::InvalidInput)?;
     let canonical = domain::canonical(request);
     let conn = open()?;
     if let Some(found) = replay(&conn, identity, key, &canonical)? {
@@ -181,8 +166,7 @@ pub fn checkout(
     let from_cart = explicit.is_none();
     let wanted: Vec<LineInput> = match explicit {
         Some(lines) => lines,
-        None => repo::cart(&conn, &identity.user_id)
-            .map_err(db_error)?
+        None => repo::cart(&conn, &identity.user_id)?
             .into_iter()
             .map(|(product_id, quantity)| LineInput {
                 product_id,
@@ -191,11 +175,7 @@ pub fn checkout(
             .collect(),
     };
     if wanted.is_empty() {
-        return Err(ApiError::new(
-            422,
-            "empty_cart",
-            "the cart is empty and no lines were given",
-        ));
+        return Err(Error::EmptyCart);
     }
     let mut lines: Vec<PricedLine> = Vec::new();
     let mut currency: Option<String> = None;
@@ -216,16 +196,13 @@ pub fn checkout(
             }
             Some(_) => {}
         }
-        lines.push(
-            domain::price(
-                &product.id,
-                &product.name,
-                product.price.amount,
-                line.quantity,
-                product.weight_grams,
-            )
-            .map_err(out_of_range)?,
-        );
+        lines.push(domain::price(
+            &product.id,
+            &product.name,
+            product.price.amount,
+            line.quantity,
+            product.weight_grams,
+        )?);
     }
     let currency = currency.unwrap_or_else(|| "EUR".into());
     let weight = domain::total_weight(&lines);
@@ -236,56 +213,57 @@ pub fn checkout(
             "shipping to this country is priced in another currency",
         ));
     }
-    let totals = domain::totals(&lines, shipping.amount).map_err(out_of_range)?;
+    let totals = domain::totals(&lines, shipping.amount)?;
     let id = new_id();
-    let created = transaction(
-        &conn,
-        |conn| -> Result<Option<(String, String)>, ApiError> {
-            // Another request with the same key may have committed meanwhile.
-            if let Some(found) = replay(conn, identity, key, &canonical)? {
-                return Ok(Some(found));
-            }
-            repo::insert_order(
-                conn,
-                &NewOrder {
-                    id: &id,
-                    user_id: &identity.user_id,
-                    currency: &currency,
-                    totals: &totals,
-                    lines: &lines,
-                    address: &request.shipping_address,
-                    payment_token: request.payment_token.trim(),
-                    // The saga's later steps run from replies and ticks: the order keeps the
-                    // checkout's trace for every event it emits.
-                    traceparent: wasmshop_kit::trace::current().as_deref(),
-                },
-            )?;
-            repo::remember(conn, &identity.user_id, key, &canonical, &id)?;
-            if from_cart {
-                take_from_cart(conn, &identity.user_id, &wanted)?;
-            }
-            let saga = Saga::start(now_unix_millis());
-            repo::save_saga(conn, &id, &saga)?;
-            let order =
-                repo::order_row(conn, &id)?.ok_or_else(|| ApiError::internal("order vanished"))?;
-            announce(conn, &order, channels::order::CREATED, None).map_err(failure_error)?;
-            send(conn, &order, Command::Do(Step::ReserveStock), None).map_err(failure_error)?;
-            Ok(None)
-        },
-    )?;
+    let created = transaction(&conn, |conn| -> Result<Option<OrderAccepted>, Error> {
+        // Another request with the same key may have committed meanwhile.
+        if let Some(found) = replay(conn, identity, key, &canonical)? {
+            return Ok(Some(found));
+        }
+        repo::insert_order(
+            conn,
+            &NewOrder {
+                id: &id,
+                user_id: &identity.user_id,
+                currency: &currency,
+                totals: &totals,
+                lines: &lines,
+                address: &request.shipping_address,
+                payment_token: request.payment_token.trim(),
+                // The saga's later steps run from replies and ticks: the order keeps the
+                // checkout's trace for every event it emits.
+                traceparent: wasmshop_kit::trace::current().as_deref(),
+            },
+        )?;
+        repo::remember(conn, &identity.user_id, key, &canonical, &id)?;
+        if from_cart {
+            take_from_cart(conn, &identity.user_id, &wanted)?;
+        }
+        let saga = Saga::start(now_unix_millis());
+        repo::save_saga(conn, &id, &saga)?;
+        let row = repo::order_row(conn, &id)?.ok_or_else(vanished)?;
+        announce(conn, &row, channels::order::CREATED, None).map_err(failure_error)?;
+        send(conn, &row, Command::Do(Step::ReserveStock), None).map_err(failure_error)?;
+        Ok(None)
+    })?;
     if let Some(found) = created {
         return Ok(found);
     }
     outbox::relay_after_commit(&conn, SOURCE);
-    Ok((id, OrderStatus::Pending.as_str().to_owned()))
+    Ok(OrderAccepted {
+        id,
+        status: OrderStatus::Pending,
+    })
 }
 
-fn out_of_range(_: domain::AmountOutOfRange) -> ApiError {
-    ApiError::new(
-        422,
-        "amount_out_of_range",
-        "the order's total is beyond the amounts that can be charged",
-    )
+impl From<domain::AmountOutOfRange> for Error {
+    fn from(_: domain::AmountOutOfRange) -> Self {
+        Error::AmountOutOfRange
+    }
+}
+
+fn vanished() -> Error {
+    Error::Internal("order vanished".into())
 }
 
 /// Takes the ordered lines off the cart as it is now, not as checkout read it before pricing:
@@ -310,67 +288,62 @@ fn replay(
     identity: &Identity,
     key: &str,
     canonical: &str,
-) -> Result<Option<(String, String)>, ApiError> {
-    let Some((request, order_id)) =
-        repo::idempotency(conn, &identity.user_id, key).map_err(db_error)?
-    else {
+) -> Result<Option<OrderAccepted>, Error> {
+    let Some((request, order_id)) = repo::idempotency(conn, &identity.user_id, key)? else {
         return Ok(None);
     };
     if request != canonical {
-        return Err(ApiError::new(
-            422,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request",
-        ));
+        return Err(Error::IdempotencyKeyReused);
     }
-    let order = repo::order_row(conn, &order_id)
-        .map_err(db_error)?
-        .ok_or_else(|| ApiError::internal("order vanished"))?;
-    Ok(Some((order.id, order.status)))
+    let row = repo::order_row(conn, &order_id)?.ok_or_else(vanished)?;
+    Ok(Some(accepted(&row.order)))
 }
 
-fn failure_error(failure: Failure) -> ApiError {
-    ApiError::internal(failure.to_string())
+fn accepted(order: &Order) -> OrderAccepted {
+    OrderAccepted {
+        id: order.id.clone(),
+        status: order.status,
+    }
+}
+
+fn failure_error(failure: Failure) -> Error {
+    Error::Internal(failure.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reads and cancel
 // ---------------------------------------------------------------------------------------------
 
-pub fn get(identity: &Identity, id: &str) -> Result<Order, ApiError> {
-    repo::order(&open()?, id)
-        .map_err(db_error)?
-        .filter(|o| identity.is_admin() || o.user_id == identity.user_id)
-        .ok_or_else(|| ApiError::not_found("no such order"))
+pub fn get(identity: &Identity, id: &str) -> Result<Order, Error> {
+    repo::order(&open()?, id)?
+        .map(|row| row.order)
+        .filter(|o| identity.may_see(&o.user_id))
+        .ok_or(Error::NotFound)
 }
 
-pub fn list(
-    identity: &Identity,
-    everyone: bool,
-    page: Page,
-) -> Result<serde_json::Value, ApiError> {
+pub fn list(identity: &Identity, everyone: bool, page: Page) -> Result<OrderPage, Error> {
     let owner = (!(everyone && identity.is_admin())).then_some(identity.user_id.as_str());
-    let (items, total) =
-        repo::orders(&open()?, owner, page.limit, page.offset()).map_err(db_error)?;
-    Ok(page.wrap(&items, total))
+    let (items, total) = repo::orders(&open()?, owner, page.limit, page.offset())?;
+    Ok(OrderPage {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+        page: page.page,
+        limit: page.limit,
+    })
 }
 
-pub fn cancel(identity: &Identity, id: &str) -> Result<Order, ApiError> {
+pub fn cancel(identity: &Identity, id: &str) -> Result<OrderAccepted, Error> {
     let order = get(identity, id)?;
     let conn = open()?;
-    let outcome = transaction(&conn, |conn| -> Result<Advance, ApiError> {
+    let outcome = transaction(&conn, |conn| -> Result<Advance, Error> {
         advance(conn, &order.id, &Input::CustomerCancel, None).map_err(failure_error)
     })?;
     match outcome {
         Advance::Moved => {
             outbox::relay_after_commit(&conn, SOURCE);
-            get(identity, id)
+            get(identity, id).map(|order| accepted(&order))
         }
-        Advance::NotCancellable | Advance::Ignored => Err(ApiError::conflict(
-            "order_not_cancellable",
-            format!("a {} order can no longer be cancelled", order.status),
-        )
-        .with_details(json!({ "status": order.status }))),
+        Advance::NotCancellable | Advance::Ignored => Err(Error::OrderNotCancellable(order.status)),
     }
 }
 
@@ -392,7 +365,7 @@ pub fn advance(
     input: &Input,
     cause: Option<&Event>,
 ) -> Result<Advance, Failure> {
-    let (Some(saga), Some(mut order)) = (
+    let (Some(saga), Some(mut row)) = (
         repo::saga(conn, order_id)?,
         repo::order_row(conn, order_id)?,
     ) else {
@@ -405,7 +378,7 @@ pub fn advance(
     };
     repo::save_saga(conn, order_id, &decision.saga)?;
     if let Some((status, note)) = &decision.status {
-        let current = order.status()?;
+        let current = row.order.status;
         if !current.can_become(*status) {
             return Err(Failure::Permanent(format!(
                 "saga of {order_id} would move the order from {} to {}",
@@ -417,9 +390,9 @@ pub fn advance(
             matches!(status, OrderStatus::Cancelled | OrderStatus::Failed).then_some(note.as_str());
         repo::set_status(conn, order_id, *status, note, reason)?;
         // What the row now holds, without reading it back.
-        order.status = status.as_str().to_owned();
+        row.order.status = *status;
         if let Some(reason) = reason {
-            order.cancel_reason = Some(reason.to_owned());
+            row.order.cancel_reason = Some(reason.to_owned());
         }
         let event_type = match status {
             OrderStatus::Confirmed => Some(channels::order::CONFIRMED),
@@ -428,99 +401,99 @@ pub fn advance(
             _ => None,
         };
         if let Some(event_type) = event_type {
-            announce(conn, &order, event_type, cause)?;
+            announce(conn, &row, event_type, cause)?;
         }
     }
     if let Some(command) = decision.send {
-        send(conn, &order, command, cause)?;
+        send(conn, &row, command, cause)?;
     }
     Ok(Advance::Moved)
 }
 
-fn stamp(mut event: Event, order: &Order, cause: Option<&Event>) -> Event {
-    event.correlation_id = Some(order.id.clone());
+fn stamp(mut event: Event, row: &StoredOrder, cause: Option<&Event>) -> Event {
+    event.correlation_id = Some(row.order.id.clone());
     event.causation_id = cause.map(|c| c.id.clone());
     event.trace = cause.and_then(|c| c.trace.clone());
     match &event.trace {
         Some(_) => event,
-        None => events::with_trace(event, order.traceparent.as_deref()),
+        None => events::with_trace(event, row.traceparent.as_deref()),
     }
 }
 
 fn announce(
     conn: &Connection,
-    order: &Order,
+    row: &StoredOrder,
     event_type: &str,
     cause: Option<&Event>,
 ) -> Result<(), Failure> {
     let payload = OrderChanged {
-        order_id: order.id.clone(),
-        user_id: order.user_id.clone(),
-        status: order.status.clone(),
-        total: order.total.clone(),
-        reason: order.cancel_reason.clone(),
+        order_id: row.order.id.clone(),
+        user_id: row.order.user_id.clone(),
+        status: row.order.status.as_str().to_owned(),
+        total: row.order.total.clone(),
+        reason: row.order.cancel_reason.clone(),
     };
     let event = stamp(
-        events::envelope(event_type, SOURCE, &order.id, &payload)?,
-        order,
+        events::envelope(event_type, SOURCE, &row.order.id, &payload)?,
+        row,
         cause,
     );
     outbox::enqueue(conn, channels::ORDERS_EVENTS, &event)?;
     Ok(())
 }
 
-/// Enqueues `to_send` for `order`: its channel and type are the saga's
+/// Enqueues `to_send` for the order of `row`: its channel and type are the saga's
 /// ([`Command::route`]), its payload is filled in from the order.
 fn send(
     conn: &Connection,
-    order: &Order,
+    row: &StoredOrder,
     to_send: Command,
     cause: Option<&Event>,
 ) -> Result<(), Failure> {
     let (channel, event_type) = to_send.route();
     let envelope = match to_send {
         Command::Do(Step::ReserveStock) => {
-            let lines = repo::order_lines(conn, &order.id, &order.total.currency)?
+            let lines = repo::order_lines(conn, &row.order.id, &row.order.total.currency)?
                 .iter()
                 .map(|l| StockLine {
                     product_id: l.product_id.clone(),
-                    quantity: u32::try_from(l.quantity).unwrap_or(0),
+                    quantity: l.quantity,
                 })
                 .collect();
             let payload = ReserveStock {
-                order_id: order.id.clone(),
+                order_id: row.order.id.clone(),
                 lines,
             };
-            events::envelope(event_type, SOURCE, &order.id, &payload)
+            events::envelope(event_type, SOURCE, &row.order.id, &payload)
         }
         Command::Do(Step::AuthorizePayment) => {
             let payload = AuthorizePayment {
-                order_id: order.id.clone(),
-                user_id: order.user_id.clone(),
-                amount: order.total.clone(),
-                payment_token: order.payment_token.clone(),
+                order_id: row.order.id.clone(),
+                user_id: row.order.user_id.clone(),
+                amount: row.order.total.clone(),
+                payment_token: row.payment_token.clone(),
             };
-            events::envelope(event_type, SOURCE, &order.id, &payload)
+            events::envelope(event_type, SOURCE, &row.order.id, &payload)
         }
         Command::Do(Step::CreateShipment) => {
             let payload = CreateShipment {
-                order_id: order.id.clone(),
-                user_id: order.user_id.clone(),
-                address: order.shipping_address.clone(),
-                weight_grams: order.weight_grams.max(1),
-                items: order.items,
+                order_id: row.order.id.clone(),
+                user_id: row.order.user_id.clone(),
+                address: row.order.shipping_address.clone(),
+                weight_grams: row.weight_grams.max(1),
+                items: row.items,
             };
-            events::envelope(event_type, SOURCE, &order.id, &payload)
+            events::envelope(event_type, SOURCE, &row.order.id, &payload)
         }
         Command::Do(Step::CapturePayment) | Command::CommitStock | Command::Undo(_) => {
             let payload = OrderCommand {
-                order_id: order.id.clone(),
-                reason: order.cancel_reason.clone(),
+                order_id: row.order.id.clone(),
+                reason: row.order.cancel_reason.clone(),
             };
-            events::envelope(event_type, SOURCE, &order.id, &payload)
+            events::envelope(event_type, SOURCE, &row.order.id, &payload)
         }
     };
-    outbox::enqueue(conn, channel, &stamp(envelope?, order, cause))?;
+    outbox::enqueue(conn, channel, &stamp(envelope?, row, cause))?;
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
 use wasmshop_kit::Money;
-use wasmshop_kit::error::ApiError;
+
+use crate::bindings::wasmshop::orders::types::Error;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CatalogProduct {
@@ -27,7 +28,7 @@ struct Fetched {
     max_age_seconds: Option<u64>,
 }
 
-fn get(url: &str) -> Result<Fetched, ApiError> {
+fn get(url: &str) -> Result<Fetched, Error> {
     let mut request = Request::builder();
     request.method(Method::Get).uri(url);
     // Service chaining continues the caller's trace.
@@ -37,11 +38,7 @@ fn get(url: &str) -> Result<Fetched, ApiError> {
     let request = request.build();
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| {
         wasmshop_kit::trace::log("orders", format_args!("GET {url}: {e}"));
-        ApiError::new(
-            502,
-            "bad_gateway",
-            "a service checkout depends on could not be reached",
-        )
+        Error::Unreachable
     })?;
     let max_age_seconds = response
         .header("cache-control")
@@ -72,7 +69,7 @@ fn shared_max_age(cache_control: &str) -> Option<u64> {
 
 /// A 200 answer to `url` kept in the key-value store until it expires; else asked for (and
 /// kept, when its `cache-control` allows). The store failing costs only the reuse.
-fn get_reusable(url: &str) -> Result<(u16, Vec<u8>), ApiError> {
+fn get_reusable(url: &str) -> Result<(u16, Vec<u8>), Error> {
     let key = format!("orders:reuse:{url}");
     let now_ms = u64::try_from(wasmshop_kit::ids::now_unix_millis()).unwrap_or(0);
     let store = spin_sdk::key_value::Store::open_default()
@@ -103,12 +100,12 @@ fn fresh(kept: &[u8], now_ms: u64) -> Option<&[u8]> {
 }
 
 /// The active product `id`, or `None` when the catalog does not sell it.
-pub fn product(id: &str) -> Result<Option<CatalogProduct>, ApiError> {
+pub fn product(id: &str) -> Result<Option<CatalogProduct>, Error> {
     let Fetched { status, body, .. } = get(&format!("http://catalog.spin.internal/products/{id}"))?;
     match status {
         200 => {
             let product: CatalogProduct = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::internal(format!("catalog answered an unexpected product: {e}"))
+                Error::Internal(format!("catalog answered an unexpected product: {e}"))
             })?;
             Ok(product.active.then_some(product))
         }
@@ -118,18 +115,14 @@ pub fn product(id: &str) -> Result<Option<CatalogProduct>, ApiError> {
                 "orders",
                 format_args!("catalog answered {other} for product {id}"),
             );
-            Err(ApiError::new(
-                503,
-                "service_unavailable",
-                "the catalog is unavailable",
-            ))
+            Err(Error::Unavailable("the catalog is unavailable".into()))
         }
     }
 }
 
-/// The shipping price to `country` for `weight_grams`; `Err` with a 422 naming the country when
-/// shipping does not go there.
-pub fn shipping_quote(country: &str, weight_grams: u32) -> Result<Money, ApiError> {
+/// The shipping price to `country` for `weight_grams`; `Err` with invalid input naming the
+/// country when shipping does not go there.
+pub fn shipping_quote(country: &str, weight_grams: u32) -> Result<Money, Error> {
     let url = format!(
         "http://shipping.spin.internal/quotes?country={}&weight_grams={weight_grams}",
         form_urlencoded::byte_serialize(country.as_bytes()).collect::<String>()
@@ -142,7 +135,7 @@ pub fn shipping_quote(country: &str, weight_grams: u32) -> Result<Money, ApiErro
                 amount: Money,
             }
             let quote: Quote = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::internal(format!("shipping answered an unexpected quote: {e}"))
+                Error::Internal(format!("shipping answered an unexpected quote: {e}"))
             })?;
             Ok(quote.amount)
         }
@@ -157,7 +150,7 @@ pub fn shipping_quote(country: &str, weight_grams: u32) -> Result<Money, ApiErro
             } else {
                 "shipping_address.country"
             };
-            Err(ApiError::invalid_input(&[wasmshop_kit::FieldError {
+            Err(Error::InvalidInput(vec![wasmshop_kit::FieldError {
                 field: field.into(),
                 message,
             }]))
@@ -167,11 +160,7 @@ pub fn shipping_quote(country: &str, weight_grams: u32) -> Result<Money, ApiErro
                 "orders",
                 format_args!("shipping answered {other} for a quote"),
             );
-            Err(ApiError::new(
-                503,
-                "service_unavailable",
-                "shipping is unavailable",
-            ))
+            Err(Error::Unavailable("shipping is unavailable".into()))
         }
     }
 }

@@ -14,43 +14,12 @@
 //! Amounts are integer minor units; more than [`AMOUNT_LIMIT`] in one transaction is declined
 //! with `amount_limit_exceeded`, zero or less with `invalid_amount`.
 
+use crate::bindings::wasmshop::payments::types::PaymentStatus;
+
 /// The largest amount one transaction may carry (5,000.00).
 pub const AMOUNT_LIMIT: i64 = 500_000;
 /// How many authorize attempts `tok_flaky` fails before it succeeds.
 pub const FLAKY_FAILURES: u32 = 2;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Authorized,
-    Captured,
-    Voided,
-    Refunded,
-    /// Authorization declined: final, replayed to repeats.
-    Declined,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Authorized => "authorized",
-            Status::Captured => "captured",
-            Status::Voided => "voided",
-            Status::Refunded => "refunded",
-            Status::Declined => "declined",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "authorized" => Status::Authorized,
-            "captured" => Status::Captured,
-            "voided" => Status::Voided,
-            "refunded" => Status::Refunded,
-            "declined" => Status::Declined,
-            _ => return None,
-        })
-    }
-}
 
 /// The provider's answer to an authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +62,7 @@ pub fn token_kind(token: &str) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Move to this status.
-    To(Status),
+    To(PaymentStatus),
     /// Already done: answer as if it had just happened.
     Again,
     /// Nothing to undo (void of a declined authorization): answer done.
@@ -102,29 +71,31 @@ pub enum Step {
 
 pub const INVALID_STATE: &str = "invalid_state";
 
-pub fn capture(status: Status) -> Result<Step, &'static str> {
+pub fn capture(status: PaymentStatus) -> Result<Step, &'static str> {
     match status {
-        Status::Authorized => Ok(Step::To(Status::Captured)),
-        Status::Captured | Status::Refunded => Ok(Step::Again),
-        Status::Voided | Status::Declined => Err(INVALID_STATE),
+        PaymentStatus::Authorized => Ok(Step::To(PaymentStatus::Captured)),
+        PaymentStatus::Captured | PaymentStatus::Refunded => Ok(Step::Again),
+        PaymentStatus::Voided | PaymentStatus::Declined => Err(INVALID_STATE),
     }
 }
 
 /// Voiding releases an authorization; a captured payment must be refunded instead.
-pub fn void(status: Status) -> Result<Step, &'static str> {
+pub fn void(status: PaymentStatus) -> Result<Step, &'static str> {
     match status {
-        Status::Authorized => Ok(Step::To(Status::Voided)),
-        Status::Voided => Ok(Step::Again),
-        Status::Declined => Ok(Step::Nothing),
-        Status::Captured | Status::Refunded => Err(INVALID_STATE),
+        PaymentStatus::Authorized => Ok(Step::To(PaymentStatus::Voided)),
+        PaymentStatus::Voided => Ok(Step::Again),
+        PaymentStatus::Declined => Ok(Step::Nothing),
+        PaymentStatus::Captured | PaymentStatus::Refunded => Err(INVALID_STATE),
     }
 }
 
-pub fn refund(status: Status) -> Result<Step, &'static str> {
+pub fn refund(status: PaymentStatus) -> Result<Step, &'static str> {
     match status {
-        Status::Captured => Ok(Step::To(Status::Refunded)),
-        Status::Refunded => Ok(Step::Again),
-        Status::Authorized | Status::Voided | Status::Declined => Err(INVALID_STATE),
+        PaymentStatus::Captured => Ok(Step::To(PaymentStatus::Refunded)),
+        PaymentStatus::Refunded => Ok(Step::Again),
+        PaymentStatus::Authorized | PaymentStatus::Voided | PaymentStatus::Declined => {
+            Err(INVALID_STATE)
+        }
     }
 }
 
@@ -171,7 +142,7 @@ mod tests {
 
     #[test]
     fn the_state_machine_allows_only_real_money_movements() {
-        use Status::*;
+        use PaymentStatus::*;
         assert_eq!(capture(Authorized), Ok(Step::To(Captured)));
         assert_eq!(capture(Captured), Ok(Step::Again));
         assert_eq!(capture(Refunded), Ok(Step::Again));
@@ -185,9 +156,9 @@ mod tests {
         assert_eq!(refund(Refunded), Ok(Step::Again));
         assert_eq!(refund(Authorized), Err(INVALID_STATE));
         for status in [Authorized, Captured, Voided, Refunded, Declined] {
-            assert_eq!(Status::parse(status.as_str()), Some(status));
+            assert_eq!(PaymentStatus::parse(status.as_str()), Some(status));
         }
-        assert_eq!(Status::parse("pending"), None);
+        assert_eq!(PaymentStatus::parse("pending"), None);
         assert_eq!(token_kind("tok_visa"), "visa");
     }
 }

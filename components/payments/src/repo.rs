@@ -1,13 +1,12 @@
 //! Payments' SQLite repository (database label `payments`). Writes run inside the caller's
 //! transaction.
 
-use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::Money;
 use wasmshop_kit::db::{self, DbError, Migration, Row};
 use wasmshop_kit::ids::now_rfc3339;
 
-use crate::domain::Status;
+use crate::bindings::wasmshop::payments::types::{Operation, Payment, PaymentStatus};
 
 const LABEL: &str = "payments";
 
@@ -54,40 +53,11 @@ pub fn open() -> Result<Connection, DbError> {
     )
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Operation {
-    pub operation: String,
-    pub outcome: String,
-    pub at: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Payment {
-    pub id: String,
-    pub order_id: String,
-    pub user_id: String,
-    pub amount: Money,
-    pub status: String,
-    pub failure_code: Option<String>,
-    pub captured_amount: i64,
-    pub refunded_amount: i64,
-    pub token_kind: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub history: Vec<Operation>,
-}
-
-impl Payment {
-    pub fn status(&self) -> Result<Status, DbError> {
-        Status::parse(&self.status)
-            .ok_or_else(|| DbError::Data(format!("unknown payment status `{}`", self.status)))
-    }
-}
-
 const COLUMNS: &str = "id, order_id, user_id, amount, currency, token_kind, status, failure_code, captured_amount, refunded_amount, created_at, updated_at";
 
 fn payment_of(conn: &Connection, row: &Row<'_>) -> Result<Payment, DbError> {
     let id = row.text("id")?;
+    let status = row.text("status")?;
     let history = conn.execute(
         "SELECT operation, outcome, at FROM operations WHERE payment_id = ? ORDER BY rowid",
         &[db::text(&id)],
@@ -109,7 +79,8 @@ fn payment_of(conn: &Connection, row: &Row<'_>) -> Result<Payment, DbError> {
             amount: row.int("amount")?,
             currency: row.text("currency")?,
         },
-        status: row.text("status")?,
+        status: PaymentStatus::parse(&status)
+            .ok_or_else(|| DbError::Data(format!("unknown payment status `{status}`")))?,
         failure_code: row.opt_text("failure_code")?,
         captured_amount: row.int("captured_amount")?,
         refunded_amount: row.int("refunded_amount")?,
@@ -146,7 +117,7 @@ pub fn list(
     order_id: Option<&str>,
     limit: u32,
     offset: i64,
-) -> Result<(Vec<Payment>, i64), DbError> {
+) -> Result<(Vec<Payment>, u64), DbError> {
     let (result, total) = db::newest_first(
         conn,
         COLUMNS,
@@ -159,7 +130,7 @@ pub fn list(
     let items = db::rows(&result)
         .map(|row| payment_of(conn, &row))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((items, total))
+    Ok((items, u64::try_from(total).unwrap_or(0)))
 }
 
 pub struct NewPayment<'a> {
@@ -168,7 +139,7 @@ pub struct NewPayment<'a> {
     pub user_id: &'a str,
     pub amount: &'a Money,
     pub token_kind: &'a str,
-    pub status: Status,
+    pub status: PaymentStatus,
     pub failure_code: Option<&'a str>,
 }
 
@@ -193,7 +164,7 @@ pub fn insert(conn: &Connection, payment: &NewPayment<'_>) -> Result<(), DbError
 }
 
 /// Moves a payment to `status`; capturing sets the captured amount, refunding the refunded one.
-pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), DbError> {
+pub fn set_status(conn: &Connection, id: &str, status: PaymentStatus) -> Result<(), DbError> {
     conn.execute(
         "UPDATE payments SET status = ?, updated_at = ?,
            captured_amount = CASE WHEN ? = 'captured' THEN amount ELSE captured_amount END,

@@ -5,25 +5,42 @@
 use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::channels;
-use wasmshop_kit::db::transaction;
-use wasmshop_kit::error::ApiError;
-use wasmshop_kit::http::Page;
+use wasmshop_kit::db::{DbError, transaction};
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::ids::new_id;
 use wasmshop_kit::messaging::Failure;
 use wasmshop_kit::payloads::{AuthorizePayment, OrderCommand, PaymentChanged, PaymentFailed};
 use wasmshop_kit::{Event, Money, events, outbox};
 
-use crate::domain::{self, Status, Step, Verdict};
-use crate::repo::{self, NewPayment, Payment};
+use crate::bindings::wasmshop::payments::types::{Error, Payment, PaymentPage, PaymentStatus};
+use crate::domain::{self, Step, Verdict};
+use crate::repo::{self, NewPayment};
 
 pub const SOURCE: &str = "payments";
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        // The operator reads the cause in the log; callers learn only that it was internal.
+        wasmshop_kit::trace::log(SOURCE, &e);
+        Error::Internal("database error".into())
+    }
+}
 
 /// The test-only fault switch: `payments_fault = "error"` makes the provider fail every
 /// authorization and capture transiently (voids and refunds stay possible, so compensations
 /// can finish).
 pub fn provider_down() -> bool {
     spin_sdk::variables::get("payments_fault").is_ok_and(|v| v == "error")
+}
+
+/// Every read and the operator's refund wait on the provider, over HTTP as through the `api`.
+pub fn available() -> Result<(), Error> {
+    if provider_down() {
+        return Err(Error::Unavailable(
+            "the payment provider is unavailable".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn reply<T: Serialize>(
@@ -38,7 +55,7 @@ fn reply<T: Serialize>(
     Ok(())
 }
 
-fn changed(payment: &Payment, status: Status) -> PaymentChanged {
+fn changed(payment: &Payment, status: PaymentStatus) -> PaymentChanged {
     PaymentChanged {
         payment_id: payment.id.clone(),
         order_id: payment.order_id.clone(),
@@ -83,9 +100,8 @@ fn failed(
 
 /// The event that answers a payment already in `status` (a repeated command's first result).
 fn answer_existing(conn: &Connection, command: &Event, payment: &Payment) -> Result<(), Failure> {
-    let status = payment.status()?;
-    match status {
-        Status::Declined => failed(
+    match payment.status {
+        PaymentStatus::Declined => failed(
             conn,
             command,
             &payment.order_id,
@@ -93,7 +109,7 @@ fn answer_existing(conn: &Connection, command: &Event, payment: &Payment) -> Res
             payment.failure_code.as_deref().unwrap_or("card_declined"),
             false,
         ),
-        Status::Voided => failed(
+        PaymentStatus::Voided => failed(
             conn,
             command,
             &payment.order_id,
@@ -101,12 +117,12 @@ fn answer_existing(conn: &Connection, command: &Event, payment: &Payment) -> Res
             "order_voided",
             false,
         ),
-        Status::Authorized | Status::Captured | Status::Refunded => reply(
+        PaymentStatus::Authorized | PaymentStatus::Captured | PaymentStatus::Refunded => reply(
             conn,
             command,
             channels::payment::AUTHORIZED,
             &payment.order_id,
-            &changed(payment, Status::Authorized),
+            &changed(payment, PaymentStatus::Authorized),
         ),
     }
 }
@@ -137,8 +153,8 @@ pub fn authorize(
                 true,
             );
         }
-        Verdict::Approved => (Status::Authorized, None),
-        Verdict::Declined(code) => (Status::Declined, Some(code)),
+        Verdict::Approved => (PaymentStatus::Authorized, None),
+        Verdict::Declined(code) => (PaymentStatus::Declined, Some(code)),
     };
     let id = new_id();
     repo::insert(
@@ -176,7 +192,7 @@ impl Settle {
         }
     }
 
-    fn rule(self) -> fn(Status) -> Result<Step, &'static str> {
+    fn rule(self) -> fn(PaymentStatus) -> Result<Step, &'static str> {
         match self {
             Settle::Capture => domain::capture,
             Settle::Void => domain::void,
@@ -184,11 +200,11 @@ impl Settle {
         }
     }
 
-    fn done(self) -> (Status, &'static str) {
+    fn done(self) -> (PaymentStatus, &'static str) {
         match self {
-            Settle::Capture => (Status::Captured, channels::payment::CAPTURED),
-            Settle::Void => (Status::Voided, channels::payment::VOIDED),
-            Settle::Refund => (Status::Refunded, channels::payment::REFUNDED),
+            Settle::Capture => (PaymentStatus::Captured, channels::payment::CAPTURED),
+            Settle::Void => (PaymentStatus::Voided, channels::payment::VOIDED),
+            Settle::Refund => (PaymentStatus::Refunded, channels::payment::REFUNDED),
         }
     }
 }
@@ -216,7 +232,7 @@ pub fn settle(
                     user_id: "",
                     amount: &nothing,
                     token_kind: "none",
-                    status: Status::Voided,
+                    status: PaymentStatus::Voided,
                     failure_code: Some("voided_before_authorization"),
                 },
             )?;
@@ -250,7 +266,7 @@ pub fn settle(
             true,
         );
     }
-    match settle.rule()(payment.status()?) {
+    match settle.rule()(payment.status) {
         Ok(Step::To(status)) => {
             repo::set_status(conn, &payment.id, status)?;
             repo::record(conn, &payment.id, settle.name(), "done")?;
@@ -278,68 +294,65 @@ pub fn settle(
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTTP use cases
+// Reads and operators' changes, for HTTP and the exported `api` alike
 // ---------------------------------------------------------------------------------------------
 
-/// Owners see their payments; admins see all; anyone else gets 404 (existence is not revealed).
-pub fn get(identity: &Identity, id: &str) -> Result<Payment, ApiError> {
-    let conn = repo::open().map_err(ApiError::from)?;
-    repo::by_id(&conn, id)
-        .map_err(ApiError::from)?
+/// Owners see their payments; admins see all; anyone else is told there is no such payment
+/// (existence is not revealed).
+pub fn get(identity: &Identity, id: &str) -> Result<Payment, Error> {
+    let conn = repo::open()?;
+    repo::by_id(&conn, id)?
         .filter(|p| identity.may_see(&p.user_id))
-        .ok_or_else(|| ApiError::not_found("no such payment"))
+        .ok_or(Error::NotFound)
 }
 
+/// `page` from 1, `limit` 1 to 100 (as `wasmshop_kit::http::Page` checks for HTTP).
 pub fn list(
     identity: &Identity,
     order_id: Option<&str>,
-    page: Page,
-) -> Result<serde_json::Value, ApiError> {
-    let conn = repo::open().map_err(ApiError::from)?;
+    page: u32,
+    limit: u32,
+) -> Result<PaymentPage, Error> {
+    let page = wasmshop_kit::http::Page::new(page, limit).map_err(Error::InvalidInput)?;
+    let conn = repo::open()?;
     let (items, total) = repo::list(
         &conn,
         identity.owner_scope(),
         order_id,
         page.limit,
         page.offset(),
-    )
-    .map_err(ApiError::from)?;
-    Ok(page.wrap(&items, total))
+    )?;
+    Ok(PaymentPage {
+        items,
+        total,
+        page: page.page,
+        limit: page.limit,
+    })
 }
 
 /// An operator's refund of a captured payment, announced like the saga's.
-pub fn admin_refund(id: &str) -> Result<Payment, ApiError> {
-    let conn = repo::open().map_err(ApiError::from)?;
-    let payment = transaction(&conn, |conn| -> Result<Payment, ApiError> {
-        let payment = repo::by_id(conn, id)
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("no such payment"))?;
-        match domain::refund(payment.status().map_err(ApiError::from)?) {
+pub fn admin_refund(id: &str) -> Result<Payment, Error> {
+    let conn = repo::open()?;
+    let payment = transaction(&conn, |conn| -> Result<Payment, Error> {
+        let payment = repo::by_id(conn, id)?.ok_or(Error::NotFound)?;
+        match domain::refund(payment.status) {
             Ok(Step::To(status)) => {
-                repo::set_status(conn, &payment.id, status).map_err(ApiError::from)?;
-                repo::record(conn, &payment.id, "refund", "done by an operator")
-                    .map_err(ApiError::from)?;
+                repo::set_status(conn, &payment.id, status)?;
+                repo::record(conn, &payment.id, "refund", "done by an operator")?;
                 let mut event = events::envelope(
                     channels::payment::REFUNDED,
                     SOURCE,
                     &payment.order_id,
-                    &changed(&payment, Status::Refunded),
+                    &changed(&payment, PaymentStatus::Refunded),
                 )
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(|e| Error::Internal(e.to_string()))?;
                 event.correlation_id = Some(payment.order_id.clone());
-                outbox::enqueue(conn, channels::PAYMENTS_EVENTS, &event).map_err(ApiError::from)?;
+                outbox::enqueue(conn, channels::PAYMENTS_EVENTS, &event)?;
             }
             Ok(_) => {}
-            Err(_) => {
-                return Err(ApiError::conflict(
-                    "not_captured",
-                    format!("a {} payment cannot be refunded", payment.status),
-                ));
-            }
+            Err(_) => return Err(Error::NotCaptured(payment.status)),
         }
-        repo::by_id(conn, id)
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("no such payment"))
+        repo::by_id(conn, id)?.ok_or(Error::NotFound)
     })?;
     outbox::relay_after_commit(&conn, SOURCE);
     Ok(payment)

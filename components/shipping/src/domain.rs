@@ -18,6 +18,8 @@
 
 use wasmshop_kit::FieldError;
 
+use crate::bindings::wasmshop::shipping::types::ShipmentStatus;
+
 pub const MAX_WEIGHT_GRAMS: u32 = 30_000;
 pub const CURRENCY: &str = "EUR";
 pub const UNDELIVERABLE_POSTAL_CODE: &str = "00000";
@@ -128,45 +130,17 @@ pub fn tracking_number(id: &str) -> String {
     format!("WS{}", tail.to_ascii_uppercase())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Created,
-    Picked,
-    InTransit,
-    Delivered,
-    Cancelled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Created => "created",
-            Status::Picked => "picked",
-            Status::InTransit => "in_transit",
-            Status::Delivered => "delivered",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "created" => Status::Created,
-            "picked" => Status::Picked,
-            "in_transit" => Status::InTransit,
-            "delivered" => Status::Delivered,
-            "cancelled" => Status::Cancelled,
-            _ => return None,
-        })
-    }
-
+// The statuses are the contract's (one vocabulary); which moves between them are allowed is
+// this module's rule.
+impl ShipmentStatus {
     /// Forward one step at a time; cancelling only before pickup.
-    pub fn can_become(self, next: Status) -> bool {
+    pub fn can_become(self, next: ShipmentStatus) -> bool {
         matches!(
             (self, next),
-            (Status::Created, Status::Picked)
-                | (Status::Picked, Status::InTransit)
-                | (Status::InTransit, Status::Delivered)
-                | (Status::Created, Status::Cancelled)
+            (ShipmentStatus::Created, ShipmentStatus::Picked)
+                | (ShipmentStatus::Picked, ShipmentStatus::InTransit)
+                | (ShipmentStatus::InTransit, ShipmentStatus::Delivered)
+                | (ShipmentStatus::Created, ShipmentStatus::Cancelled)
         )
     }
 }
@@ -214,7 +188,7 @@ mod tests {
 
     #[test]
     fn shipments_move_forward_one_step_and_cancel_only_before_pickup() {
-        use Status::*;
+        use ShipmentStatus::*;
         let all = [Created, Picked, InTransit, Delivered, Cancelled];
         let legal = [
             (Created, Picked),
@@ -230,8 +204,8 @@ mod tests {
                     "{from:?} → {to:?}"
                 );
             }
-            assert_eq!(Status::parse(from.as_str()), Some(from));
+            assert_eq!(ShipmentStatus::parse(from.as_str()), Some(from));
         }
-        assert_eq!(Status::parse("lost"), None);
+        assert_eq!(ShipmentStatus::parse("lost"), None);
     }
 }

@@ -17,7 +17,7 @@ use wasmshop_kit::identity::Identity;
 use wasmshop_kit::json::{json_response, parse_body};
 use wasmshop_kit::router::{self, Handler, Route, health};
 
-use crate::domain::Status;
+use crate::bindings::wasmshop::shipping::types::{Error, ShipmentStatus};
 use crate::{messages, repo, service};
 
 const ROUTES: &[Route<Handler>] = &[
@@ -27,35 +27,32 @@ const ROUTES: &[Route<Handler>] = &[
         let identity = Identity::require(req)?;
         let query = Query::parse(req.query());
         let page = Page::from_query(&query)?;
-        Ok(json_response(
-            200,
-            &service::list(&identity, query.get("order_id"), page)?,
-        ))
+        let found = service::list(&identity, query.get("order_id"), page.page, page.limit)
+            .map_err(api_error)?;
+        Ok(json_response(200, &found))
     }),
     Route::get("/shipments/{id}", |req, p| {
         let identity = Identity::require(req)?;
-        Ok(json_response(200, &service::get(&identity, p.get("id")?)?))
+        let shipment = service::get(&identity, p.get("id")?).map_err(api_error)?;
+        Ok(json_response(200, &shipment))
     }),
     Route::post("/shipments/{id}/status", |req, p| {
         Identity::require_admin(req)?;
         let change: StatusChange = parse_body(req.body())?;
-        let next = Status::parse(&change.status).ok_or_else(|| {
+        let next = ShipmentStatus::parse(&change.status).ok_or_else(|| {
             ApiError::invalid_input(&[FieldError {
                 field: "status".into(),
                 message: "must be picked, in_transit, delivered or cancelled".into(),
             }])
         })?;
-        Ok(json_response(
-            200,
-            &service::set_status(p.get("id")?, next)?,
-        ))
+        let shipment = service::set_status(p.get("id")?, next).map_err(api_error)?;
+        Ok(json_response(200, &shipment))
     }),
     Route::post("/shipments/{id}/cancel", |req, p| {
         Identity::require_admin(req)?;
-        Ok(json_response(
-            200,
-            &service::set_status(p.get("id")?, Status::Cancelled)?,
-        ))
+        let shipment =
+            service::set_status(p.get("id")?, ShipmentStatus::Cancelled).map_err(api_error)?;
+        Ok(json_response(200, &shipment))
     }),
 ];
 
@@ -83,10 +80,58 @@ fn quote(req: &Request) -> Result<Response, ApiError> {
     let query = Query::parse(req.query());
     let country = query.get("country").unwrap_or("");
     let weight = query.number::<u32>("weight_grams")?.unwrap_or(0);
-    let mut response = json_response(200, &service::quote(country, weight)?);
+    let quote = service::quote(country, weight).map_err(api_error)?;
+    let mut response = json_response(200, &quote);
     response.set_header(
         "cache-control",
         format!("public, max-age={QUOTE_MAX_AGE_SECONDS}"),
     );
     Ok(response)
+}
+
+/// The WIT error as the uniform JSON error with its stable code.
+fn api_error(error: Error) -> ApiError {
+    match error {
+        Error::InvalidInput(fields) => ApiError::invalid_input(&fields),
+        Error::NotFound => ApiError::not_found("no such shipment"),
+        Error::IllegalTransition(message) => ApiError::conflict("illegal_transition", message),
+        Error::Internal(message) => ApiError::internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_wit_error_keeps_its_http_status_code_and_message() {
+        let cases = [
+            (Error::NotFound, 404, "not_found", "no such shipment"),
+            (
+                Error::IllegalTransition("a delivered shipment cannot become picked".into()),
+                409,
+                "illegal_transition",
+                "a delivered shipment cannot become picked",
+            ),
+            (
+                Error::Internal("database error".into()),
+                500,
+                "internal",
+                "database error",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            let mapped = api_error(error);
+            assert_eq!(
+                (mapped.status, mapped.code, mapped.message.as_str()),
+                (status, code, message)
+            );
+        }
+        let invalid = api_error(Error::InvalidInput(vec![FieldError {
+            field: "weight_grams".into(),
+            message: "must be 1 to 30000".into(),
+        }]));
+        assert_eq!((invalid.status, invalid.code), (422, "invalid_input"));
+        assert_eq!(invalid.field_errors()[0].field, "weight_grams");
+    }
 }

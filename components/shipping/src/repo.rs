@@ -1,13 +1,12 @@
 //! Shipping's SQLite repository (database label `shipping`). Writes run inside the caller's
 //! transaction.
 
-use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::db::{self, DbError, Migration, Row};
 use wasmshop_kit::ids::now_rfc3339;
 use wasmshop_kit::payloads::Address;
 
-use crate::domain::Status;
+use crate::bindings::wasmshop::shipping::types::{HistoryEntry, Shipment, ShipmentStatus};
 
 const SCHEMA: &str = "CREATE TABLE shipments (
   id TEXT PRIMARY KEY,
@@ -45,40 +44,11 @@ pub fn open() -> Result<Connection, DbError> {
     )
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct HistoryEntry {
-    pub status: String,
-    pub at: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Shipment {
-    pub id: String,
-    pub order_id: String,
-    pub user_id: String,
-    pub tracking_number: String,
-    pub status: String,
-    /// `None` for the tombstone of an order cancelled before its shipment was asked for.
-    pub address: Option<Address>,
-    pub weight_grams: i64,
-    pub items: i64,
-    pub carrier: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub history: Vec<HistoryEntry>,
-}
-
-impl Shipment {
-    pub fn status(&self) -> Result<Status, DbError> {
-        Status::parse(&self.status)
-            .ok_or_else(|| DbError::Data(format!("unknown shipment status `{}`", self.status)))
-    }
-}
-
 const COLUMNS: &str = "id, order_id, user_id, tracking_number, status, address, weight_grams, items, carrier, created_at, updated_at";
 
 fn shipment_of(conn: &Connection, row: &Row<'_>) -> Result<Shipment, DbError> {
     let id = row.text("id")?;
+    let status = row.text("status")?;
     let history = conn.execute(
         "SELECT status, at FROM shipment_history WHERE shipment_id = ? ORDER BY rowid",
         &[db::text(&id)],
@@ -98,7 +68,8 @@ fn shipment_of(conn: &Connection, row: &Row<'_>) -> Result<Shipment, DbError> {
         order_id: row.text("order_id")?,
         user_id: row.text("user_id")?,
         tracking_number: row.text("tracking_number")?,
-        status: row.text("status")?,
+        status: ShipmentStatus::parse(&status)
+            .ok_or_else(|| DbError::Data(format!("unknown shipment status `{status}`")))?,
         address,
         weight_grams: row.int("weight_grams")?,
         items: row.int("items")?,
@@ -134,7 +105,7 @@ pub fn list(
     order_id: Option<&str>,
     limit: u32,
     offset: i64,
-) -> Result<(Vec<Shipment>, i64), DbError> {
+) -> Result<(Vec<Shipment>, u64), DbError> {
     let (result, total) = db::newest_first(
         conn,
         COLUMNS,
@@ -147,7 +118,7 @@ pub fn list(
     let items = db::rows(&result)
         .map(|row| shipment_of(conn, &row))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((items, total))
+    Ok((items, u64::try_from(total).unwrap_or(0)))
 }
 
 pub struct NewShipment<'a> {
@@ -155,7 +126,7 @@ pub struct NewShipment<'a> {
     pub order_id: &'a str,
     pub user_id: &'a str,
     pub tracking_number: &'a str,
-    pub status: Status,
+    pub status: ShipmentStatus,
     pub address: Option<&'a Address>,
     pub weight_grams: u32,
     pub items: u32,
@@ -183,7 +154,7 @@ pub fn insert(conn: &Connection, shipment: &NewShipment<'_>) -> Result<(), DbErr
     add_history(conn, shipment.id, shipment.status)
 }
 
-pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), DbError> {
+pub fn set_status(conn: &Connection, id: &str, status: ShipmentStatus) -> Result<(), DbError> {
     conn.execute(
         "UPDATE shipments SET status = ?, updated_at = ? WHERE id = ?",
         &[
@@ -195,7 +166,7 @@ pub fn set_status(conn: &Connection, id: &str, status: Status) -> Result<(), DbE
     add_history(conn, id, status)
 }
 
-fn add_history(conn: &Connection, id: &str, status: Status) -> Result<(), DbError> {
+fn add_history(conn: &Connection, id: &str, status: ShipmentStatus) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO shipment_history (shipment_id, status, at) VALUES (?, ?, ?)",
         &[

@@ -5,19 +5,28 @@
 use serde::Serialize;
 use spin_sdk::sqlite3::Connection;
 use wasmshop_kit::channels;
-use wasmshop_kit::db::transaction;
-use wasmshop_kit::error::ApiError;
-use wasmshop_kit::http::Page;
+use wasmshop_kit::db::{DbError, transaction};
 use wasmshop_kit::identity::Identity;
 use wasmshop_kit::ids::new_id;
 use wasmshop_kit::messaging::Failure;
 use wasmshop_kit::payloads::{CreateShipment, OrderCommand, ShipmentChanged, ShipmentFailed};
 use wasmshop_kit::{Event, Money, events, outbox};
 
-use crate::domain::{self, Status};
-use crate::repo::{self, NewShipment, Shipment};
+use crate::bindings::wasmshop::shipping::types::{
+    Error, Quote, Shipment, ShipmentPage, ShipmentStatus,
+};
+use crate::domain;
+use crate::repo::{self, NewShipment};
 
 pub const SOURCE: &str = "shipping";
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        // The operator reads the cause in the log; callers learn only that it was internal.
+        wasmshop_kit::trace::log(SOURCE, &e);
+        Error::Internal("database error".into())
+    }
+}
 
 fn changed(shipment: &Shipment, previous: Option<&str>) -> ShipmentChanged {
     ShipmentChanged {
@@ -25,7 +34,7 @@ fn changed(shipment: &Shipment, previous: Option<&str>) -> ShipmentChanged {
         order_id: shipment.order_id.clone(),
         user_id: shipment.user_id.clone(),
         tracking_number: shipment.tracking_number.clone(),
-        status: shipment.status.clone(),
+        status: shipment.status.as_str().to_owned(),
         previous_status: previous.map(str::to_owned),
     }
 }
@@ -68,8 +77,8 @@ fn reload(conn: &Connection, id: &str) -> Result<Shipment, Failure> {
 
 pub fn create(conn: &Connection, command: &Event, request: &CreateShipment) -> Result<(), Failure> {
     if let Some(existing) = repo::by_order(conn, &request.order_id)? {
-        return match existing.status()? {
-            Status::Cancelled => refuse(
+        return match existing.status {
+            ShipmentStatus::Cancelled => refuse(
                 conn,
                 command,
                 &request.order_id,
@@ -97,7 +106,7 @@ pub fn create(conn: &Connection, command: &Event, request: &CreateShipment) -> R
             order_id: &request.order_id,
             user_id: &request.user_id,
             tracking_number: &domain::tracking_number(&id),
-            status: Status::Created,
+            status: ShipmentStatus::Created,
             address: Some(address),
             weight_grams: request.weight_grams,
             items: request.items,
@@ -124,7 +133,7 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
                 order_id: &request.order_id,
                 user_id: "",
                 tracking_number: &domain::tracking_number(&id),
-                status: Status::Cancelled,
+                status: ShipmentStatus::Cancelled,
                 address: None,
                 weight_grams: 0,
                 items: 0,
@@ -139,8 +148,8 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
             &changed(&shipment, None),
         );
     };
-    let status = shipment.status()?;
-    if status == Status::Cancelled {
+    let status = shipment.status;
+    if status == ShipmentStatus::Cancelled {
         return reply(
             conn,
             command,
@@ -149,7 +158,7 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
             &changed(&shipment, None),
         );
     }
-    if !status.can_become(Status::Cancelled) {
+    if !status.can_become(ShipmentStatus::Cancelled) {
         return refuse(
             conn,
             command,
@@ -158,7 +167,7 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
             "already picked",
         );
     }
-    repo::set_status(conn, &shipment.id, Status::Cancelled)?;
+    repo::set_status(conn, &shipment.id, ShipmentStatus::Cancelled)?;
     let after = reload(conn, &shipment.id)?;
     reply(
         conn,
@@ -170,26 +179,16 @@ pub fn cancel(conn: &Connection, command: &Event, request: &OrderCommand) -> Res
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTTP use cases
+// Reads and operators' changes, for HTTP and the exported `api` alike
 // ---------------------------------------------------------------------------------------------
 
-/// A quote as both doors show it: the rate table's answer with its currency and service.
-#[derive(Debug, Serialize)]
-pub struct QuoteView {
-    pub country: String,
-    pub weight_grams: u32,
-    pub service: &'static str,
-    pub amount: Money,
-    pub estimated_days: u32,
-}
-
-pub fn quote(country: &str, weight_grams: u32) -> Result<QuoteView, ApiError> {
-    let quote =
-        domain::quote(country, weight_grams).map_err(|errors| ApiError::invalid_input(&errors))?;
-    Ok(QuoteView {
+/// The rate table's answer with its currency and service.
+pub fn quote(country: &str, weight_grams: u32) -> Result<Quote, Error> {
+    let quote = domain::quote(country, weight_grams).map_err(Error::InvalidInput)?;
+    Ok(Quote {
         country: quote.country,
         weight_grams: quote.weight_grams,
-        service: "standard",
+        service: "standard".into(),
         amount: Money {
             amount: quote.amount,
             currency: domain::CURRENCY.into(),
@@ -198,54 +197,55 @@ pub fn quote(country: &str, weight_grams: u32) -> Result<QuoteView, ApiError> {
     })
 }
 
-pub fn get(identity: &Identity, id: &str) -> Result<Shipment, ApiError> {
-    let conn = repo::open().map_err(ApiError::from)?;
-    repo::by_id(&conn, id)
-        .map_err(ApiError::from)?
+/// Owners see their shipments; admins see all; anyone else is told there is no such shipment
+/// (existence is not revealed).
+pub fn get(identity: &Identity, id: &str) -> Result<Shipment, Error> {
+    let conn = repo::open()?;
+    repo::by_id(&conn, id)?
         .filter(|s| identity.may_see(&s.user_id))
-        .ok_or_else(|| ApiError::not_found("no such shipment"))
+        .ok_or(Error::NotFound)
 }
 
+/// `page` from 1, `limit` 1 to 100 (as `wasmshop_kit::http::Page` checks for HTTP).
 pub fn list(
     identity: &Identity,
     order_id: Option<&str>,
-    page: Page,
-) -> Result<serde_json::Value, ApiError> {
-    let conn = repo::open().map_err(ApiError::from)?;
+    page: u32,
+    limit: u32,
+) -> Result<ShipmentPage, Error> {
+    let page = wasmshop_kit::http::Page::new(page, limit).map_err(Error::InvalidInput)?;
+    let conn = repo::open()?;
     let (items, total) = repo::list(
         &conn,
         identity.owner_scope(),
         order_id,
         page.limit,
         page.offset(),
-    )
-    .map_err(ApiError::from)?;
-    Ok(page.wrap(&items, total))
+    )?;
+    Ok(ShipmentPage {
+        items,
+        total,
+        page: page.page,
+        limit: page.limit,
+    })
 }
 
 /// An operator moves a shipment on (or cancels it before pickup); the change is announced.
-pub fn set_status(id: &str, next: Status) -> Result<Shipment, ApiError> {
-    let conn = repo::open().map_err(ApiError::from)?;
-    let shipment = transaction(&conn, |conn| -> Result<Shipment, ApiError> {
-        let shipment = repo::by_id(conn, id)
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("no such shipment"))?;
-        let current = shipment.status().map_err(ApiError::from)?;
+pub fn set_status(id: &str, next: ShipmentStatus) -> Result<Shipment, Error> {
+    let conn = repo::open()?;
+    let shipment = transaction(&conn, |conn| -> Result<Shipment, Error> {
+        let shipment = repo::by_id(conn, id)?.ok_or(Error::NotFound)?;
+        let current = shipment.status;
         if !current.can_become(next) {
-            return Err(ApiError::conflict(
-                "illegal_transition",
-                format!(
-                    "a {} shipment cannot become {}",
-                    current.as_str(),
-                    next.as_str()
-                ),
-            ));
+            return Err(Error::IllegalTransition(format!(
+                "a {} shipment cannot become {}",
+                current.as_str(),
+                next.as_str()
+            )));
         }
-        repo::set_status(conn, id, next).map_err(ApiError::from)?;
-        let after = repo::by_id(conn, id)
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("no such shipment"))?;
-        let event_type = if next == Status::Cancelled {
+        repo::set_status(conn, id, next)?;
+        let after = repo::by_id(conn, id)?.ok_or(Error::NotFound)?;
+        let event_type = if next == ShipmentStatus::Cancelled {
             channels::shipment::CANCELLED
         } else {
             channels::shipment::STATUS_CHANGED
@@ -256,9 +256,9 @@ pub fn set_status(id: &str, next: Status) -> Result<Shipment, ApiError> {
             &after.order_id,
             &changed(&after, Some(current.as_str())),
         )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| Error::Internal(e.to_string()))?;
         event.correlation_id = Some(after.order_id.clone());
-        outbox::enqueue(conn, channels::SHIPPING_EVENTS, &event).map_err(ApiError::from)?;
+        outbox::enqueue(conn, channels::SHIPPING_EVENTS, &event)?;
         Ok(after)
     })?;
     outbox::relay_after_commit(&conn, SOURCE);

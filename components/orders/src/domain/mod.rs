@@ -3,10 +3,11 @@
 
 pub mod saga;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasmshop_kit::FieldError;
 use wasmshop_kit::ids::is_id;
-use wasmshop_kit::payloads::Address;
+
+pub use crate::bindings::wasmshop::orders::types::{CheckoutRequest, LineInput, OrderStatus};
 
 pub const MAX_QUANTITY: u32 = 99;
 pub const MAX_LINES: usize = 50;
@@ -21,48 +22,9 @@ fn field(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderStatus {
-    Pending,
-    AwaitingPayment,
-    AwaitingShipment,
-    CapturingPayment,
-    Confirmed,
-    Compensating,
-    Cancelled,
-    Failed,
-}
-
+// The contract's enum, not a copy: its JSON spelling (`as_str`, `parse`) is in `lib.rs`, the
+// rules of the order's life are here.
 impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::AwaitingPayment => "awaiting_payment",
-            OrderStatus::AwaitingShipment => "awaiting_shipment",
-            OrderStatus::CapturingPayment => "capturing_payment",
-            OrderStatus::Confirmed => "confirmed",
-            OrderStatus::Compensating => "compensating",
-            OrderStatus::Cancelled => "cancelled",
-            OrderStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        use OrderStatus::*;
-        [
-            Pending,
-            AwaitingPayment,
-            AwaitingShipment,
-            CapturingPayment,
-            Confirmed,
-            Compensating,
-            Cancelled,
-            Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -85,21 +47,6 @@ impl OrderStatus {
                 | (Compensating, Cancelled | Failed)
         ) || (next == Compensating && !self.is_terminal() && self != Compensating)
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LineInput {
-    pub product_id: String,
-    pub quantity: u32,
-}
-
-/// `POST /orders`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckoutRequest {
-    pub shipping_address: Address,
-    pub payment_token: String,
-    #[serde(default)]
-    pub lines: Option<Vec<LineInput>>,
 }
 
 pub fn validate_quantity(quantity: u32, field_name: &str) -> Result<(), Vec<FieldError>> {
@@ -190,10 +137,13 @@ pub fn validate_checkout(
     }
 }
 
+/// Why a given idempotency key is refused.
+pub const IDEMPOTENCY_KEY_BOUNDS: &str = "the Idempotency-Key header must be 1 to 200 characters";
+
 pub fn validate_idempotency_key(key: Option<&str>) -> Result<String, &'static str> {
     match key.map(str::trim) {
         Some(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Ok(key.to_owned()),
-        Some(_) => Err("the Idempotency-Key header must be 1 to 200 characters"),
+        Some(_) => Err(IDEMPOTENCY_KEY_BOUNDS),
         None => Err("POST /orders needs an Idempotency-Key header"),
     }
 }
@@ -296,6 +246,8 @@ pub fn cart_after_checkout(cart: &[(String, u32)], ordered: &[LineInput]) -> Vec
 
 #[cfg(test)]
 mod tests {
+    use wasmshop_kit::payloads::Address;
+
     use super::*;
 
     const PRODUCT: &str = "0190d7a0-0000-7000-8000-000000000001";
