@@ -135,29 +135,8 @@ fn payload<T: DeserializeOwned>(event_type: &str, data: &str) -> Result<T, Rejec
 /// including ones added later) is ignored; a command or another context's event is rejected,
 /// as it cannot be on those channels at all.
 pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
-    let draft = |template, user_id: &str, subject_id: &str, (subject, body)| Draft {
-        template,
-        user_id: user_id.to_owned(),
-        subject_id: subject_id.to_owned(),
-        subject,
-        body,
-    };
     match event_type {
-        channels::user::REGISTERED => {
-            let user: UserRegistered = payload(event_type, data)?;
-            let welcome = draft(
-                Template::Welcome,
-                &user.user_id,
-                &user.user_id,
-                render_welcome(&user.name),
-            );
-            Ok(Decision::Register {
-                user_id: user.user_id,
-                email: user.email,
-                name: user.name,
-                welcome,
-            })
-        }
+        channels::user::REGISTERED => Ok(registered(payload(event_type, data)?)),
         channels::user::PROFILE_UPDATED => {
             let user: UserProfileUpdated = payload(event_type, data)?;
             Ok(Decision::Rename {
@@ -166,60 +145,91 @@ pub fn decide(event_type: &str, data: &str) -> Result<Decision, Rejection> {
             })
         }
         channels::order::CONFIRMED | channels::order::CANCELLED | channels::order::FAILED => {
-            let order: OrderChanged = payload(event_type, data)?;
-            let template = match event_type {
-                channels::order::CONFIRMED => Template::OrderConfirmed,
-                channels::order::CANCELLED => Template::OrderCancelled,
-                _ => Template::OrderFailed,
-            };
-            let text = render_order(
-                template,
-                &order.order_id,
-                &order.total,
-                order.reason.as_deref(),
-            );
-            Ok(Decision::Notify(draft(
-                template,
-                &order.user_id,
-                &order.order_id,
-                text,
-            )))
+            Ok(order_changed(event_type, payload(event_type, data)?))
         }
-        channels::payment::FAILED => {
-            let failed: PaymentFailed = payload(event_type, data)?;
-            // Transient provider errors are the saga's to retry; the customer hears of final
-            // ones only. A failure of nobody's payment has nobody to tell.
-            if failed.retryable
-                || failed.user_id.is_empty()
-                || SILENT_PAYMENT_CODES.contains(&failed.code.as_str())
-            {
-                return Ok(Decision::Ignore);
-            }
-            let text = render_payment_failed(&failed.order_id, &failed.reason);
-            Ok(Decision::Notify(draft(
-                Template::PaymentFailed,
-                &failed.user_id,
-                &failed.order_id,
-                text,
-            )))
-        }
-        channels::shipment::STATUS_CHANGED => {
-            let shipment: ShipmentChanged = payload(event_type, data)?;
-            let text = render_shipment(
-                &shipment.order_id,
-                &shipment.tracking_number,
-                &shipment.status,
-            );
-            Ok(Decision::Notify(draft(
-                Template::ShipmentStatus,
-                &shipment.user_id,
-                &shipment.order_id,
-                text,
-            )))
-        }
+        channels::payment::FAILED => Ok(payment_failed(payload(event_type, data)?)),
+        channels::shipment::STATUS_CHANGED => Ok(shipment_changed(payload(event_type, data)?)),
         other if always_ignored(other) => Ok(Decision::Ignore),
         other => Err(Rejection::Foreign(other.to_owned())),
     }
+}
+
+fn draft(
+    template: Template,
+    user_id: &str,
+    subject_id: &str,
+    (subject, body): (String, String),
+) -> Draft {
+    Draft {
+        template,
+        user_id: user_id.to_owned(),
+        subject_id: subject_id.to_owned(),
+        subject,
+        body,
+    }
+}
+
+fn registered(user: UserRegistered) -> Decision {
+    let welcome = draft(
+        Template::Welcome,
+        &user.user_id,
+        &user.user_id,
+        render_welcome(&user.name),
+    );
+    Decision::Register {
+        user_id: user.user_id,
+        email: user.email,
+        name: user.name,
+        welcome,
+    }
+}
+
+/// `order.confirmed`, `order.cancelled` or `order.failed` (`event_type`).
+fn order_changed(event_type: &str, order: OrderChanged) -> Decision {
+    let template = match event_type {
+        channels::order::CONFIRMED => Template::OrderConfirmed,
+        channels::order::CANCELLED => Template::OrderCancelled,
+        _ => Template::OrderFailed,
+    };
+    let text = render_order(
+        template,
+        &order.order_id,
+        &order.total,
+        order.reason.as_deref(),
+    );
+    Decision::Notify(draft(template, &order.user_id, &order.order_id, text))
+}
+
+fn payment_failed(failed: PaymentFailed) -> Decision {
+    // Transient provider errors are the saga's to retry; the customer hears of final
+    // ones only. A failure of nobody's payment has nobody to tell.
+    if failed.retryable
+        || failed.user_id.is_empty()
+        || SILENT_PAYMENT_CODES.contains(&failed.code.as_str())
+    {
+        return Decision::Ignore;
+    }
+    let text = render_payment_failed(&failed.order_id, &failed.reason);
+    Decision::Notify(draft(
+        Template::PaymentFailed,
+        &failed.user_id,
+        &failed.order_id,
+        text,
+    ))
+}
+
+fn shipment_changed(shipment: ShipmentChanged) -> Decision {
+    let text = render_shipment(
+        &shipment.order_id,
+        &shipment.tracking_number,
+        &shipment.status,
+    );
+    Decision::Notify(draft(
+        Template::ShipmentStatus,
+        &shipment.user_id,
+        &shipment.order_id,
+        text,
+    ))
 }
 
 /// The event types [`decide`] handles by what their payload says.

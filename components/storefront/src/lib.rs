@@ -9,8 +9,13 @@
 //! travels in `X-Forwarded-For`, which the gateway believes only on a chained request
 //! (`gateway-component/src/limiter.rs`). Pages (`pages.rs`) are pure; cookies and CSRF
 //! (`session.rs`), routing and paging (`route.rs`), a listing's URL state (`listing.rs`) and
-//! the API's shapes (`model.rs`) too. The shopper's own pages are served by `shopper.rs`.
+//! the API's shapes (`model.rs`) too. The pages are served by concern: the catalogue
+//! (`catalog.rs`), accounts (`account.rs`), cart and checkout (`cart.rs`), the shopper's own
+//! pages (`shopper.rs`) and the operator console (`console.rs`).
 
+mod account;
+mod cart;
+mod catalog;
 mod console;
 mod listing;
 mod model;
@@ -20,15 +25,12 @@ mod session;
 mod shopper;
 
 use maud::Markup;
-use serde_json::{Value, json};
+use serde_json::Value;
 use spin_sdk::http::{Method, Request, Response};
 
-use listing::Listing;
-use model::{
-    Accepted, Cart, Category, CheckoutForm, Order, OrderPage, Product, ProductPage, Token,
-};
-use pages::{Chrome, ListingView};
-use route::{Asset, PAGE_SIZE, Page, Paging};
+use model::Token;
+use pages::Chrome;
+use route::{Asset, Page};
 use session::{CSRF_FIELD, NONCE_COOKIE, SESSION_COOKIE};
 
 const GATEWAY: &str = "http://gateway.spin.internal";
@@ -38,8 +40,6 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 const NONCE_MAX_AGE: u64 = 24 * 60 * 60;
 /// Static assets are versioned by name, so a browser may keep them for a year.
 const ASSET_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
-/// Products on the home page.
-const FEATURED: u32 = 8;
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; object-src 'none'; \
     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -344,168 +344,30 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 async fn serve(req: &Request, page: &Page<'_>, visit: &mut Visit) -> Result<Response, FrontError> {
     let form = if page.is_form_post() {
-        let form = form(req)?;
-        let presented = field(&form, CSRF_FIELD).unwrap_or_default();
-        // A fresh nonce means the browser sent none: no form of ours was behind this POST.
-        if visit.fresh_nonce
-            || !session::csrf_valid(
-                &visit.key,
-                &visit.nonce,
-                visit.session.as_deref(),
-                presented,
-            )
-        {
-            return Err(FrontError::Csrf);
-        }
-        form
+        checked_form(req, visit)?
     } else {
         Vec::new()
     };
     match *page {
-        Page::Home => {
-            let categories: Vec<Category> = visit.fetch("/api/v1/categories", 200).await?;
-            let featured: ProductPage = visit
-                .fetch(
-                    &format!("/api/v1/products?sort=newest&limit={FEATURED}"),
-                    200,
-                )
-                .await?;
-            Ok(visit.html(200, |c| pages::home(c, &categories, &featured.items)))
-        }
-        Page::Category { id } => {
-            let categories: Vec<Category> = visit.fetch("/api/v1/categories", 200).await?;
-            let category = categories
-                .into_iter()
-                .find(|c| c.id == id)
-                .ok_or(FrontError::Api(404, None))?;
-            let listing = Listing::from_query(req.query());
-            let products: ProductPage = visit.fetch(&listing.api_path(Some(id)), 200).await?;
-            let base = format!("/category/{id}");
-            let view = listing_view(&base, &listing, &products);
-            Ok(visit.html(200, |c| pages::category(c, &category, &view)))
-        }
-        Page::Search => {
-            let listing = Listing::from_query(req.query());
-            // Nothing to look for, or too much: the page says so without asking the API.
-            let products = if listing.searchable() {
-                visit.fetch(&listing.api_path(None), 200).await?
-            } else {
-                ProductPage {
-                    items: Vec::new(),
-                    total: 0,
-                }
-            };
-            let view = listing_view("/search", &listing, &products);
-            Ok(visit.html(200, |c| pages::search(c, &view)))
-        }
-        Page::Product { id } => {
-            let product: Product = visit.fetch(&format!("/api/v1/products/{id}"), 200).await?;
-            Ok(visit.html(200, |c| pages::product(c, &product)))
-        }
+        Page::Home => catalog::home(visit).await,
+        Page::Category { id } => catalog::category(visit, id, req.query()).await,
+        Page::Search => catalog::search(visit, req.query()).await,
+        Page::Product { id } => catalog::product(visit, id).await,
         // `handle` serves assets before any visit; one reaching here is missing from the mount.
         Page::Asset(_) => Err(FrontError::Api(404, None)),
         Page::RegisterForm => Ok(visit.html(200, |c| pages::account_form(c, true, None, ""))),
         Page::LoginForm => Ok(visit.html(200, |c| pages::account_form(c, false, None, ""))),
-        Page::Register => register(visit, &form).await,
-        Page::Login => {
-            let email = field(&form, "email").unwrap_or_default();
-            let password = field(&form, "password").unwrap_or_default();
-            login(visit, email, password, false).await
-        }
-        Page::Logout => {
-            if visit.session.is_some() {
-                let (status, body) = visit.api(Method::Post, "/api/v1/auth/logout", None).await?;
-                // 401: the token was no longer valid anyway. Anything else failing leaves the
-                // session in place, so that logging out again can still revoke it.
-                if !matches!(status, 200..=299 | 401) {
-                    return Err(FrontError::Api(status, model::error_message(&body)));
-                }
-            }
-            visit.end_session();
-            Ok(redirect("/"))
-        }
-        Page::Cart => {
-            if visit.session.is_none() {
-                return Ok(redirect("/login"));
-            }
-            let cart: Cart = visit.fetch("/api/v1/cart", 200).await?;
-            Ok(visit.html(200, |c| pages::cart(c, &cart)))
-        }
-        Page::AddToCart => {
-            let product_id = field(&form, "product_id").filter(|id| route::valid_id(id));
-            let (Some(product_id), Some(quantity)) =
-                (product_id, model::quantity(field(&form, "quantity")))
-            else {
-                return Err(FrontError::Api(
-                    422,
-                    Some("Choose a quantity from 1 to 99.".into()),
-                ));
-            };
-            cart_change(
-                visit,
-                Method::Post,
-                "/api/v1/cart/items".into(),
-                Some(json!({ "product_id": product_id, "quantity": quantity })),
-            )
-            .await
-        }
-        Page::SetQuantity { product_id } => {
-            let Some(quantity) = model::quantity(field(&form, "quantity")) else {
-                return Err(FrontError::Api(
-                    422,
-                    Some("Choose a quantity from 1 to 99.".into()),
-                ));
-            };
-            cart_change(
-                visit,
-                Method::Patch,
-                format!("/api/v1/cart/items/{product_id}"),
-                Some(json!({ "quantity": quantity })),
-            )
-            .await
-        }
-        Page::RemoveFromCart { product_id } => {
-            cart_change(
-                visit,
-                Method::Delete,
-                format!("/api/v1/cart/items/{product_id}"),
-                None,
-            )
-            .await
-        }
-        Page::CheckoutForm => {
-            if visit.session.is_none() {
-                return Ok(redirect("/login"));
-            }
-            let cart: Cart = visit.fetch("/api/v1/cart", 200).await?;
-            let form = CheckoutForm {
-                payment_token: "tok_visa".into(),
-                ..CheckoutForm::default()
-            };
-            Ok(checkout_page(visit, 200, &cart, &form, &[], None))
-        }
-        Page::Checkout => checkout(visit, &form).await,
-        Page::Orders => {
-            if visit.session.is_none() {
-                return Ok(redirect("/login"));
-            }
-            let number = route::page_number(req.query());
-            let orders: OrderPage = visit
-                .fetch(
-                    &format!("/api/v1/orders?page={number}&limit={PAGE_SIZE}"),
-                    200,
-                )
-                .await?;
-            let paging = Paging::new(number, PAGE_SIZE, orders.total);
-            Ok(visit.html(200, |c| pages::orders(c, &orders.items, paging)))
-        }
-        Page::Order { id } => {
-            if visit.session.is_none() {
-                return Ok(redirect("/login"));
-            }
-            let order: Order = visit.fetch(&format!("/api/v1/orders/{id}"), 200).await?;
-            Ok(visit.html(200, |c| pages::order(c, &order, None)))
-        }
+        Page::Register => account::register(visit, &form).await,
+        Page::Login => account::log_in(visit, &form).await,
+        Page::Logout => account::log_out(visit).await,
+        Page::Cart => cart::show(visit).await,
+        Page::AddToCart => cart::add(visit, &form).await,
+        Page::SetQuantity { product_id } => cart::set_quantity(visit, product_id, &form).await,
+        Page::RemoveFromCart { product_id } => cart::remove(visit, product_id).await,
+        Page::CheckoutForm => cart::checkout_form(visit).await,
+        Page::Checkout => cart::checkout(visit, &form).await,
+        Page::Orders => shopper::orders(visit, req.query()).await,
+        Page::Order { id } => shopper::order(visit, id).await,
         Page::CancelOrder { id } => shopper::cancel_order(visit, id).await,
         Page::Notifications => shopper::notifications(visit, req.query()).await,
         Page::MarkRead { id } => shopper::mark_read(visit, id, &form).await,
@@ -521,160 +383,20 @@ async fn serve(req: &Request, page: &Page<'_>, visit: &mut Visit) -> Result<Resp
     }
 }
 
-fn listing_view<'a>(
-    base: &'a str,
-    listing: &'a Listing,
-    products: &'a ProductPage,
-) -> ListingView<'a> {
-    ListingView {
-        base,
-        listing,
-        products: &products.items,
-        total: products.total,
-        paging: Paging::new(listing.page, PAGE_SIZE, products.total),
-    }
-}
-
-async fn cart_change(
-    visit: &mut Visit,
-    method: Method,
-    path: String,
-    body: Option<Value>,
-) -> Result<Response, FrontError> {
-    if visit.session.is_none() {
-        return Ok(redirect("/login"));
-    }
-    let (status, body) = visit.api(method, &path, body).await?;
-    if status != 200 {
-        return Err(FrontError::Api(status, model::error_message(&body)));
-    }
-    Ok(redirect("/cart"))
-}
-
-/// The checkout page, with a fresh idempotency key: a corrected form is another request.
-fn checkout_page(
-    visit: &Visit,
-    status: u16,
-    cart: &Cart,
-    form: &CheckoutForm,
-    errors: &[(String, String)],
-    problem: Option<&str>,
-) -> Response {
-    let key = uuid::Uuid::new_v4().to_string();
-    visit.html(status, |c| {
-        pages::checkout(
-            c,
-            &pages::Checkout {
-                cart,
-                form,
-                errors,
-                problem,
-                idempotency_key: &key,
-            },
+/// A POST's form, once its CSRF token proves that a page of ours is behind it.
+fn checked_form(req: &Request, visit: &Visit) -> Result<Vec<(String, String)>, FrontError> {
+    let form = form(req)?;
+    let presented = field(&form, CSRF_FIELD).unwrap_or_default();
+    // A fresh nonce means the browser sent none: no form of ours was behind this POST.
+    if visit.fresh_nonce
+        || !session::csrf_valid(
+            &visit.key,
+            &visit.nonce,
+            visit.session.as_deref(),
+            presented,
         )
-    })
-}
-
-/// Places the order of the cart; the form's idempotency key makes a second submit of the same
-/// form (a double click, a retried POST) the same order.
-async fn checkout(visit: &mut Visit, fields: &[(String, String)]) -> Result<Response, FrontError> {
-    if visit.session.is_none() {
-        return Ok(redirect("/login"));
+    {
+        return Err(FrontError::Csrf);
     }
-    let form = CheckoutForm::from_fields(|name| field(fields, name));
-    let body = match form.body() {
-        Ok(body) => body,
-        Err(errors) => {
-            let cart: Cart = visit.fetch("/api/v1/cart", 200).await?;
-            return Ok(checkout_page(visit, 422, &cart, &form, &errors, None));
-        }
-    };
-    let key = model::idempotency_key(field(fields, "idempotency_key"))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let (status, answer) = visit
-        .api_with(
-            Method::Post,
-            "/api/v1/orders",
-            Some(body),
-            Some(("idempotency-key", &key)),
-        )
-        .await?;
-    match status {
-        200..=299 => {
-            let accepted: Accepted = expect(status, status, answer)?;
-            if !route::valid_id(&accepted.id) {
-                return Err(FrontError::Unreachable("unexpected order id".into()));
-            }
-            Ok(redirect(&format!("/orders/{}", accepted.id)))
-        }
-        // The API's judgement of the address or the cart (empty, withdrawn products, no
-        // stock): the form again, with what to correct.
-        400 | 409 | 422 => {
-            let errors = model::field_errors(&answer);
-            let problem = errors
-                .is_empty()
-                .then(|| model::error_message(&answer))
-                .flatten()
-                .unwrap_or_default();
-            let cart: Cart = visit.fetch("/api/v1/cart", 200).await?;
-            let problem = (!problem.is_empty()).then_some(problem.as_str());
-            Ok(checkout_page(visit, status, &cart, &form, &errors, problem))
-        }
-        status => Err(FrontError::Api(status, model::error_message(&answer))),
-    }
-}
-
-async fn register(visit: &mut Visit, form: &[(String, String)]) -> Result<Response, FrontError> {
-    let email = field(form, "email").unwrap_or_default();
-    let password = field(form, "password").unwrap_or_default();
-    let name = field(form, "name").unwrap_or_default();
-    let body = json!({ "email": email, "password": password, "name": name });
-    let (status, answer) = visit
-        .api(Method::Post, "/api/v1/auth/register", Some(body))
-        .await?;
-    match status {
-        201 => login(visit, email, password, true).await,
-        409 => Ok(visit.html(409, |c| {
-            pages::account_form(
-                c,
-                true,
-                Some("An account with this email exists already."),
-                email,
-            )
-        })),
-        400 | 422 => {
-            let message = model::error_message(&answer)
-                .unwrap_or_else(|| "Check the fields and try again.".into());
-            Ok(visit.html(422, |c| pages::account_form(c, true, Some(&message), email)))
-        }
-        status => Err(FrontError::Api(status, model::error_message(&answer))),
-    }
-}
-
-async fn login(
-    visit: &mut Visit,
-    email: &str,
-    password: &str,
-    registering: bool,
-) -> Result<Response, FrontError> {
-    // Whatever session the browser had is replaced, and must not authenticate this call.
-    visit.session = None;
-    let body = json!({ "email": email, "password": password });
-    let (status, answer) = visit
-        .api(Method::Post, "/api/v1/auth/login", Some(body))
-        .await?;
-    match status {
-        200 => {
-            let token: Token = expect(200, 200, answer)?;
-            if !session::sane_cookie_value(&token.access_token) {
-                return Err(FrontError::Unreachable("unexpected token shape".into()));
-            }
-            visit.start_session(&token);
-            Ok(redirect("/"))
-        }
-        400 | 401 | 422 if !registering => Ok(visit.html(401, |c| {
-            pages::account_form(c, false, Some("Wrong email or password."), email)
-        })),
-        status => Err(FrontError::Api(status, model::error_message(&answer))),
-    }
+    Ok(form)
 }

@@ -1,16 +1,39 @@
-//! The logged-in shopper's own pages and the forms on them: notifications (mark read),
-//! profile (change name and address), and cancelling an order. Every form is a POST that
+//! The logged-in shopper's own pages and the forms on them: orders (cancel one),
+//! notifications (mark read) and profile (change name and address). Every form is a POST that
 //! redirects to a GET; a refusal of the API is shown on the page, never as its JSON.
 
 use spin_sdk::http::{Method, Response};
 
-use crate::model::{self, Account, NotificationPage, Order, ProfileForm};
+use crate::model::{self, Account, NotificationPage, Order, OrderPage, ProfileForm};
 use crate::pages::{self, Profile};
-use crate::route::{self, Paging};
+use crate::route::{self, PAGE_SIZE, Paging};
 use crate::{FrontError, Visit, field, redirect};
 
 /// Notifications per page.
 const NOTIFICATIONS_PAGE_SIZE: u32 = 20;
+
+pub async fn orders(visit: &Visit, query: &str) -> Result<Response, FrontError> {
+    if visit.session.is_none() {
+        return Ok(redirect("/login"));
+    }
+    let number = route::page_number(query);
+    let orders: OrderPage = visit
+        .fetch(
+            &format!("/api/v1/orders?page={number}&limit={PAGE_SIZE}"),
+            200,
+        )
+        .await?;
+    let paging = Paging::new(number, PAGE_SIZE, orders.total);
+    Ok(visit.html(200, |c| pages::orders(c, &orders.items, paging)))
+}
+
+pub async fn order(visit: &Visit, id: &str) -> Result<Response, FrontError> {
+    if visit.session.is_none() {
+        return Ok(redirect("/login"));
+    }
+    let order: Order = visit.fetch(&format!("/api/v1/orders/{id}"), 200).await?;
+    Ok(visit.html(200, |c| pages::order(c, &order, None)))
+}
 
 pub async fn notifications(visit: &Visit, query: &str) -> Result<Response, FrontError> {
     if visit.session.is_none() {
