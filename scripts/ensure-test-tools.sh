@@ -19,3 +19,18 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
     chromium chromium-driver >/dev/null
 fi
+
+# promtool checks and unit-tests the alert rules of deploy/prometheus (tests/tests/alerts.rs).
+# Debian ships it only with the server (about 20 MB to download, 100 MB installed).
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "==> installing promtool (package prometheus) from Debian's packages"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    prometheus >/dev/null
+  # The package starts a Prometheus server on :9090, where `up --metrics-listen` is often put.
+  if command -v systemctl >/dev/null 2>&1; then
+    $sudo_cmd systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi

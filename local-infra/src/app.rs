@@ -11,7 +11,7 @@ use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use crate::bindings;
-use crate::capabilities::files::FilesStore;
+use crate::capabilities::files::{ComponentFiles, FilesStore};
 use crate::capabilities::key_value::{KeyValueAccess, KeyValueService};
 use crate::capabilities::outbound_http::{ChainingHandle, OutboundHttp};
 use crate::capabilities::outbound_networking::AllowedHosts;
@@ -19,7 +19,7 @@ use crate::capabilities::redis::RedisAccess;
 use crate::capabilities::sqlite::{SqliteAccess, SqliteService};
 use crate::capabilities::variables::{AppVariables, ComponentVariables};
 use crate::engine::{CacheOutcome, CompileCache, EngineOptions, EpochTicker};
-use crate::manifest::Manifest;
+use crate::manifest::{Component, Manifest};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentCapabilities, ComponentLogs, InstanceState};
 
@@ -100,6 +100,64 @@ pub struct App {
     _files: Option<FilesStore>,
 }
 
+/// The components a trigger runs, once per trigger: the ones the app loads.
+fn triggered_components(manifest: &Manifest) -> Vec<&String> {
+    manifest
+        .http_triggers
+        .iter()
+        .map(|t| &t.component)
+        .chain(manifest.redis_triggers.iter().map(|t| &t.component))
+        .collect()
+}
+
+/// The hosts `component` may reach, its variables rendered.
+fn allowed_hosts(
+    id: &str,
+    component: &Component,
+    variables: &AppVariables,
+) -> anyhow::Result<AllowedHosts> {
+    component
+        .allowed_outbound_hosts
+        .iter()
+        .map(|host| variables.render(host))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|hosts| AllowedHosts::parse(hosts.iter().map(String::as_str)))
+        .map_err(|e| anyhow::anyhow!("component `{id}`: allowed_outbound_hosts: {e}"))
+}
+
+/// The component's environment, then every `-e` of the command line.
+fn component_environment(component: &Component, options: &RuntimeOptions) -> Vec<(String, String)> {
+    let mut environment: Vec<(String, String)> = component
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    environment.extend(options.env.iter().cloned());
+    environment
+}
+
+/// The component's `files`, copied into its own directory of the app's files store (made for
+/// the first component that has any). `None` without files: like Spin, no file system.
+fn component_files(
+    files_store: &mut Option<FilesStore>,
+    id: &str,
+    base_dir: &Path,
+    component: &Component,
+) -> anyhow::Result<Option<ComponentFiles>> {
+    if component.files.is_empty() {
+        return Ok(None);
+    }
+    let store = match files_store {
+        Some(store) => store,
+        empty => {
+            empty.insert(FilesStore::new().context("creating the directory for component files")?)
+        }
+    };
+    store
+        .prepare(id, base_dir, &component.files, &component.exclude_files)
+        .map_err(|e| anyhow::anyhow!("component `{id}`: files: {e}"))
+}
+
 impl App {
     /// Loads and links every component that a trigger uses. Fails early, naming the culprit,
     /// on a missing required variable, a bad runtime config, or a component whose imports this
@@ -119,12 +177,75 @@ impl App {
             None => RuntimeConfig::default(),
         };
 
-        let used: Vec<&String> = manifest
-            .http_triggers
-            .iter()
-            .map(|t| &t.component)
-            .chain(manifest.redis_triggers.iter().map(|t| &t.component))
-            .collect();
+        let used = triggered_components(&manifest);
+        let (key_value, sqlite) =
+            Self::open_stores(&manifest, &used, &runtime_config, options).await?;
+
+        let engine = crate::engine::build_engine(&options.engine)?;
+        let ticker = EpochTicker::start(&engine);
+        let linker = build_linker(&engine)?;
+        let cache = options.cache_dir.clone().map(CompileCache::new);
+        let chaining = ChainingHandle::default();
+
+        let mut files_store: Option<FilesStore> = None;
+        let mut components = BTreeMap::new();
+        let mut ids: Vec<&String> = used.clone();
+        ids.sort();
+        ids.dedup();
+        let compiled = compile_each(&manifest, &ids, cache.as_ref(), &engine)?;
+        for (id, (wasm, outcome)) in ids.into_iter().zip(compiled) {
+            let component = &manifest.components[id];
+            let allowed = Arc::new(allowed_hosts(id, component, &variables)?);
+            let files = component_files(&mut files_store, id, &manifest.base_dir, component)?;
+            let capabilities = Arc::new(ComponentCapabilities {
+                component_id: id.clone(),
+                key_value: KeyValueAccess::new(key_value.clone(), &component.key_value_stores),
+                sqlite: SqliteAccess::new(sqlite.clone(), &component.sqlite_databases),
+                redis: RedisAccess::new(allowed.clone()),
+                variables: ComponentVariables::new(&variables, &component.variables)?,
+                outbound_http: OutboundHttp::new(id, allowed, chaining.clone()),
+                environment: component_environment(component, options),
+                files,
+                logs: open_logs(options.log_dir.as_deref(), id)?,
+                max_memory_bytes: options.engine.max_instance_memory,
+            });
+            progress(id, outcome);
+            let pre = linker
+                .instantiate_pre(&wasm)
+                .map_err(|e| anyhow::anyhow!("component `{id}` cannot be linked: {e}"))?;
+            components.insert(
+                id.clone(),
+                Arc::new(LoadedComponent {
+                    id: id.clone(),
+                    pre,
+                    capabilities,
+                    cache: outcome,
+                }),
+            );
+        }
+
+        Ok(Arc::new(App {
+            manifest,
+            metrics: Arc::new(crate::metrics::Metrics::for_components(components.keys())),
+            sqlite,
+            engine,
+            variables,
+            components,
+            chaining,
+            request_timeout: options.request_timeout,
+            _ticker: ticker,
+            _files: files_store,
+        }))
+    }
+
+    /// The app's key-value stores and SQLite databases, as the components in `used` declare
+    /// them, with `--key-value` and `--sqlite` applied.
+    async fn open_stores(
+        manifest: &Manifest,
+        used: &[&String],
+        runtime_config: &RuntimeConfig,
+        options: &RuntimeOptions,
+    ) -> anyhow::Result<(Arc<KeyValueService>, Arc<SqliteService>)> {
         let kv_labels = used
             .iter()
             .flat_map(|id| manifest.components[*id].key_value_stores.iter().cloned());
@@ -151,96 +272,7 @@ impl App {
             &options.state_dir,
         )?);
         sqlite.run_startup_statements(&options.sqlite_statements)?;
-
-        let engine = crate::engine::build_engine(&options.engine)?;
-        let ticker = EpochTicker::start(&engine);
-        let linker = build_linker(&engine)?;
-        let cache = options.cache_dir.clone().map(CompileCache::new);
-        let chaining = ChainingHandle::default();
-
-        let mut files_store: Option<FilesStore> = None;
-        let mut components = BTreeMap::new();
-        let mut ids: Vec<&String> = used.clone();
-        ids.sort();
-        ids.dedup();
-        for id in ids {
-            let component = &manifest.components[id];
-            let path = manifest.source_path(component).with_context(|| {
-                format!("component `{id}`: only local `source` files are supported")
-            })?;
-            let allowed = component
-                .allowed_outbound_hosts
-                .iter()
-                .map(|host| variables.render(host))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(|hosts| AllowedHosts::parse(hosts.iter().map(String::as_str)))
-                .map_err(|e| anyhow::anyhow!("component `{id}`: allowed_outbound_hosts: {e}"))?;
-            let allowed = Arc::new(allowed);
-            let mut environment: Vec<(String, String)> = component
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            environment.extend(options.env.iter().cloned());
-            let files = if component.files.is_empty() {
-                None
-            } else {
-                let store = match &mut files_store {
-                    Some(store) => store,
-                    empty => empty.insert(
-                        FilesStore::new().context("creating the directory for component files")?,
-                    ),
-                };
-                store
-                    .prepare(
-                        id,
-                        &manifest.base_dir,
-                        &component.files,
-                        &component.exclude_files,
-                    )
-                    .map_err(|e| anyhow::anyhow!("component `{id}`: files: {e}"))?
-            };
-            let capabilities = Arc::new(ComponentCapabilities {
-                component_id: id.clone(),
-                key_value: KeyValueAccess::new(key_value.clone(), &component.key_value_stores),
-                sqlite: SqliteAccess::new(sqlite.clone(), &component.sqlite_databases),
-                redis: RedisAccess::new(allowed.clone()),
-                variables: ComponentVariables::new(&variables, &component.variables)?,
-                outbound_http: OutboundHttp::new(id, allowed, chaining.clone()),
-                environment,
-                files,
-                logs: open_logs(options.log_dir.as_deref(), id)?,
-                max_memory_bytes: options.engine.max_instance_memory,
-            });
-            let (wasm, outcome) = CompileCache::load(cache.as_ref(), &engine, &path)
-                .with_context(|| format!("component `{id}`"))?;
-            progress(id, outcome);
-            let pre = linker
-                .instantiate_pre(&wasm)
-                .map_err(|e| anyhow::anyhow!("component `{id}` cannot be linked: {e}"))?;
-            components.insert(
-                id.clone(),
-                Arc::new(LoadedComponent {
-                    id: id.clone(),
-                    pre,
-                    capabilities,
-                    cache: outcome,
-                }),
-            );
-        }
-
-        Ok(Arc::new(App {
-            manifest,
-            metrics: Arc::default(),
-            sqlite,
-            engine,
-            variables,
-            components,
-            chaining,
-            request_timeout: options.request_timeout,
-            _ticker: ticker,
-            _files: files_store,
-        }))
+        Ok((key_value, sqlite))
     }
 
     pub fn component(&self, id: &str) -> Option<&Arc<LoadedComponent>> {
@@ -281,6 +313,41 @@ impl App {
         });
         store
     }
+}
+
+/// Each component of `ids`, in order, compiled or taken from the cache. Components that share
+/// one Wasm file (an HTTP component and its Redis-triggered twin) share its code, loaded once.
+fn compile_each(
+    manifest: &Manifest,
+    ids: &[&String],
+    cache: Option<&CompileCache>,
+    engine: &Engine,
+) -> anyhow::Result<Vec<(wasmtime::component::Component, CacheOutcome)>> {
+    let sources = ids
+        .iter()
+        .map(|id| {
+            manifest
+                .source_path(&manifest.components[*id])
+                .with_context(|| {
+                    format!("component `{id}`: only local `source` files are supported")
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut distinct: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let loaded: HashMap<&Path, _> = distinct
+        .iter()
+        .copied()
+        .zip(CompileCache::load_all(cache, engine, &distinct))
+        .collect();
+    ids.iter()
+        .zip(&sources)
+        .map(|(id, path)| match &loaded[path.as_path()] {
+            Ok(compiled) => Ok(compiled.clone()),
+            Err(e) => Err(anyhow::anyhow!("component `{id}`: {e:#}")),
+        })
+        .collect()
 }
 
 fn build_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {

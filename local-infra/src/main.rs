@@ -165,6 +165,32 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .state_dir
         .clone()
         .unwrap_or_else(|| manifest.base_dir.join(".spin"));
+    let options = runtime_options(&args, state_dir)?;
+
+    let started = Instant::now();
+    println!("Loading {}", manifest_file.display());
+    let running = RunningApp::start_manifest(manifest, args.listen, &options, |id, outcome| {
+        let how = match outcome {
+            CacheOutcome::Hit => "from cache",
+            CacheOutcome::Compiled => "compiled and cached",
+            CacheOutcome::Disabled => "compiled",
+        };
+        println!("  {id}: {how} ({:.1?})", started.elapsed());
+    })
+    .await?;
+    print_routes(&running);
+    println!("Ready in {:.1?}. Press Ctrl+C to stop.", started.elapsed());
+
+    wait_for_signal().await?;
+    println!("Shutting down");
+    running.shutdown().await;
+    // The last batch of spans leaves now, on a thread of its own: the exporter blocks.
+    tokio::task::spawn_blocking(move || drop(telemetry)).await?;
+    Ok(())
+}
+
+/// The runtime's options from `up`'s flags; a flag not given keeps the runtime's default.
+fn runtime_options(args: &UpArgs, state_dir: PathBuf) -> anyhow::Result<RuntimeOptions> {
     let mut options = RuntimeOptions::new(state_dir);
     options.runtime_config_file = args.runtime_config_file.clone();
     options.variables = parse_variables(&args.variable)?;
@@ -224,27 +250,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if let Some(max) = args.http_max_connections_per_client {
         options.http.max_connections_per_client = max.get();
     }
-
-    let started = Instant::now();
-    println!("Loading {}", manifest_file.display());
-    let running = RunningApp::start_manifest(manifest, args.listen, &options, |id, outcome| {
-        let how = match outcome {
-            CacheOutcome::Hit => "from cache",
-            CacheOutcome::Compiled => "compiled and cached",
-            CacheOutcome::Disabled => "compiled",
-        };
-        println!("  {id}: {how} ({:.1?})", started.elapsed());
-    })
-    .await?;
-    print_routes(&running);
-    println!("Ready in {:.1?}. Press Ctrl+C to stop.", started.elapsed());
-
-    wait_for_signal().await?;
-    println!("Shutting down");
-    running.shutdown().await;
-    // The last batch of spans leaves now, on a thread of its own: the exporter blocks.
-    tokio::task::spawn_blocking(move || drop(telemetry)).await?;
-    Ok(())
+    Ok(options)
 }
 
 fn print_routes(running: &RunningApp) {

@@ -2,6 +2,9 @@
 //!
 //! Parsing is strict: an unknown or mistyped field is an error that names the field and, for
 //! component tables, the component, so a manifest that real Spin would reject never loads here.
+//! The rules for names and routes are in `manifest/names.rs`.
+
+mod names;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::template::Template;
+use names::{validate_component_id, validate_route, validate_variable_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -308,9 +312,26 @@ impl Manifest {
         }
         let application = Application::deserialize(raw.application)
             .map_err(|e| invalid("[application]", e.message().to_owned()))?;
+        let variables = Self::parse_variables(raw.variables)?;
+        let components = Self::parse_components(raw.component, &variables)?;
+        let (http_triggers, redis_triggers) = Self::parse_triggers(raw.trigger)?;
+        let manifest = Manifest {
+            base_dir,
+            application,
+            variables,
+            http_triggers,
+            redis_triggers,
+            components,
+        };
+        manifest.validate_references()?;
+        Ok(manifest)
+    }
 
+    fn parse_variables(
+        raw: BTreeMap<String, toml::Value>,
+    ) -> Result<BTreeMap<String, VariableDecl>, ManifestError> {
         let mut variables = BTreeMap::new();
-        for (name, value) in raw.variables {
+        for (name, value) in raw {
             validate_variable_name(&name).map_err(|m| invalid(format!("[variables] {name}"), m))?;
             let decl = VariableDecl::deserialize(value)
                 .map_err(|e| invalid(format!("[variables] {name}"), e.message().to_owned()))?;
@@ -322,9 +343,16 @@ impl Manifest {
             }
             variables.insert(name, decl);
         }
+        Ok(variables)
+    }
 
+    /// The components, each checked against the app's `variables`.
+    fn parse_components(
+        raw: BTreeMap<String, toml::Value>,
+        variables: &BTreeMap<String, VariableDecl>,
+    ) -> Result<BTreeMap<String, Component>, ManifestError> {
         let mut components = BTreeMap::new();
-        for (id, value) in raw.component {
+        for (id, value) in raw {
             validate_component_id(&id).map_err(|message| ManifestError::Component {
                 component: id.clone(),
                 message,
@@ -335,17 +363,22 @@ impl Manifest {
                     message: e.message().to_owned(),
                 })?;
             component
-                .validate(&variables)
+                .validate(variables)
                 .map_err(|message| ManifestError::Component {
                     component: id.clone(),
                     message,
                 })?;
             components.insert(id, component);
         }
+        Ok(components)
+    }
 
+    fn parse_triggers(
+        raw: BTreeMap<String, Vec<toml::Table>>,
+    ) -> Result<(Vec<HttpTrigger>, Vec<RedisTrigger>), ManifestError> {
         let mut http_triggers = Vec::new();
         let mut redis_triggers = Vec::new();
-        for (kind, entries) in raw.trigger {
+        for (kind, entries) in raw {
             for (index, entry) in entries.into_iter().enumerate() {
                 let section = format!("[[trigger.{kind}]] #{}", index + 1);
                 match kind.as_str() {
@@ -376,17 +409,7 @@ impl Manifest {
                 }
             }
         }
-
-        let manifest = Manifest {
-            base_dir,
-            application,
-            variables,
-            http_triggers,
-            redis_triggers,
-            components,
-        };
-        manifest.validate_references()?;
-        Ok(manifest)
+        Ok((http_triggers, redis_triggers))
     }
 
     fn validate_references(&self) -> Result<(), ManifestError> {
@@ -552,291 +575,5 @@ fn base_dir_of(manifest: &Path) -> PathBuf {
     }
 }
 
-/// Spin variable names: lower-case letters, digits and underscores, starting with a letter.
-fn validate_variable_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    if starts_with_letter
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid variable name `{name}`: use lower-case letters, digits and `_`, starting with a letter"
-        ))
-    }
-}
-
-/// Spin component ids are kebab-case: lower-case words of letters and digits joined by `-`.
-fn validate_component_id(id: &str) -> Result<(), String> {
-    let valid = !id.is_empty()
-        && id.split('-').all(|word| {
-            !word.is_empty()
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && id.starts_with(|c: char| c.is_ascii_lowercase());
-    if valid {
-        Ok(())
-    } else {
-        Err("component ids must be kebab-case (lower-case letters, digits and `-`)".into())
-    }
-}
-
-/// A route is `/`-separated segments; `:name` captures one segment and a final `/...` captures
-/// the rest of the path.
-fn validate_route(route: &str) -> Result<(), String> {
-    if !route.starts_with('/') {
-        return Err(format!("route `{route}` must start with `/`"));
-    }
-    let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
-    for (index, segment) in segments.iter().enumerate() {
-        let last = index + 1 == segments.len();
-        if *segment == "..." && !last {
-            return Err(format!("route `{route}`: `...` is only allowed at the end"));
-        }
-        if segment.contains("...") && *segment != "..." {
-            return Err(format!("route `{route}`: `...` must be a whole segment"));
-        }
-        if let Some(name) = segment.strip_prefix(':')
-            && name.is_empty()
-        {
-            return Err(format!("route `{route}`: a `:` segment needs a name"));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        Manifest::parse(text, PathBuf::from("/app"))
-    }
-
-    const MINIMAL: &str = r#"
-spin_manifest_version = 2
-[application]
-name = "demo"
-[[trigger.http]]
-route = "/..."
-component = "web"
-[component.web]
-source = "web.wasm"
-"#;
-
-    #[test]
-    fn parses_a_minimal_manifest() {
-        let manifest = parse(MINIMAL).expect("valid manifest");
-        assert_eq!(manifest.application.name, "demo");
-        assert_eq!(
-            manifest.http_triggers[0].route,
-            HttpRoute::Public("/...".into())
-        );
-        assert_eq!(
-            manifest.source_path(&manifest.components["web"]),
-            Some(PathBuf::from("/app/web.wasm"))
-        );
-    }
-
-    #[test]
-    fn unknown_component_field_names_field_and_component() {
-        let text = MINIMAL.replace("source = \"web.wasm\"", "source = \"web.wasm\"\nsorce = 1");
-        let err = parse(&text).expect_err("unknown field").to_string();
-        assert!(err.contains("`web`"), "{err}");
-        assert!(err.contains("sorce"), "{err}");
-    }
-
-    #[test]
-    fn wrong_type_is_reported_with_component() {
-        let text = MINIMAL.replace(
-            "source = \"web.wasm\"",
-            "source = \"web.wasm\"\nkey_value_stores = \"default\"",
-        );
-        let err = parse(&text).expect_err("wrong type").to_string();
-        assert!(err.contains("`web`"), "{err}");
-        assert!(err.contains("sequence"), "{err}");
-    }
-
-    #[test]
-    fn rejects_version_one_and_garbage() {
-        assert!(parse("spin_manifest_version = 1\n[application]\nname='x'").is_err());
-        let err = parse("this is = not toml [")
-            .expect_err("syntax")
-            .to_string();
-        assert!(err.starts_with("invalid manifest"), "{err}");
-    }
-
-    #[test]
-    fn private_routes_and_redis_triggers() {
-        let text = r#"
-spin_manifest_version = 2
-[application]
-name = "demo"
-[application.trigger.redis]
-address = "redis://127.0.0.1:6379"
-[[trigger.http]]
-route = { private = true }
-component = "svc"
-[[trigger.redis]]
-channel = "events"
-component = "svc"
-[component.svc]
-source = "svc.wasm"
-"#;
-        let manifest = parse(text).expect("valid");
-        assert_eq!(manifest.http_triggers[0].route, HttpRoute::Private);
-        let trigger = &manifest.redis_triggers[0];
-        assert_eq!(
-            manifest.redis_address_for(trigger),
-            Some("redis://127.0.0.1:6379")
-        );
-    }
-
-    #[test]
-    fn redis_trigger_without_any_address_is_an_error() {
-        let text = MINIMAL.to_owned() + "[[trigger.redis]]\nchannel = \"c\"\ncomponent = \"web\"\n";
-        let err = parse(&text).expect_err("no address").to_string();
-        assert!(err.contains("no address"), "{err}");
-    }
-
-    #[test]
-    fn trigger_must_name_a_defined_component() {
-        let text = MINIMAL.replace("component = \"web\"", "component = \"nope\"");
-        assert!(
-            parse(&text)
-                .expect_err("undefined")
-                .to_string()
-                .contains("nope")
-        );
-    }
-
-    #[test]
-    fn component_variables_must_refer_to_app_variables() {
-        let text = MINIMAL.to_owned() + "[component.web.variables]\nkey = \"{{ missing }}\"\n";
-        let err = parse(&text).expect_err("undeclared").to_string();
-        assert!(err.contains("missing"), "{err}");
-    }
-
-    #[test]
-    fn invalid_routes_and_ids_are_rejected() {
-        for route in ["no-slash", "/a/.../b", "/a/b...", "/:"] {
-            let text = MINIMAL.replace("\"/...\"", &format!("\"{route}\""));
-            assert!(parse(&text).is_err(), "{route} accepted");
-        }
-        let text = MINIMAL.replace("component.web", "component.Web_1");
-        assert!(parse(&text).is_err());
-    }
-
-    #[test]
-    fn duplicate_routes_are_rejected() {
-        let text = MINIMAL.to_owned() + "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"web\"\n";
-        assert!(
-            parse(&text)
-                .expect_err("dup")
-                .to_string()
-                .contains("used by both")
-        );
-    }
-
-    #[test]
-    fn secrets_are_redacted_in_debug_output() {
-        let text =
-            MINIMAL.to_owned() + "[variables]\ntoken = { default = \"hunter2\", secret = true }\n";
-        let manifest = parse(&text).expect("valid");
-        assert!(!format!("{manifest:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn a_bare_file_name_resolves_against_the_current_directory() {
-        assert_eq!(base_dir_of(Path::new("spin.toml")), PathBuf::from("."));
-        assert_eq!(
-            base_dir_of(Path::new("app/spin.toml")),
-            PathBuf::from("app")
-        );
-        assert_eq!(
-            base_dir_of(Path::new("/srv/spin.toml")),
-            PathBuf::from("/srv")
-        );
-    }
-
-    #[test]
-    fn files_entries_are_patterns_or_placements() {
-        let text = MINIMAL.to_owned()
-            + "files = [\"static/**/*\", { source = \"content\", destination = \"/site\" }]\nexclude_files = [\"**/*.tmp\"]\n";
-        let manifest = parse(&text).expect("valid");
-        let web = &manifest.components["web"];
-        assert_eq!(
-            web.files,
-            [
-                FilesMount::Pattern("static/**/*".into()),
-                FilesMount::Placement {
-                    source: "content".into(),
-                    destination: "/site".into()
-                }
-            ]
-        );
-        assert_eq!(web.exclude_files, ["**/*.tmp"]);
-    }
-
-    #[test]
-    fn malformed_files_entries_name_the_component_and_the_fault() {
-        let cases = [
-            ("files = [1]", "found integer"),
-            (
-                "files = [{ source = \"a\" }]",
-                "missing field `destination`",
-            ),
-            (
-                "files = [{ source = \"a\", destination = \"/a\", mode = \"rw\" }]",
-                "unknown field `mode`",
-            ),
-            (
-                "files = [{ source = \"a\", destination = 1 }]",
-                "`destination` must be a string",
-            ),
-            (
-                "files = [{ source = \"a\", destination = \"a\" }]",
-                "destination `a` must be an absolute path",
-            ),
-            (
-                "files = [{ source = \"a\", destination = \"/a/../../b\" }]",
-                "destination `/a/../../b` must not contain `..`",
-            ),
-            (
-                "files = [\"assets/..\"]",
-                "can't end in a parent directory path (..)",
-            ),
-            (
-                "files = [\".\"]",
-                "can't end in a current directory path (.)",
-            ),
-            (
-                "exclude_files = [\"a/[\"]",
-                "Invalid exclude_files glob pattern",
-            ),
-        ];
-        for (line, expected) in cases {
-            let text = MINIMAL.to_owned() + line + "\n";
-            let err = parse(&text).expect_err(line).to_string();
-            assert!(
-                err.contains("`web`") && err.contains(expected),
-                "{line}: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn build_section_is_parsed() {
-        let text = MINIMAL.to_owned()
-            + "[component.web.build]\ncommand = \"cargo build\"\nworkdir = \"web\"\nwatch = [\"src/**/*.rs\"]\n";
-        let manifest = parse(&text).expect("valid");
-        let build = manifest.components["web"].build.as_ref().expect("build");
-        assert_eq!(build.command.commands(), vec!["cargo build"]);
-        assert_eq!(build.workdir.as_deref(), Some("web"));
-    }
-}
+mod tests;

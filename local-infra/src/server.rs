@@ -57,40 +57,16 @@ impl RunningApp {
         };
         let mut tasks = Vec::new();
 
-        let mut http = None;
-        let mut http_addr = None;
-        if !app.manifest.http_triggers.is_empty() {
-            let trigger = HttpTrigger::new(app.clone())?;
-            let listener = TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("listening on {listen}"))?;
-            http_addr = Some(listener.local_addr()?);
-            let serving = trigger.clone();
-            let until = shutdown();
-            let limits = options.http.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = serving.serve(listener, limits, until).await {
-                    tracing::error!("http trigger stopped: {e:#}");
-                }
-            }));
-            http = Some(trigger);
-        }
+        let (http, http_addr) = if app.manifest.http_triggers.is_empty() {
+            (None, None)
+        } else {
+            let (trigger, addr, task) = start_http(&app, listen, options, shutdown()).await?;
+            tasks.push(task);
+            (Some(trigger), Some(addr))
+        };
 
         if !options.ticks.is_empty() {
-            let dispatch: Arc<dyn crate::capabilities::outbound_http::ServiceChaining> = http
-                .clone()
-                .context("--tick needs an HTTP trigger to reach the components")?;
-            for tick in &options.ticks {
-                if !app.manifest.components.contains_key(&tick.component) {
-                    anyhow::bail!("--tick: no component `{}` in the manifest", tick.component);
-                }
-            }
-            tasks.push(tokio::spawn(crate::ticker::run(
-                dispatch,
-                options.ticks.clone(),
-                options.tick_interval,
-                shutdown(),
-            )));
+            tasks.push(start_ticks(&app, http.clone(), options, shutdown())?);
         }
 
         let mut metrics_addr = None;
@@ -138,6 +114,51 @@ impl RunningApp {
             let _ = task.await;
         }
     }
+}
+
+/// Serves the app's HTTP triggers on `listen` until `until` resolves: the trigger, the address
+/// it listens on, and its task.
+async fn start_http(
+    app: &Arc<App>,
+    listen: SocketAddr,
+    options: &RuntimeOptions,
+    until: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Arc<HttpTrigger>, SocketAddr, JoinHandle<()>)> {
+    let trigger = HttpTrigger::new(app.clone())?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let serving = trigger.clone();
+    let limits = options.http.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = serving.serve(listener, limits, until).await {
+            tracing::error!("http trigger stopped: {e:#}");
+        }
+    });
+    Ok((trigger, addr, task))
+}
+
+/// Runs `--tick`'s requests through the HTTP trigger until `until` resolves.
+fn start_ticks(
+    app: &App,
+    http: Option<Arc<HttpTrigger>>,
+    options: &RuntimeOptions,
+    until: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<JoinHandle<()>> {
+    let dispatch: Arc<dyn crate::capabilities::outbound_http::ServiceChaining> =
+        http.context("--tick needs an HTTP trigger to reach the components")?;
+    for tick in &options.ticks {
+        if !app.manifest.components.contains_key(&tick.component) {
+            anyhow::bail!("--tick: no component `{}` in the manifest", tick.component);
+        }
+    }
+    Ok(tokio::spawn(crate::ticker::run(
+        dispatch,
+        options.ticks.clone(),
+        options.tick_interval,
+        until,
+    )))
 }
 
 impl Drop for RunningApp {

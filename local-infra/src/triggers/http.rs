@@ -6,14 +6,16 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::uri::{Authority, PathAndQuery};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -148,7 +150,7 @@ impl HttpTrigger {
     ) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         let limiter = ConnectionLimiter::new(&limits);
-        let mut builder = hyper::server::conn::http1::Builder::new();
+        let mut builder = http1::Builder::new();
         builder
             .keep_alive(true)
             .timer(TokioTimer::new())
@@ -191,43 +193,58 @@ impl HttpTrigger {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let trigger = self.clone();
-            let builder = builder.clone();
+            let connection =
+                self.clone()
+                    .serve_connection(stream, builder.clone(), local, client, idle_timeout);
             tokio::spawn(async move {
+                // The connection counts against the limits until it ends.
                 let _admitted = admitted;
-                let activity = Activity::new();
-                let service = hyper::service::service_fn({
-                    let activity = activity.clone();
-                    move |request| {
-                        let trigger = trigger.clone();
-                        let in_flight = activity.request();
-                        async move {
-                            let response = trigger.handle(request, local, client).await;
-                            drop(in_flight);
-                            Ok::<_, Infallible>(response)
-                        }
-                    }
-                });
-                let io = TokioIo::new(Tracked::new(stream, activity.clone()));
-                let connection = builder.serve_connection(io, service);
-                tokio::pin!(connection);
-                // hyper closes a connection whose head is late, but keeps an idle one open for
-                // as long as its head timer allows; this closes it once it has been idle for
-                // `idle_timeout`. A graceful shutdown never cuts a response short.
-                let ended = loop {
-                    let Some(deadline) = activity.idle_deadline(idle_timeout) else {
-                        connection.as_mut().graceful_shutdown();
-                        break connection.as_mut().await;
-                    };
-                    tokio::select! {
-                        ended = connection.as_mut() => break ended,
-                        () = tokio::time::sleep_until(deadline.into()) => {}
-                    }
-                };
-                if let Err(e) = ended {
-                    tracing::debug!("connection from {client} ended: {e}");
-                }
+                connection.await;
             });
+        }
+    }
+
+    /// Serves one connection's requests until the client closes it or it idles for
+    /// `idle_timeout`.
+    async fn serve_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        builder: http1::Builder,
+        local: SocketAddr,
+        client: SocketAddr,
+        idle_timeout: Duration,
+    ) {
+        let activity = Activity::new();
+        let service = hyper::service::service_fn({
+            let activity = activity.clone();
+            move |request| {
+                let trigger = self.clone();
+                let in_flight = activity.request();
+                async move {
+                    let response = trigger.handle(request, local, client).await;
+                    drop(in_flight);
+                    Ok::<_, Infallible>(response)
+                }
+            }
+        });
+        let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+        let connection = builder.serve_connection(io, service);
+        tokio::pin!(connection);
+        // hyper closes a connection whose head is late, but keeps an idle one open for
+        // as long as its head timer allows; this closes it once it has been idle for
+        // `idle_timeout`. A graceful shutdown never cuts a response short.
+        let ended = loop {
+            let Some(deadline) = activity.idle_deadline(idle_timeout) else {
+                connection.as_mut().graceful_shutdown();
+                break connection.as_mut().await;
+            };
+            tokio::select! {
+                ended = connection.as_mut() => break ended,
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!("connection from {client} ended: {e}");
         }
     }
 

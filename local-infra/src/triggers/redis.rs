@@ -11,7 +11,9 @@
 //! Unlike Spin, a dropped connection is re-established with capped exponential backoff, so a
 //! Redis restart does not silently end the subscription. Messages published while the
 //! subscription is down are lost, as with any pub/sub; the app's own outbox covers that. This
-//! changes nothing about how the messages that do arrive are handled.
+//! changes nothing about how the messages that do arrive are handled. Each retry counts in
+//! `wasmshop_runtime_redis_reconnects_total`, which the `WasmshopRedisTriggerReconnecting`
+//! alert watches.
 //!
 //! Also unlike Spin, what waits for the handler is bounded ([`RedisQueueLimits`]): redis-rs
 //! reads a subscription into an unbounded buffer as fast as Redis sends, so behind a slow
@@ -30,6 +32,7 @@ use crate::app::{App, LoadedComponent};
 use crate::bindings::redis_handler::RedisHandlerPre;
 use crate::bindings::redis_handler::fermyon::spin::redis_types::Error as HandlerError;
 use crate::capabilities::outbound_networking::redact_credentials;
+use crate::metrics::outcome;
 use crate::state::InstanceState;
 
 /// One component on one channel.
@@ -127,6 +130,12 @@ impl RedisTrigger {
 
     async fn subscribe_forever(self: Arc<Self>, address: String) {
         let shown = redact_credentials(&address);
+        let reconnects = self.app.metrics.redis_reconnects(&shown);
+        for subscriber in &self.servers[&address] {
+            self.app
+                .metrics
+                .redis_subscriber(&subscriber.channel, &subscriber.component.id);
+        }
         let mut backoff = MIN_BACKOFF;
         loop {
             match self.subscribe_once(&address, &mut backoff).await {
@@ -137,6 +146,7 @@ impl RedisTrigger {
                     tracing::warn!(address = %shown, "redis subscription failed: {e}; retrying in {backoff:?}")
                 }
             }
+            reconnects.inc();
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
@@ -221,7 +231,7 @@ impl RedisTrigger {
         for subscriber in subscribers.iter().filter(|s| s.channel == channel) {
             self.app
                 .metrics
-                .message_handled(channel, &subscriber.component.id, "dropped");
+                .message_handled(channel, &subscriber.component.id, outcome::DROPPED);
         }
     }
 
@@ -229,13 +239,17 @@ impl RedisTrigger {
     async fn dispatch(&self, subscriber: &Subscriber, payload: Vec<u8>) {
         let (app, component, channel) = (&self.app, &subscriber.component, &subscriber.channel);
         let mut span = crate::telemetry::redis_message_span(&component.id, channel);
-        let outcome = deliver(app, component, &subscriber.handler, payload).await;
-        if let (Some(span), Err(e)) = (&mut span, &outcome) {
+        let delivered = deliver(app, component, &subscriber.handler, payload).await;
+        if let (Some(span), Err(e)) = (&mut span, &delivered) {
             span.set_error(e.to_string());
         }
-        let label = if outcome.is_ok() { "ok" } else { "error" };
+        let label = if delivered.is_ok() {
+            outcome::OK
+        } else {
+            outcome::ERROR
+        };
         app.metrics.message_handled(channel, &component.id, label);
-        if let Err(e) = outcome {
+        if let Err(e) = delivered {
             app.metrics.trapped(&component.id);
             tracing::error!(
                 %channel,
