@@ -91,8 +91,8 @@ pub const NOTIFICATIONS: &str = "notifications";
 /// [`UPSTREAMS`] `/ready` checks, since the shop serves while it is down.
 pub const AUDIT: &str = "audit";
 
-/// The upstreams `/ready` checks.
-pub const UPSTREAMS: &[&str] = &[USERS, CATALOG, ORDERS, PAYMENTS, SHIPPING, NOTIFICATIONS];
+/// The upstreams `/ready` checks: every context.
+pub const UPSTREAMS: &[&str] = &wasmshop_kit::CONTEXTS;
 
 /// The table: the rows given, then for every context its operator routes under
 /// `/admin/<context>/...` (recovery tick, dead letters), all admin-only.

@@ -18,6 +18,5 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod template;
-pub mod testing;
 pub mod ticker;
 pub mod triggers;

@@ -1,6 +1,6 @@
 //! Outbound Redis (`fermyon:spin/redis@2.0.0`) at the host boundary, on instance state built
 //! from an inline manifest (no guest), against the password-protected `redis-server` that
-//! `local_infra::testing` starts: commands reach the server, and only an address the
+//! `local_infra_testing` starts: commands reach the server, and only an address the
 //! component's `allowed_outbound_hosts` names may be opened.
 
 mod host_support;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use host_support::{HostApp, borrow};
 use local_infra::bindings::host::fermyon::spin2_0_0::redis::{Error, HostConnection};
 use local_infra::capabilities::outbound_networking::redact_credentials;
-use local_infra::testing::RedisServer;
+use local_infra_testing::RedisServer;
 
 async fn app(server: &RedisServer) -> HostApp {
     let allowed = format!(

@@ -11,7 +11,7 @@ use local_infra::app::{LoadedComponent, RuntimeOptions};
 use local_infra::manifest::{HttpRoute, Manifest};
 use local_infra::server::RunningApp;
 use local_infra::state::InstanceState;
-use local_infra::testing::RedisServer;
+use local_infra_testing::RedisServer;
 use wasmtime::Store;
 
 /// Host-side bindings of the components' exported `api`s, for calling them directly.
@@ -314,16 +314,8 @@ impl Wasmshop {
     }
 }
 
-/// Every bounded context behind the gateway: each has a private health route, an outbox, an
-/// inbox and the operator routes under `/admin/<context>/`.
-pub const CONTEXTS: [&str; 6] = [
-    "users",
-    "catalog",
-    "orders",
-    "payments",
-    "shipping",
-    "notifications",
-];
+/// Every bounded context behind the gateway (the one list, in the kit).
+pub use wasmshop_kit::CONTEXTS;
 
 /// The runtime's `/metrics` text (the shop must have been booted with a metrics listener).
 /// The HTTP client of tests and the load generator. Its idle connections are dropped well

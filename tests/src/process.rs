@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use local_infra::testing::free_port;
+use local_infra_testing::free_port;
 
 use crate::CONTEXTS;
 

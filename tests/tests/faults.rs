@@ -34,7 +34,7 @@ async fn place(customer: &ApiClient, product: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_payment_service_trips_the_breaker_then_orders_confirm_after_recovery() {
     wasmshop_tests::build_app().expect("build");
-    let redis = local_infra::testing::RedisServer::start().expect("redis");
+    let redis = local_infra_testing::RedisServer::start().expect("redis");
     let state = tempfile::tempdir().expect("state");
     let log = state.path().join("runtime.log");
     let mut runtime = RuntimeProcess::start(up_args(state.path(), &redis.url(), "error"), &log)

@@ -137,3 +137,57 @@ fn push_subscribers_mirror_the_redis_triggers() {
         }
     }
 }
+
+/// The contexts are listed once (`wasmshop_kit::CONTEXTS`, which the gateway and the harness
+/// use); the copies that cannot import it must name the same six.
+#[test]
+fn every_list_of_the_contexts_names_the_same_six() {
+    use std::collections::BTreeSet;
+    let contexts: BTreeSet<&str> = wasmshop_kit::CONTEXTS.into_iter().collect();
+
+    let manifest = Manifest::from_file(&manifest_path()).expect("spin.toml loads");
+    // A context's HTTP component is private and keeps a database; the gateway, the storefront
+    // and the audit trail are not contexts.
+    let in_manifest: BTreeSet<&str> = manifest
+        .http_triggers
+        .iter()
+        .map(|t| t.component.as_str())
+        .filter(|id| !matches!(*id, "gateway" | "storefront" | "audit"))
+        .collect();
+    assert_eq!(in_manifest, contexts, "spin.toml's HTTP components");
+
+    let up = std::fs::read_to_string(workspace_root().join("scripts/up.sh")).expect("up.sh");
+    let ticked: BTreeSet<&str> = up
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("for context in "))
+        .and_then(|rest| rest.strip_suffix("; do"))
+        .expect("up.sh ticks each context in a `for context in ...; do` loop")
+        .split_whitespace()
+        .collect();
+    assert_eq!(ticked, contexts, "the contexts scripts/up.sh ticks");
+
+    let test_sh =
+        std::fs::read_to_string(workspace_root().join("scripts/test.sh")).expect("test.sh");
+    let linted: BTreeSet<&str> = test_sh
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|pair| pair[0] == "-p")
+        .map(|pair| pair[1])
+        .collect();
+    let unlinted: Vec<&&str> = contexts.difference(&linted).collect();
+    assert!(
+        unlinted.is_empty(),
+        "scripts/test.sh's Wasm lint misses {unlinted:?}"
+    );
+
+    let consumers: BTreeSet<&str> = wasmshop_kit::channels::SUBSCRIBERS
+        .iter()
+        .flat_map(|(_, consumers)| consumers.iter().map(|(context, _)| *context))
+        .collect();
+    let strangers: Vec<&&str> = consumers.difference(&contexts).collect();
+    assert!(
+        strangers.is_empty(),
+        "subscribers that are no context: {strangers:?}"
+    );
+}

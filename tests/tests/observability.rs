@@ -291,7 +291,7 @@ async fn spans_go_to_the_otlp_endpoint_in_the_clients_trace() {
 
     let (collector, exports) = recording_endpoint(vec![200]).await.expect("collector");
     drop(wasmshop_tests::build_app().expect("build"));
-    let redis = local_infra::testing::RedisServer::start().expect("redis");
+    let redis = local_infra_testing::RedisServer::start().expect("redis");
     let state = tempfile::tempdir().expect("state dir");
     let runtime = RuntimeProcess::start_with_env(
         up_args(state.path(), &redis.url(), &[("seed_demo_data", "true")]),

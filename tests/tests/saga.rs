@@ -359,7 +359,7 @@ async fn killed_mid_saga(event_transport: &str) {
 
     let manifest = wasmshop_tests::build_app().expect("build");
     drop(manifest);
-    let redis = local_infra::testing::RedisServer::start().expect("redis");
+    let redis = local_infra_testing::RedisServer::start().expect("redis");
     let state = tempfile::tempdir().expect("state dir");
     let args = wasmshop_tests::process::up_args(
         state.path(),

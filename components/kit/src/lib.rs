@@ -31,6 +31,20 @@ pub mod wit {
     });
 }
 
+/// Every bounded context behind the gateway: each owns a database with an outbox and an inbox,
+/// has a private health route, a recovery tick and operator routes under `/admin/<context>/`.
+/// The one list of them: the gateway's upstreams and the test harness take it from here, and
+/// tests check `spin.toml`, `scripts/up.sh`, `scripts/test.sh` and the SpinKube CronJob
+/// against it. (The audit trail is behind the gateway too, but appends only: no context.)
+pub const CONTEXTS: [&str; 6] = [
+    "users",
+    "catalog",
+    "orders",
+    "payments",
+    "shipping",
+    "notifications",
+];
+
 pub use wit::wasmshop::events::common::{FieldError, Money};
 pub use wit::wasmshop::events::envelope::{Event, TraceContext};
 pub use wit::wasmshop::events::payloads;

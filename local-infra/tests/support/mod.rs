@@ -33,7 +33,7 @@ pub fn hello_wasm() -> &'static Path {
 }
 
 fn build_fixture(package: &str) -> PathBuf {
-    let wasm = local_infra::testing::build_wasm_package(&workspace_root(), package)
+    let wasm = local_infra_testing::build_wasm_package(&workspace_root(), package)
         .expect("building a fixture component");
     // Compile once into the shared cache so parallel tests do not all run Cranelift.
     let engine = local_infra::engine::build_engine(&EngineOptions::default()).expect("engine");
@@ -47,24 +47,24 @@ pub fn cache_dir() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    local_infra::testing::free_port().expect("a free loopback port")
+    local_infra_testing::free_port().expect("a free loopback port")
 }
 
 /// A `redis-server` of our own, stopped on drop.
-pub struct RedisServer(pub local_infra::testing::RedisServer);
+pub struct RedisServer(pub local_infra_testing::RedisServer);
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self(local_infra::testing::RedisServer::start().expect("redis-server starts"))
+        Self(local_infra_testing::RedisServer::start().expect("redis-server starts"))
     }
 
     pub fn start_on(port: u16) -> Self {
-        Self(local_infra::testing::RedisServer::start_on(port).expect("redis-server starts"))
+        Self(local_infra_testing::RedisServer::start_on(port).expect("redis-server starts"))
     }
 }
 
 impl std::ops::Deref for RedisServer {
-    type Target = local_infra::testing::RedisServer;
+    type Target = local_infra_testing::RedisServer;
     fn deref(&self) -> &Self::Target {
         &self.0
     }

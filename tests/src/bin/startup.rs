@@ -65,7 +65,7 @@ async fn start_once(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let manifest = wasmshop_tests::build_app()?;
-    let redis = local_infra::testing::RedisServer::start()?;
+    let redis = local_infra_testing::RedisServer::start()?;
     let state = tempfile::tempdir()?;
 
     let mut uncached = Vec::new();

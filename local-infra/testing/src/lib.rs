@@ -1,5 +1,6 @@
-//! Support for harnesses that run apps on this runtime: a real `redis-server` of their own on a
-//! free loopback port, password-protected, stopped when dropped.
+//! Support for harnesses that run apps on local-infra, kept out of the runtime crate's public
+//! API: a real `redis-server` of their own on a free loopback port, password-protected,
+//! stopped when dropped; and building a workspace package into a component.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
