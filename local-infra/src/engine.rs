@@ -137,7 +137,7 @@ type Tag = Hmac<Sha256>;
 ///
 /// A verified entry is mapped, not copied: only the code and metadata a component touches
 /// become resident, and as page cache rather than heap (issue #16: copies of the components'
-/// code were 30 MiB of the runtime's idle memory). The tag proves what the file held when it
+/// code were a large part of the runtime's idle memory). The tag proves what the file held when it
 /// was read, and the mapping shows the file as it is whenever a page is first touched; so an
 /// entry is trusted only if nobody but the runtime's user can write it, and the runtime never
 /// writes an entry in place (it writes a new file and renames it).
@@ -189,8 +189,8 @@ impl CompileCache {
     }
 
     /// Loads each of `wasm_paths`, in order, on as many threads as there are cores. From a warm
-    /// cache, hashing the source and verifying the entry's tag is most of a start (40 % of its
-    /// CPU in SHA-256), and each file is independent of the others.
+    /// cache, hashing the source and verifying the entry's tag (SHA-256) is most of a start's
+    /// work, and each file is independent of the others.
     pub fn load_all(
         cache: Option<&Self>,
         engine: &Engine,
@@ -226,7 +226,7 @@ impl CompileCache {
         });
         // Loading freed the components' bytes and, if they compiled, all that the compiler
         // used. Left to mimalloc's purge delay, that memory went piecemeal to the app's small
-        // blocks and stayed resident: 68 instead of 62 MiB at idle after an uncached start.
+        // blocks and stayed resident, raising the idle footprint after an uncached start.
         crate::memory::return_freed_memory();
         loaded.sort_unstable_by_key(|(index, _)| *index);
         loaded.into_iter().map(|(_, result)| result).collect()
@@ -458,10 +458,10 @@ fn write_key(path: &Path, replace: bool) -> std::io::Result<[u8; KEY_LEN]> {
 
 /// Compiles a component for `engine` (issue #16: what compiling left behind was half of the
 /// runtime's idle heap). On an engine of its own, dropped when done: Cranelift keeps the scratch
-/// memory of the largest function each thread compiled for as long as its engine lives, 37 MiB
-/// that the serving engine, which never compiles again, held for good. And on a thread of its
-/// own that then exits: compiling on the loading thread interleaved its short-lived blocks
-/// with the app's long-lived ones, and left 12 MiB of pages partly in use.
+/// memory of the largest function each thread compiled for as long as its engine lives, which
+/// the serving engine, which never compiles again, held for good. And on a thread of its own
+/// that then exits: compiling on the loading thread interleaved its short-lived blocks with the
+/// app's long-lived ones, and left pages partly in use.
 fn precompile(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<Vec<u8>> {
     let compile = || {
         let compiler = compiler_for(engine);
@@ -490,8 +490,8 @@ fn compiler_for(engine: &Engine) -> Option<Engine> {
     // Compiling needs no instances, so none of the pooling allocator's reservations.
     config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
     // On the compiling thread alone: rayon's pool threads live on idle, and what the compiler
-    // freed from elsewhere stayed with them (12 MiB at idle). The app's uncached start took as
-    // long either way on two cores (5-13 s, the noise of a shared host).
+    // freed from elsewhere stayed with them at idle. The app's uncached start took as long
+    // either way on two cores, within the noise of a shared host.
     config.parallel_compilation(false);
     Engine::new(&config)
         .ok()

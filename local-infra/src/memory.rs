@@ -1,21 +1,21 @@
 //! How the binaries that host the runtime (`wasmshop-spin`, `loadgen`) keep their allocator,
 //! mimalloc, from holding memory the runtime no longer uses: a server that sits idle most of the
-//! time should not keep what its last burst took (issue #16, idle RSS after the README's walk).
+//! time should not keep what its last burst took (issue #16; the figures: ARCHITECTURE.md,
+//! "Memory").
 //!
 //! - No transparent huge pages. mimalloc reserves its heap as one 1 GiB arena and advises the
 //!   kernel to back it with huge pages, so the first touch of any 4 KiB in a fresh 2 MiB costs
-//!   the whole 2 MiB: 70 of the 181 MiB resident were such pages. This is the crate's `no_thp`
+//!   the whole 2 MiB (a third of the resident memory was such pages). This is the crate's `no_thp`
 //!   feature (Cargo.toml), not a runtime option: the Rust runtime allocates before `main`, so
 //!   the arena and its advice exist before any code of ours runs (setting `allow_thp` from
-//!   `main` left 38 of 134 MiB in huge pages). On a host whose THP mode is `always` the kernel
+//!   `main` left many huge pages). On a host whose THP mode is `always` the kernel
 //!   gives huge pages unasked, and only its own setting helps.
 //! - Freed memory goes back to the kernel once the process is idle. mimalloc returns freed
 //!   pages 10 s after they were freed (1 s purge delay, times 10 for arenas), and only when a
 //!   later allocation notices the time is up: a runtime that goes idle after a burst allocates
 //!   nothing more, so what the burst freed stayed resident for good. A shorter delay is no
-//!   answer: with none, the gateway bench and a checkout load made 5 to 12 times the `madvise`
-//!   calls and 3 to 6 times the page faults, as pages freed now are wanted again a moment
-//!   later. So a thread of its own watches the process's CPU time and, once an interval passes
+//!   answer: with none, the benchmarks made several times the `madvise` calls and page faults,
+//!   as pages freed now are wanted again a moment later. So a thread of its own watches the process's CPU time and, once an interval passes
 //!   with next to none, has mimalloc return everything freed (`mi_collect(true)` purges every
 //!   arena, whichever thread freed into it).
 
@@ -25,8 +25,8 @@ use libmimalloc_sys::{mi_collect, mi_process_info};
 
 /// How often the process's CPU time is looked at.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
-/// CPU time (all threads) below which an interval counts as idle: the epoch ticker and timers
-/// of an idle runtime took 2 ms of an interval, one request takes more than this.
+/// CPU time (all threads) below which an interval counts as idle: well above what the epoch
+/// ticker and timers of an idle runtime take, below what one request takes.
 const IDLE_CPU_MS: usize = 10;
 
 /// Starts the thread that returns freed memory whenever the process goes idle (see above).

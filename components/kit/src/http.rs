@@ -80,11 +80,6 @@ impl Page {
     pub fn offset(&self) -> i64 {
         i64::from(self.page - 1) * i64::from(self.limit)
     }
-
-    /// `{items, total, page, limit}`.
-    pub fn wrap<T: serde::Serialize>(&self, items: &[T], total: i64) -> serde_json::Value {
-        serde_json::json!({ "items": items, "total": total, "page": self.page, "limit": self.limit })
-    }
 }
 
 /// Path segments without empty ones: `/products/42/` → `["products", "42"]`.

@@ -52,17 +52,6 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// One value as another type with the same JSON shape: the HTTP adapter's types as the
-/// records of a context's WIT contract. The contract promises the HTTP API's JSON (the
-/// bindings derive serde, enums spelled as in JSON), so passing through JSON keeps both doors
-/// showing the same thing; a shape that drifted is an internal error, and the contract tests
-/// that call the `api` catch it.
-pub fn reshape<T: Serialize, U: DeserializeOwned>(value: &T) -> Result<U, ApiError> {
-    serde_json::to_value(value)
-        .and_then(serde_json::from_value)
-        .map_err(|e| ApiError::internal(format!("the contract's shape: {e}")))
-}
-
 pub fn json_response<T: Serialize>(status: u16, value: &T) -> Response {
     match serde_json::to_string(value) {
         Ok(body) => Response::builder()

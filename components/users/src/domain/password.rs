@@ -1,11 +1,10 @@
 //! Password hashing: Argon2id (RFC 9106) with a random 16-byte salt, stored as a PHC string.
 //!
 //! Parameters: m = 19 MiB, t = 2, p = 1 — OWASP's recommended Argon2id baseline (RFC 9106's
-//! second recommended option asks for 64 MiB, too much per instance here). Measured: a whole
-//! login over HTTP in Wasm (wasmtime 48 through local-infra, release build, the 2-core
-//! development machine) takes 42 ms median of 5, Argon2 verification included
-//! (`login_latency_in_wasm` in tests/tests/users.rs prints it) — well under the 250 ms budget,
-//! leaving room for concurrent logins on two cores, while each guess costs 19 MiB of memory.
+//! second recommended option asks for 64 MiB, too much per instance here). A whole login over
+//! HTTP in Wasm stays well under its 250 ms budget with them (`login_latency_in_wasm` in the
+//! users tests prints the figure), leaving room for concurrent logins on two cores, while each
+//! guess costs 19 MiB of memory.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
