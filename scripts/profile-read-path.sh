@@ -22,7 +22,8 @@ wrk_pid=$!
 sleep 2
 perf record -q -F 199 --call-graph dwarf,16384 -p "$up_pid" -o "target/perf/$name.data" -- sleep "$seconds"
 wait "$wrk_pid"
-perf script -i "target/perf/$name.data" 2>/dev/null | inferno-collapse-perf >"target/perf/$name.folded"
+# --no-inline: resolving inlined frames through addr2line took longer than the run itself.
+perf script --no-inline -i "target/perf/$name.data" 2>/dev/null | inferno-collapse-perf >"target/perf/$name.folded"
 inferno-flamegraph --title "wasmshop read path: $name" <"target/perf/$name.folded" >"docs/perf/$name.svg"
 grep -E "Requests/sec" "target/perf/$name.wrk.txt"
 echo "wrote docs/perf/$name.svg"

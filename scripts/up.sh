@@ -84,9 +84,12 @@ EOF
 
 # The recovery tick of every context (re-send unsent events, re-drive dead letters, move stuck
 # sagas on), driven by the runtime itself; in production a CronJob calls the admin API instead.
+# Each tick takes its context's lease in Redis for a little less than the interval, so however
+# many replicas tick, one pass per interval runs (issue #17).
+tick_interval_ms=2000
 ticks=()
 for context in users catalog orders payments shipping notifications; do
-  ticks+=(--tick "http://$context.spin.internal/admin/recovery")
+  ticks+=(--tick "http://$context.spin.internal/admin/recovery?lease_ms=$((tick_interval_ms - 500))")
 done
 
 # The same runtime config `spin up` takes: it defines the contexts' SQLite labels (under .spin/).
@@ -96,5 +99,5 @@ done
   --variable "storefront_csrf_secret=@$state_dir/storefront_csrf_secret" \
   --variable "recovery_token=@$state_dir/recovery_token" \
   --variable "admin_bootstrap_token=@$state_dir/admin_bootstrap_token" \
-  "${ticks[@]}" --tick-interval 2s \
+  "${ticks[@]}" --tick-interval "${tick_interval_ms}ms" \
   "$@"

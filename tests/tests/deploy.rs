@@ -265,6 +265,12 @@ fn the_recovery_cronjob_ticks_every_context_through_the_gateway() {
             && script.contains("authorization: Bearer $RECOVERY_TOKEN"),
         "the job ticks with the recovery credential: {script}"
     );
+    // #17: however many replicas serve, one pass per context per run (the lease outlives the
+    // run's own passes and ends before the next run, a minute later).
+    assert!(
+        script.contains("/api/v1/admin/$context/recovery?lease_ms=50000"),
+        "the job takes the fleet-wide lease: {script}"
+    );
     // #14: through the public login, five wrong passwords for the operator kept the job out.
     assert!(
         !script.contains("/api/v1/auth/"),

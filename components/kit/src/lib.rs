@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod json;
+pub mod lease;
 pub mod messaging;
 pub mod outbox;
 pub mod router;

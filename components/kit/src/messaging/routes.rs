@@ -9,10 +9,13 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::sqlite3::Connection;
 
 use super::receive::{receive_opening, redrive};
+use super::recovery::{self, Report};
 use super::{Consumer, Failure, dead_letters, recover, status};
+use crate::FieldError;
 use crate::acks;
 use crate::db::DbError;
 use crate::error::ApiError;
+use crate::http::Query;
 use crate::identity::Identity;
 use crate::json::json_response;
 use crate::router::{self, Match, Params, Route};
@@ -36,8 +39,8 @@ const ROUTES: &[Route<Handler>] = &[
     Route::post("/events/kept", |req, _, cx| {
         answer_kept(req, cx.open, cx.consumer)
     }),
-    Route::post("/admin/recovery", |_, _, cx| {
-        recovery(cx.open, cx.consumer, cx.source)
+    Route::post("/admin/recovery", |req, _, cx| {
+        recovery(req, cx.open, cx.consumer, cx.source)
     }),
     Route::get("/admin/dead-letters", |req, _, cx| {
         Identity::require_admin(req)?;
@@ -79,10 +82,43 @@ pub fn routes(
     Some(result.unwrap_or_else(ApiError::into_response))
 }
 
-fn recovery(open: Open<'_>, consumer: &dyn Consumer, source: &str) -> Result<Response, ApiError> {
+fn recovery(
+    req: &Request,
+    open: Open<'_>,
+    consumer: &dyn Consumer,
+    source: &str,
+) -> Result<Response, ApiError> {
+    if let Some(lease_ms) = requested_lease(&Query::parse(req.query()))?
+        && !recovery::lease_granted(source, lease_ms)
+    {
+        return Ok(json_response(200, &Report::lease_held()));
+    }
     let report = recover(&open()?, consumer, source)
         .map_err(|failure: Failure| ApiError::new(503, "recovery_failed", failure.to_string()))?;
     Ok(json_response(200, &report))
+}
+
+/// The lease a tick asks for (`lease_ms`), within [`recovery::LEASE_MS`]; `None` for a call
+/// that must run whatever other replicas do. The route is private, so the value comes from our
+/// own schedulers, but a typo there must not hold recovery off for hours.
+fn requested_lease(query: &Query) -> Result<Option<u32>, ApiError> {
+    let Some(lease_ms) = query.number::<u64>("lease_ms")? else {
+        return Ok(None);
+    };
+    u32::try_from(lease_ms)
+        .ok()
+        .filter(|lease_ms| recovery::LEASE_MS.contains(lease_ms))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::invalid_input(&[FieldError {
+                field: "lease_ms".into(),
+                message: format!(
+                    "must be {} to {} ms",
+                    recovery::LEASE_MS.start(),
+                    recovery::LEASE_MS.end()
+                ),
+            }])
+        })
 }
 
 fn shown(letter: Option<serde_json::Value>) -> Result<Response, ApiError> {
@@ -131,7 +167,7 @@ fn retry(
 }
 
 fn list(req: &Request, open: Open<'_>) -> Result<Response, ApiError> {
-    let query = crate::http::Query::parse(req.query());
+    let query = Query::parse(req.query());
     let wanted = query.get("status");
     if wanted.is_some_and(|wanted| !status::ALL.contains(&wanted)) {
         return Err(ApiError::bad_request(
@@ -197,6 +233,39 @@ mod tests {
         ] {
             assert!(answer(Method::Post, path).is_none(), "{path}");
         }
+    }
+
+    #[test]
+    fn a_tick_may_hold_its_lease_from_100_ms_to_ten_minutes() {
+        let lease = |query: &str| requested_lease(&Query::parse(query));
+        assert_eq!(lease("").expect("no lease"), None);
+        assert_eq!(lease("lease_ms=100").expect("shortest"), Some(100));
+        assert_eq!(lease("lease_ms=600000").expect("longest"), Some(600_000));
+        for query in [
+            "lease_ms=99",
+            "lease_ms=0",
+            "lease_ms=600001",
+            "lease_ms=4294967396",
+        ] {
+            let error = lease(query).expect_err(query);
+            assert_eq!(
+                (
+                    error.status,
+                    error.code,
+                    error.field_errors()[0].field.as_str()
+                ),
+                (422, "invalid_input", "lease_ms"),
+                "{query}"
+            );
+        }
+        let error = lease("lease_ms=1.5").expect_err("not a whole number");
+        assert_eq!((error.status, error.code), (400, "invalid_query"));
+    }
+
+    #[test]
+    fn a_bad_lease_is_refused_before_redis_or_the_database() {
+        let response = answer(Method::Post, "/admin/recovery?lease_ms=600001").expect("served");
+        assert_eq!(*response.status(), 422);
     }
 
     #[test]
