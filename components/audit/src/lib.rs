@@ -27,17 +27,4 @@ mod bindings {
     });
 }
 
-/// The type the exported `api` is implemented on.
-pub struct Component;
-
-// Only Wasm builds export (the `api` and `wasi:http/incoming-handler`): a native cdylib, linked
-// for `cargo test`, cannot carry WIT export names.
-#[cfg(target_arch = "wasm32")]
-bindings::export!(Component with_types_in bindings);
-
-/// The HTTP entry (`wasi:http/incoming-handler` in Wasm builds).
-#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
-    wasmshop_kit::trace::adopt_request(&req);
-    http::handle(req)
-}
+wasmshop_kit::component_entries!(http: http::handle);

@@ -86,22 +86,17 @@ pub fn list(
     filter: &EntryFilter,
     limit: u32,
     offset: i64,
-) -> Result<(Vec<Entry>, i64), DbError> {
-    let (result, total) = db::newest_first(
-        conn,
-        COLUMNS,
-        "entries",
-        "(?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR created_at >= ?3)",
-        &[
+) -> Result<(Vec<Entry>, u64), DbError> {
+    let listing = db::Listing {
+        columns: COLUMNS,
+        table: "entries",
+        filter: "(?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR created_at >= ?3)",
+        params: &[
             db::opt_text(filter.actor.as_deref()),
             db::opt_text(filter.action.as_deref()),
             db::opt_text(filter.since.as_deref()),
         ],
-        limit,
-        offset,
-    )?;
-    let items = db::rows(&result)
-        .map(|row| entry_of(&row))
-        .collect::<Result<Vec<_>, _>>()?;
+    };
+    let (items, total) = db::newest_first(conn, &listing, limit, offset, entry_of)?;
     Ok((items, total))
 }

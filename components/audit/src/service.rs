@@ -34,7 +34,7 @@ pub fn list(filter: &EntryFilter, page: Page) -> Result<EntryPage, ApiError> {
         repo::list(&conn, filter, page.limit, page.offset()).map_err(ApiError::from)?;
     Ok(EntryPage {
         items,
-        total: u64::try_from(total).unwrap_or(0),
+        total,
         page: page.page,
         limit: page.limit,
     })

@@ -252,18 +252,30 @@ impl<'a> Row<'a> {
     }
 }
 
-/// One page of `SELECT {columns} FROM {table} WHERE {filter}`, newest first (ids are UUIDv7,
-/// so they order rows of the same millisecond too), and how many rows match in all. `filter`
-/// binds its `params` as `?1`..`?n`; the page's limit and offset follow them.
-pub fn newest_first(
+/// What [`newest_first`] lists: `SELECT {columns} FROM {table} WHERE {filter}`, `filter`
+/// binding `params` as `?1`..`?n`.
+pub struct Listing<'a> {
+    pub columns: &'a str,
+    pub table: &'a str,
+    pub filter: &'a str,
+    pub params: &'a [Value],
+}
+
+/// One page of `listing`, newest first, each row made a `T` by `item`, and how many rows match
+/// in all. The page's limit and offset are bound after the filter's parameters.
+pub fn newest_first<T>(
     conn: &Connection,
-    columns: &str,
-    table: &str,
-    filter: &str,
-    params: &[Value],
+    listing: &Listing<'_>,
     limit: u32,
     offset: i64,
-) -> Result<(QueryResult, i64), DbError> {
+    mut item: impl FnMut(&Row<'_>) -> Result<T, DbError>,
+) -> Result<(Vec<T>, u64), DbError> {
+    let Listing {
+        columns,
+        table,
+        filter,
+        params,
+    } = *listing;
     let counted = conn.execute(
         &format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}"),
         params,
@@ -285,7 +297,10 @@ pub fn newest_first(
         ),
         &page,
     )?;
-    Ok((result, total))
+    let items = rows(&result)
+        .map(|row| item(&row))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((items, u64::try_from(total).unwrap_or(0)))
 }
 
 pub fn rows(result: &QueryResult) -> impl Iterator<Item = Row<'_>> {

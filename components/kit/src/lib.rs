@@ -7,6 +7,7 @@
 pub mod acks;
 pub mod channels;
 pub mod db;
+mod entry;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -37,29 +37,7 @@ mod bindings {
     });
 }
 
-/// The type the exported `api` is implemented on.
-pub struct Component;
-
-// Only Wasm builds export (the `api` and `wasi:http/incoming-handler`): a native cdylib, linked
-// for `cargo test`, cannot carry WIT export names.
-#[cfg(target_arch = "wasm32")]
-bindings::export!(Component with_types_in bindings);
-
-/// The HTTP entry (`wasi:http/incoming-handler` in Wasm builds).
-#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
-    wasmshop_kit::trace::adopt_request(&req);
-    http::handle(req)
-}
-
-/// Events from Redis (`fermyon:spin/inbound-redis` in Wasm builds).
-#[cfg_attr(target_arch = "wasm32", spin_sdk::redis_component)]
-pub fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    wasmshop_kit::messaging::on_redis_message(
-        &repo::open,
-        &message,
-        &messages::Notifier,
-        service::SOURCE,
-    )
-    .map(drop)
-}
+wasmshop_kit::component_entries!(
+    http: http::handle,
+    redis: { open: repo::open, consumer: messages::Notifier, source: service::SOURCE },
+);

@@ -249,22 +249,14 @@ pub fn list(
     limit: u32,
     offset: i64,
 ) -> Result<(Vec<Notification>, u64), DbError> {
-    let (result, total) = db::newest_first(
-        conn,
-        COLUMNS,
-        "notifications",
-        "(?1 IS NULL OR user_id = ?1) AND (?2 = 0 OR read_at IS NULL)",
-        &[db::opt_text(user_id), db::int(i64::from(unread_only))],
-        limit,
-        offset,
-    )?;
-    let items = db::rows(&result)
-        .map(|row| notification_of(&row))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((
-        with_deliveries(conn, items)?,
-        u64::try_from(total).unwrap_or(0),
-    ))
+    let listing = db::Listing {
+        columns: COLUMNS,
+        table: "notifications",
+        filter: "(?1 IS NULL OR user_id = ?1) AND (?2 = 0 OR read_at IS NULL)",
+        params: &[db::opt_text(user_id), db::int(i64::from(unread_only))],
+    };
+    let (items, total) = db::newest_first(conn, &listing, limit, offset, notification_of)?;
+    Ok((with_deliveries(conn, items)?, total))
 }
 
 pub fn mark_read(conn: &Connection, id: &str) -> Result<(), DbError> {

@@ -266,19 +266,16 @@ pub fn orders(
     user_id: Option<&str>,
     limit: u32,
     offset: i64,
-) -> Result<(Vec<Order>, i64), DbError> {
-    let (result, total) = db::newest_first(
-        conn,
-        COLUMNS,
-        "orders",
-        "?1 IS NULL OR user_id = ?1",
-        &[db::opt_text(user_id)],
-        limit,
-        offset,
-    )?;
-    let items = db::rows(&result)
-        .map(|row| order_of(conn, &row, false).map(|stored| stored.order))
-        .collect::<Result<Vec<_>, _>>()?;
+) -> Result<(Vec<Order>, u64), DbError> {
+    let listing = db::Listing {
+        columns: COLUMNS,
+        table: "orders",
+        filter: "?1 IS NULL OR user_id = ?1",
+        params: &[db::opt_text(user_id)],
+    };
+    let (items, total) = db::newest_first(conn, &listing, limit, offset, |row| {
+        order_of(conn, row, false).map(|stored| stored.order)
+    })?;
     Ok((items, total))
 }
 

@@ -326,7 +326,7 @@ pub fn list(identity: &Identity, everyone: bool, page: Page) -> Result<OrderPage
     let (items, total) = repo::orders(&open()?, owner, page.limit, page.offset())?;
     Ok(OrderPage {
         items,
-        total: u64::try_from(total).unwrap_or(0),
+        total,
         page: page.page,
         limit: page.limit,
     })

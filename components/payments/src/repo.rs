@@ -118,19 +118,15 @@ pub fn list(
     limit: u32,
     offset: i64,
 ) -> Result<(Vec<Payment>, u64), DbError> {
-    let (result, total) = db::newest_first(
-        conn,
-        COLUMNS,
-        "payments",
-        "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR order_id = ?2)",
-        &[db::opt_text(user_id), db::opt_text(order_id)],
-        limit,
-        offset,
-    )?;
-    let items = db::rows(&result)
-        .map(|row| payment_of(conn, &row))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((items, u64::try_from(total).unwrap_or(0)))
+    let listing = db::Listing {
+        columns: COLUMNS,
+        table: "payments",
+        filter: "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR order_id = ?2)",
+        params: &[db::opt_text(user_id), db::opt_text(order_id)],
+    };
+    let (items, total) =
+        db::newest_first(conn, &listing, limit, offset, |row| payment_of(conn, row))?;
+    Ok((items, total))
 }
 
 pub struct NewPayment<'a> {

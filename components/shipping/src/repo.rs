@@ -106,19 +106,15 @@ pub fn list(
     limit: u32,
     offset: i64,
 ) -> Result<(Vec<Shipment>, u64), DbError> {
-    let (result, total) = db::newest_first(
-        conn,
-        COLUMNS,
-        "shipments",
-        "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR order_id = ?2)",
-        &[db::opt_text(user_id), db::opt_text(order_id)],
-        limit,
-        offset,
-    )?;
-    let items = db::rows(&result)
-        .map(|row| shipment_of(conn, &row))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((items, u64::try_from(total).unwrap_or(0)))
+    let listing = db::Listing {
+        columns: COLUMNS,
+        table: "shipments",
+        filter: "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR order_id = ?2)",
+        params: &[db::opt_text(user_id), db::opt_text(order_id)],
+    };
+    let (items, total) =
+        db::newest_first(conn, &listing, limit, offset, |row| shipment_of(conn, row))?;
+    Ok((items, total))
 }
 
 pub struct NewShipment<'a> {

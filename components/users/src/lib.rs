@@ -29,17 +29,4 @@ wasmshop_kit::wit_enum_json!(Role {
     Admin => "admin",
 });
 
-/// The component: implements the exported `api` (see `api.rs`).
-pub struct Component;
-
-// Exports exist only in Wasm: a native cdylib cannot link component-model export names
-// (`a:b/c#d`), and native builds are for the unit tests.
-#[cfg(target_arch = "wasm32")]
-bindings::export!(Component with_types_in bindings);
-
-/// The HTTP entry (the `wasi:http/incoming-handler` export in Wasm).
-#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-pub fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
-    wasmshop_kit::trace::adopt_request(&req);
-    http::handle(req)
-}
+wasmshop_kit::component_entries!(http: http::handle);
