@@ -183,6 +183,26 @@ impl ApiClient {
     }
 }
 
+/// `name`'s value in `response` (from [`Request::response`]), when present and text.
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Asserts that `answer` (from [`Request::send`]) is the JSON error `code` with HTTP `status`.
+#[track_caller]
+pub fn assert_error(answer: &(u16, Value), status: u16, code: &str) {
+    let (actual, body) = answer;
+    assert_eq!(
+        (*actual, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+}
+
 pub fn is_terminal(status: &str) -> bool {
     matches!(status, "confirmed" | "cancelled" | "failed")
 }
@@ -384,5 +404,19 @@ impl crate::Wasmshop {
     /// Requests to this app as nobody.
     pub fn anonymous(&self) -> Requester {
         self.as_(Caller::Anonymous)
+    }
+
+    /// A new customer account `email` ([`ApiClient::register`]) to send requests as.
+    pub async fn customer(&self, email: &str) -> ApiClient {
+        ApiClient::register(&self.base_url, &self.client, email)
+            .await
+            .unwrap_or_else(|e| panic!("customer {email}: {e:#}"))
+    }
+
+    /// The app's admin ([`ApiClient::admin`]) to send requests as.
+    pub async fn admin(&self) -> ApiClient {
+        ApiClient::admin(&self.base_url, &self.client)
+            .await
+            .unwrap_or_else(|e| panic!("admin: {e:#}"))
     }
 }
