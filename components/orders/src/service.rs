@@ -177,34 +177,7 @@ pub fn checkout(
     if wanted.is_empty() {
         return Err(Error::EmptyCart);
     }
-    let mut lines: Vec<PricedLine> = Vec::new();
-    let mut currency: Option<String> = None;
-    for (i, line) in wanted.iter().enumerate() {
-        let product = upstream::product(&line.product_id)?.ok_or_else(|| {
-            invalid(
-                &format!("lines[{i}].product_id"),
-                "no such product for sale",
-            )
-        })?;
-        match &currency {
-            None => currency = Some(product.price.currency.clone()),
-            Some(c) if *c != product.price.currency => {
-                return Err(invalid(
-                    "lines",
-                    "all products of an order must be priced in one currency",
-                ));
-            }
-            Some(_) => {}
-        }
-        lines.push(domain::price(
-            &product.id,
-            &product.name,
-            product.price.amount,
-            line.quantity,
-            product.weight_grams,
-        )?);
-    }
-    let currency = currency.unwrap_or_else(|| "EUR".into());
+    let (lines, currency) = price_lines(&wanted)?;
     let weight = domain::total_weight(&lines);
     let shipping = upstream::shipping_quote(&request.shipping_address.country, weight)?;
     if shipping.currency != currency {
@@ -254,6 +227,38 @@ pub fn checkout(
         id,
         status: OrderStatus::Pending,
     })
+}
+
+/// Each wanted line at the catalog's current price, and the one currency they are priced in.
+fn price_lines(wanted: &[LineInput]) -> Result<(Vec<PricedLine>, String), Error> {
+    let mut lines: Vec<PricedLine> = Vec::new();
+    let mut currency: Option<String> = None;
+    for (i, line) in wanted.iter().enumerate() {
+        let product = upstream::product(&line.product_id)?.ok_or_else(|| {
+            invalid(
+                &format!("lines[{i}].product_id"),
+                "no such product for sale",
+            )
+        })?;
+        match &currency {
+            None => currency = Some(product.price.currency.clone()),
+            Some(c) if *c != product.price.currency => {
+                return Err(invalid(
+                    "lines",
+                    "all products of an order must be priced in one currency",
+                ));
+            }
+            Some(_) => {}
+        }
+        lines.push(domain::price(
+            &product.id,
+            &product.name,
+            product.price.amount,
+            line.quantity,
+            product.weight_grams,
+        )?);
+    }
+    Ok((lines, currency.unwrap_or_else(|| "EUR".into())))
 }
 
 impl From<domain::AmountOutOfRange> for Error {

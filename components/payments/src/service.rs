@@ -218,33 +218,13 @@ pub fn settle(
     let (target, event_type) = settle.done();
     let Some(payment) = repo::by_order(conn, &request.order_id)? else {
         if let Settle::Void = settle {
-            // A void that overtook its authorize: remember it, so the late authorize is refused.
-            let id = new_id();
-            let nothing = Money {
-                amount: 0,
-                currency: "EUR".into(),
-            };
-            repo::insert(
-                conn,
-                &NewPayment {
-                    id: &id,
-                    order_id: &request.order_id,
-                    user_id: "",
-                    amount: &nothing,
-                    token_kind: "none",
-                    status: PaymentStatus::Voided,
-                    failure_code: Some("voided_before_authorization"),
-                },
-            )?;
-            repo::record(conn, &id, "void", "before authorization")?;
-            let payment = repo::by_id(conn, &id)?
-                .ok_or_else(|| Failure::Transient("payment vanished".into()))?;
+            let tombstone = void_before_authorization(conn, &request.order_id)?;
             return reply(
                 conn,
                 command,
                 event_type,
                 &request.order_id,
-                &changed(&payment, target),
+                &changed(&tombstone, target),
             );
         }
         return failed(
@@ -291,6 +271,30 @@ pub fn settle(
         &payment.order_id,
         &changed(&payment, target),
     )
+}
+
+/// A void that overtook its authorize: a voided payment of nothing is remembered for the order,
+/// so the late authorize is refused.
+fn void_before_authorization(conn: &Connection, order_id: &str) -> Result<Payment, Failure> {
+    let id = new_id();
+    let nothing = Money {
+        amount: 0,
+        currency: "EUR".into(),
+    };
+    repo::insert(
+        conn,
+        &NewPayment {
+            id: &id,
+            order_id,
+            user_id: "",
+            amount: &nothing,
+            token_kind: "none",
+            status: PaymentStatus::Voided,
+            failure_code: Some("voided_before_authorization"),
+        },
+    )?;
+    repo::record(conn, &id, "void", "before authorization")?;
+    repo::by_id(conn, &id)?.ok_or_else(|| Failure::Transient("payment vanished".into()))
 }
 
 // ---------------------------------------------------------------------------------------------
