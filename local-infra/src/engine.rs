@@ -237,9 +237,12 @@ impl CompileCache {
         engine: &Engine,
         wasm_path: &Path,
     ) -> anyhow::Result<(Component, CacheOutcome)> {
-        let bytes = std::fs::read(wasm_path)
-            .with_context(|| format!("reading component {}", wasm_path.display()))?;
+        let read_source = || {
+            std::fs::read(wasm_path)
+                .with_context(|| format!("reading component {}", wasm_path.display()))
+        };
         let Some(cache) = cache else {
+            let bytes = read_source()?;
             let compiled = precompile(engine, &bytes, wasm_path)?;
             // SAFETY: the bytes were produced just above for this engine.
             let component = unsafe { Component::deserialize(engine, &compiled) }
@@ -254,7 +257,16 @@ impl CompileCache {
         let uid = cache
             .uid()
             .with_context(|| format!("creating a file in {}", cache.dir.display()))?;
-        let name = cache_key(engine, &bytes);
+        let source = SourceIndex::new(&cache.dir, &key, engine, wasm_path);
+        let (name, mut bytes) = match source.name() {
+            Some(name) => (name, None),
+            None => {
+                let bytes = read_source()?;
+                let name = cache_key(engine, &bytes);
+                source.remember(&name);
+                (name, Some(bytes))
+            }
+        };
         let entry = cache.dir.join(format!("{name}.cwasm"));
         let load_entry = || match open_verified(&key, uid, &name, &entry) {
             // SAFETY: the tag proves that this runtime's cache wrote these bytes under this
@@ -279,6 +291,18 @@ impl CompileCache {
         if let Some(component) = load_entry() {
             return Ok((component, CacheOutcome::Hit));
         }
+        let bytes = match bytes.take() {
+            Some(bytes) => bytes,
+            None => read_source()?,
+        };
+        // Named by the bytes compiled, should the source have changed since it was looked up.
+        let name = cache_key(engine, &bytes);
+        let entry = cache.dir.join(format!("{name}.cwasm"));
+        let load_entry = || match open_verified(&key, uid, &name, &entry) {
+            // SAFETY: as above.
+            Ok(Some(file)) => unsafe { map_verified(engine, file) }.ok(),
+            _ => None,
+        };
         let compiled = precompile(engine, &bytes, wasm_path)?;
         let mut tag = keyed(&key, &name);
         tag.update(&compiled);
@@ -368,6 +392,10 @@ fn open_verified(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Rejected::NoTag),
         Err(e) => return Err(e.into()),
     };
+    let seen = Seen::of(key, name, &meta, &expected, entry);
+    if seen.matches() {
+        return Ok(Some(file));
+    }
     // In pieces: the whole entry in the heap at once would be the copy that mapping avoids.
     let mut tag = keyed(key, name);
     let mut piece = vec![0u8; 64 << 10];
@@ -378,7 +406,120 @@ fn open_verified(
         }
     }
     tag.verify_slice(&expected).map_err(|_| Rejected::BadTag)?;
+    seen.remember();
     Ok(Some(file))
+}
+
+/// What tells one version of a file from another without reading it: device and inode, size,
+/// and modification and change times. A write, truncation, `chmod` or rename changes the change
+/// time, which no process can set back; a new file has a new inode.
+fn stamp(meta: &std::fs::Metadata) -> String {
+    format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
+/// Writes `content` to `path` as the cache writes everything: private, whole or not at all.
+/// Best effort: what it records only saves work on a later start.
+fn record(path: &Path, content: &[u8]) {
+    let partial = path.with_extension(format!("{}.partial", std::process::id()));
+    let written = crate::private_fs::write_new(&partial, content)
+        .and_then(|_| std::fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+}
+
+/// An entry whose tag was verified against its content, remembered with the entry's stamp
+/// (`<name>.cwasm.seen`, itself tagged with the key): while the file and its tag are as they
+/// were, a later start trusts it without hashing megabytes of code again. Verifying the tags
+/// was most of a start from a warm cache.
+struct Seen {
+    tag: Tag,
+    path: PathBuf,
+}
+
+impl Seen {
+    fn of(
+        key: &[u8; KEY_LEN],
+        name: &str,
+        meta: &std::fs::Metadata,
+        tag: &[u8],
+        entry: &Path,
+    ) -> Self {
+        let mut mac = keyed(key, name);
+        // Apart from every entry's content, which starts with an object file's magic number.
+        mac.update(b"\0seen\0");
+        mac.update(stamp(meta).as_bytes());
+        mac.update(tag);
+        Self {
+            tag: mac,
+            path: entry.with_extension("cwasm.seen"),
+        }
+    }
+
+    fn matches(&self) -> bool {
+        std::fs::read(&self.path)
+            .is_ok_and(|recorded| self.tag.clone().verify_slice(&recorded).is_ok())
+    }
+
+    fn remember(self) {
+        record(&self.path, &self.tag.finalize().into_bytes());
+    }
+}
+
+/// The entry name of a component's source, remembered with the source's stamp
+/// (`source-<hash of its path>.name`, tagged with the key and the engine's compatibility): an
+/// unchanged source is not read and hashed again on every start.
+struct SourceIndex {
+    tag: Tag,
+    path: PathBuf,
+}
+
+impl SourceIndex {
+    fn new(dir: &Path, key: &[u8; KEY_LEN], engine: &Engine, source: &Path) -> Self {
+        let where_ = Sha256::digest(source.as_os_str().as_encoded_bytes());
+        let where_: String = where_.iter().map(|b| format!("{b:02x}")).collect();
+        let mut mac = <Tag as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+        mac.update(b"\0source\0");
+        mac.update(&compatibility(engine).finalize());
+        mac.update(source.as_os_str().as_encoded_bytes());
+        mac.update(b"\0");
+        // No stamp (the source is gone or unreadable): nothing recorded can match.
+        let stamp = std::fs::metadata(source)
+            .map(|meta| stamp(&meta))
+            .unwrap_or_default();
+        mac.update(stamp.as_bytes());
+        Self {
+            tag: mac,
+            path: dir.join(format!("source-{where_}.name")),
+        }
+    }
+
+    /// The name recorded for the source as it is now.
+    fn name(&self) -> Option<String> {
+        let recorded = std::fs::read(&self.path).ok()?;
+        let (name, tag) = recorded.split_at_checked(64)?;
+        let mut mac = self.tag.clone();
+        mac.update(name);
+        mac.verify_slice(tag).ok()?;
+        String::from_utf8(name.to_vec()).ok()
+    }
+
+    fn remember(&self, name: &str) {
+        let mut mac = self.tag.clone();
+        mac.update(name.as_bytes());
+        let mut content = name.as_bytes().to_vec();
+        content.extend_from_slice(&mac.finalize().into_bytes());
+        record(&self.path, &content);
+    }
 }
 
 /// Loads the component in an entry that [`open_verified`] returned.
@@ -628,6 +769,52 @@ mod tests {
         ] {
             assert_eq!(mode(&file), 0o600, "{}", file.display());
         }
+    }
+
+    #[test]
+    fn unchanged_sources_and_entries_are_known_by_their_stamps_and_changed_ones_hashed_again() {
+        let work = tempfile::tempdir().expect("dir");
+        let wasm = work.path().join("a.wasm");
+        std::fs::write(&wasm, EMPTY).expect("a");
+        let dir = work.path().join("cache");
+        let cache = CompileCache::new(dir.clone());
+        let engine = unpooled_engine();
+        let load = || {
+            CompileCache::load(Some(&cache), &engine, &wasm)
+                .expect("loads")
+                .1
+        };
+        assert_eq!(load(), CacheOutcome::Compiled);
+        let entry = entries(&dir, "cwasm").pop().expect("the entry");
+        let seen = entry.with_extension("cwasm.seen");
+        let index = entries(&dir, "name").pop().expect("the source's record");
+        assert!(seen.exists(), "a verified entry is remembered");
+        assert_eq!(load(), CacheOutcome::Hit);
+        for record in [&seen, &index] {
+            assert_eq!(mode(record), 0o600, "{}", record.display());
+        }
+
+        // A record that does not match is no shortcut: the entry is verified in full (and the
+        // record written again), the source read and hashed again.
+        std::fs::write(&seen, [0u8; 32]).expect("forged record");
+        std::fs::write(&index, [b'0'; 96]).expect("forged record");
+        assert_eq!(load(), CacheOutcome::Hit);
+        assert_ne!(std::fs::read(&seen).expect("seen"), [0u8; 32]);
+
+        // A changed source has another name, whatever its record says.
+        std::fs::write(&wasm, named("b")).expect("b in a's place");
+        assert_eq!(load(), CacheOutcome::Compiled);
+        assert_eq!(entries(&dir, "cwasm").len(), 2);
+        assert_eq!(load(), CacheOutcome::Hit);
+
+        // A changed entry with its old record: the record no longer matches its stamp.
+        std::fs::write(&wasm, EMPTY).expect("a again");
+        assert_eq!(load(), CacheOutcome::Hit);
+        let mut bytes = std::fs::read(&entry).expect("entry");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&entry, bytes).expect("changed entry");
+        assert_eq!(load(), CacheOutcome::Compiled);
     }
 
     #[test]
