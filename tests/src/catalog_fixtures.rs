@@ -10,16 +10,16 @@ use crate::client::Caller;
 use crate::ids::ADMIN;
 
 pub async fn boot() -> Wasmshop {
-    Wasmshop::boot_component("catalog")
-        .await
-        .expect("catalog boots from spin.toml")
+    boot_with(&[]).await
 }
 
-/// Like `boot_component`, with app variables set.
+/// Like [`boot`], with app variables set.
 pub async fn boot_with(variables: &[(&str, &str)]) -> Wasmshop {
-    Wasmshop::boot_components(&["catalog"], "catalog", variables)
+    Wasmshop::component("catalog")
+        .variables(variables)
+        .start()
         .await
-        .expect("catalog boots")
+        .expect("catalog boots from spin.toml")
 }
 
 pub fn product_body(sku: &str, name: &str, amount: i64, category: Option<&str>) -> Value {

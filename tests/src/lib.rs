@@ -128,119 +128,126 @@ pub struct Wasmshop {
 }
 
 impl Wasmshop {
-    /// The whole app from `spin.toml`.
-    pub async fn boot() -> anyhow::Result<Self> {
-        Self::boot_with(build_app()?, HashMap::new()).await
-    }
-
-    /// Only `component_id` (its HTTP trigger made public at `/...`, so tests can reach it
-    /// directly) and its Redis triggers.
-    pub async fn boot_component(component_id: &str) -> anyhow::Result<Self> {
-        Self::boot_components(&[component_id], component_id, &[]).await
-    }
-
-    /// The whole app as a workflow test wants it: events over `transport`, the recovery tick of
-    /// every context driven by the runtime every 200 ms, rate limits out of the way, plus
-    /// `variables`.
-    pub async fn boot_shop(
-        transport: EventTransport,
-        variables: &[(&str, &str)],
-    ) -> anyhow::Result<Self> {
-        let manifest = build_app()?;
-        let mut all: HashMap<String, String> = [
-            ("rate_limit_auth", "100000/60"),
-            ("rate_limit_read", "1000000/60"),
-            ("rate_limit_write", "1000000/60"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        if transport == EventTransport::Redis {
-            all.insert("event_transport".into(), "redis".into());
-        }
-        all.extend(
-            variables
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        let ticks: Vec<local_infra::ticker::Tick> = manifest
-            .http_triggers
-            .iter()
-            // Only the bounded contexts have a recovery tick (audit keeps no outbox or inbox).
-            .filter(|t| CONTEXTS.contains(&t.component.as_str()))
-            .map(|t| local_infra::ticker::Tick {
-                component: t.component.clone(),
-                path: "/admin/recovery".into(),
-            })
-            .collect();
-        Self::boot_configured(manifest, all, |options| {
-            options.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-            options.ticks = ticks;
-            options.tick_interval = std::time::Duration::from_millis(200);
-        })
-        .await
+    /// The whole app from `spin.toml`, every component built.
+    pub fn app() -> Boot {
+        Boot::new(Scope::Whole)
     }
 
     /// Only `component_ids`, with their Redis triggers; `public` gets its private route made
     /// public at `/...` so tests reach it, the others stay private (reached by chaining).
     /// Events travel over Redis, so that a test can publish what a component consumes and
     /// subscribe to what it emits.
-    pub async fn boot_components(
-        component_ids: &[&str],
-        public: &str,
-        variables: &[(&str, &str)],
-    ) -> anyhow::Result<Self> {
-        let mut manifest = build_only(component_ids)?;
-        for id in component_ids {
-            anyhow::ensure!(
-                manifest.components.contains_key(*id),
-                "spin.toml has no component `{id}`"
-            );
+    pub fn components(component_ids: &[&str], public: &str) -> Boot {
+        Boot::new(Scope::Components {
+            ids: component_ids.iter().map(|id| (*id).to_owned()).collect(),
+            public: public.to_owned(),
+        })
+    }
+
+    /// Only `component_id`, reachable at `/...`: see [`components`](Self::components).
+    pub fn component(component_id: &str) -> Boot {
+        Self::components(&[component_id], component_id)
+    }
+
+    /// A manifest the test built (with [`build_app`] or [`build_only`]) and edited, as it is.
+    pub fn manifest(manifest: Manifest) -> Boot {
+        Boot::new(Scope::Edited(Box::new(manifest)))
+    }
+}
+
+/// An app to boot, adjusted by its methods; nothing is built or started before [`start`].
+///
+/// [`start`]: Boot::start
+#[must_use = "nothing boots until `start`"]
+pub struct Boot {
+    scope: Scope,
+    workflow: Option<EventTransport>,
+    metrics: bool,
+    variables: Vec<(String, String)>,
+    configure: Vec<Configure>,
+}
+
+type Configure = Box<dyn FnOnce(&mut RuntimeOptions) + Send>;
+
+/// Which components boot, and where their manifest comes from.
+enum Scope {
+    Whole,
+    Components { ids: Vec<String>, public: String },
+    Edited(Box<Manifest>),
+}
+
+impl Boot {
+    fn new(scope: Scope) -> Self {
+        Self {
+            scope,
+            workflow: None,
+            metrics: false,
+            variables: Vec::new(),
+            configure: Vec::new(),
         }
-        // A context's Redis subscriber runs the same Wasm as its HTTP component.
-        let sources: Vec<String> = component_ids
-            .iter()
-            .map(|id| format!("{:?}", manifest.components[*id].source))
-            .collect();
-        manifest
-            .components
-            .retain(|_, component| sources.contains(&format!("{:?}", component.source)));
-        manifest
-            .http_triggers
-            .retain(|t| component_ids.contains(&t.component.as_str()));
-        for trigger in &mut manifest.http_triggers {
-            if trigger.component == public {
-                trigger.route = HttpRoute::Public("/...".into());
-            }
-        }
-        let kept: Vec<String> = manifest.components.keys().cloned().collect();
-        manifest
-            .redis_triggers
-            .retain(|t| kept.contains(&t.component));
-        let mut all: HashMap<String, String> =
-            HashMap::from([("event_transport".to_owned(), "redis".to_owned())]);
-        all.extend(
+    }
+
+    /// The app as a workflow test wants it: events over `transport`, the recovery tick of every
+    /// context driven by the runtime every 200 ms, rate limits out of the way, and `/metrics`
+    /// served.
+    pub fn workflow(mut self, transport: EventTransport) -> Self {
+        self.workflow = Some(transport);
+        self.metrics()
+    }
+
+    /// Serves the runtime's `/metrics` on a free loopback port (see [`scrape_metrics`]).
+    pub fn metrics(mut self) -> Self {
+        self.metrics = true;
+        self
+    }
+
+    /// App variables, set over those the harness and [`workflow`](Self::workflow) choose.
+    pub fn variables(mut self, variables: &[(&str, &str)]) -> Self {
+        self.variables.extend(
             variables
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
         );
-        Self::boot_with(manifest, all).await
+        self
     }
 
-    pub async fn boot_with(
-        manifest: Manifest,
-        variables: HashMap<String, String>,
-    ) -> anyhow::Result<Self> {
-        Self::boot_configured(manifest, variables, |_| {}).await
+    /// Adjusts the runtime options last, after the harness and [`workflow`](Self::workflow)
+    /// set theirs (e.g. the recovery `ticks`).
+    pub fn configure(
+        mut self,
+        configure: impl FnOnce(&mut RuntimeOptions) + Send + 'static,
+    ) -> Self {
+        self.configure.push(Box::new(configure));
+        self
     }
 
-    /// Like [`boot_with`](Self::boot_with), with the runtime options adjusted by `configure`
-    /// (e.g. the recovery `ticks`).
-    pub async fn boot_configured(
-        manifest: Manifest,
-        variables: HashMap<String, String>,
-        configure: impl FnOnce(&mut RuntimeOptions),
-    ) -> anyhow::Result<Self> {
+    /// Builds what the app needs (once per test process) and boots it on a free loopback port,
+    /// with a fresh state dir and a `redis-server` of its own.
+    pub async fn start(self) -> anyhow::Result<Wasmshop> {
+        let mut variables = HashMap::new();
+        let manifest = match self.scope {
+            Scope::Whole => build_app()?,
+            Scope::Components { ids, public } => {
+                variables.insert("event_transport".to_owned(), "redis".to_owned());
+                only_components(&ids, &public)?
+            }
+            Scope::Edited(manifest) => *manifest,
+        };
+        if let Some(transport) = self.workflow {
+            variables.extend(
+                [
+                    ("rate_limit_auth", "100000/60"),
+                    ("rate_limit_read", "1000000/60"),
+                    ("rate_limit_write", "1000000/60"),
+                ]
+                .map(|(name, value)| (name.to_owned(), value.to_owned())),
+            );
+            if transport == EventTransport::Redis {
+                variables.insert("event_transport".into(), "redis".into());
+            }
+        }
+        variables.extend(self.variables);
+
         let redis = RedisServer::start()?;
         let mut state = tempfile::tempdir()?;
         // For a post-mortem: the state dir (databases, component logs) survives the test.
@@ -270,7 +277,25 @@ impl Wasmshop {
         }
         options.variables.extend(variables);
         options.runtime_config_file = Some(write_runtime_config(state.path(), &manifest)?);
-        configure(&mut options);
+        if self.metrics {
+            options.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        if self.workflow.is_some() {
+            options.ticks = manifest
+                .http_triggers
+                .iter()
+                // Only the bounded contexts have a recovery tick (audit keeps no outbox or inbox).
+                .filter(|t| CONTEXTS.contains(&t.component.as_str()))
+                .map(|t| local_infra::ticker::Tick {
+                    component: t.component.clone(),
+                    path: "/admin/recovery".into(),
+                })
+                .collect();
+            options.tick_interval = std::time::Duration::from_millis(200);
+        }
+        for configure in self.configure {
+            configure(&mut options);
+        }
         let running = RunningApp::start_manifest(
             manifest,
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -282,7 +307,7 @@ impl Wasmshop {
         let addr = running
             .http_addr()
             .ok_or_else(|| anyhow::anyhow!("no HTTP trigger"))?;
-        Ok(Self {
+        Ok(Wasmshop {
             running,
             base_url: format!("http://{addr}"),
             redis,
@@ -290,7 +315,43 @@ impl Wasmshop {
             state,
         })
     }
+}
 
+/// `spin.toml` cut down to `component_ids` and their Redis twins, with `public`'s HTTP route
+/// made public at `/...`.
+fn only_components(component_ids: &[String], public: &str) -> anyhow::Result<Manifest> {
+    let ids: Vec<&str> = component_ids.iter().map(String::as_str).collect();
+    let mut manifest = build_only(&ids)?;
+    for id in &ids {
+        anyhow::ensure!(
+            manifest.components.contains_key(*id),
+            "spin.toml has no component `{id}`"
+        );
+    }
+    // A context's Redis subscriber runs the same Wasm as its HTTP component.
+    let sources: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{:?}", manifest.components[*id].source))
+        .collect();
+    manifest
+        .components
+        .retain(|_, component| sources.contains(&format!("{:?}", component.source)));
+    manifest
+        .http_triggers
+        .retain(|t| ids.contains(&t.component.as_str()));
+    for trigger in &mut manifest.http_triggers {
+        if trigger.component == public {
+            trigger.route = HttpRoute::Public("/...".into());
+        }
+    }
+    let kept: Vec<String> = manifest.components.keys().cloned().collect();
+    manifest
+        .redis_triggers
+        .retain(|t| kept.contains(&t.component));
+    Ok(manifest)
+}
+
+impl Wasmshop {
     pub fn state_dir(&self) -> &Path {
         self.state.path()
     }

@@ -224,7 +224,9 @@ fn the_dashboard_is_grafana_json_over_a_chosen_datasource() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rules_and_the_dashboard_read_what_the_runtime_exports() {
-    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::Redis)
+        .start()
         .await
         .expect("boot");
     // Orders makes its tables on its first recovery tick; the gauges read from them follow.

@@ -2,7 +2,6 @@
 //! tried to log in is recorded with the actor, the client address and the trace id, never a
 //! password or a token; only admins read it; and an audit store that is down fails no request.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -39,7 +38,9 @@ struct Audited {
 }
 
 async fn audited() -> Audited {
-    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::HttpPush)
+        .start()
         .await
         .expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
@@ -236,9 +237,7 @@ async fn an_unreachable_audit_store_fails_no_request() {
     let mut manifest = build_app().expect("build");
     manifest.components.remove("audit");
     manifest.http_triggers.retain(|t| t.component != "audit");
-    let shop = Wasmshop::boot_with(manifest, HashMap::new())
-        .await
-        .expect("boot");
+    let shop = Wasmshop::manifest(manifest).start().await.expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("an audited bootstrap and login still succeed");

@@ -283,7 +283,7 @@ async fn admin(shop: &Wasmshop) -> ApiClient {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_buys_two_products_and_watches_the_order_confirm() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let admin = admin(&shop).await;
     let lamp = admin.stocked_product(1250, 10).await.expect("product");
     let chair = admin.stocked_product(4000, 10).await.expect("product");
@@ -399,7 +399,7 @@ async fn a_shopper_buys_two_products_and_watches_the_order_confirm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_card_shows_the_failure_on_the_order_page() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let product = admin(&shop)
         .await
         .stocked_product(900, 5)
@@ -425,7 +425,7 @@ async fn a_declined_card_shows_the_failure_on_the_order_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_stay_text_and_a_form_without_its_token_is_refused() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let body = json!({ "sku": "XSS-B", "name": "<script>alert(1)</script>",
         "description": "<img src=x onerror=alert(2)>",
         "price": { "amount": 100, "currency": "EUR" }, "category_id": null });
@@ -474,7 +474,7 @@ async fn hostile_names_stay_text_and_a_form_without_its_token_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_reprices_in_the_console_and_a_customer_is_kept_out() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let product = admin(&shop)
         .await
         .stocked_product(1999, 5)

@@ -48,7 +48,7 @@ async fn on_hand(admin: &ApiClient, product: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_operators_use_the_console_and_its_forms_need_their_token() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let (admin, mut operator) = admin_browser(&shop).await;
     let product = admin.stocked_product(1250, 10).await.expect("product");
 
@@ -133,7 +133,7 @@ async fn only_operators_use_the_console_and_its_forms_need_their_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_reprices_restocks_recovers_and_reads_the_audit_trail() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let (admin, mut operator) = admin_browser(&shop).await;
     let product = admin.stocked_product(1250, 10).await.expect("product");
 

@@ -338,7 +338,9 @@ fn the_production_runtime_config_loads_and_covers_every_database() {
 /// context, and fails without the right credential.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recovery_cronjob_script_works_against_the_app() {
-    let shop = wasmshop_tests::Wasmshop::boot_shop(wasmshop_tests::EventTransport::HttpPush, &[])
+    let shop = wasmshop_tests::Wasmshop::app()
+        .workflow(wasmshop_tests::EventTransport::HttpPush)
+        .start()
         .await
         .expect("boot");
     let documents = documents();

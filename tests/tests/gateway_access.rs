@@ -55,16 +55,17 @@ async fn assert_unauthorized(shop: &Wasmshop, token: Option<&str>, what: &str) {
 
 /// The whole app with its events on Redis, where a test can watch them.
 async fn boot_over_redis() -> Wasmshop {
-    let manifest = wasmshop_tests::build_app().expect("build");
-    let variables = [("event_transport".to_owned(), "redis".to_owned())].into();
-    Wasmshop::boot_with(manifest, variables)
+    Wasmshop::app()
+        .variables(&[("event_transport", "redis")])
+        .start()
         .await
         .expect("boot")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_answers_health_and_uniform_json_errors() {
-    let shop = Wasmshop::boot()
+    let shop = Wasmshop::app()
+        .start()
         .await
         .expect("wasmshop boots from spin.toml");
 
@@ -129,7 +130,7 @@ async fn gateway_answers_health_and_uniform_json_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_jwt_attack_gets_401() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let victim = shop.customer("victim@example.com").await;
     let (user_id, token) = (user_id(&victim), token(&victim));
 
@@ -232,7 +233,7 @@ async fn every_jwt_attack_gets_401() {
 /// the access log names it without the token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_is_verified() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let customer = shop.customer("customer@example.com").await;
     let other = shop.customer("other@example.com").await;
 
@@ -286,7 +287,7 @@ async fn identity_is_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_are_enforced() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let customer = shop.customer("customer@example.com").await;
     let admin = shop.admin().await;
 
@@ -568,7 +569,7 @@ async fn operator_routes_are_admin_only() {
 // other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_authorization_headers_are_refused() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let ada = shop.customer("ada@example.com").await;
     let grace = shop.customer("grace@example.com").await;
 
@@ -602,7 +603,7 @@ async fn two_authorization_headers_are_refused() {
 // #14 item 2: the recovery credential opens the recovery tick of each context and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recovery_token_runs_the_recovery_tick_and_nothing_else() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let recovery = Caller::bearer(TEST_RECOVERY_TOKEN);
     for context in CONTEXTS {
         let path = format!("/api/v1/admin/{context}/recovery");
@@ -648,9 +649,9 @@ async fn the_recovery_token_runs_the_recovery_tick_and_nothing_else() {
 // An empty `recovery_token` (the default) means there is no recovery credential at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_recovery_token_opens_nothing() {
-    let manifest = wasmshop_tests::build_app().expect("build");
-    let variables = [("recovery_token".to_owned(), String::new())].into();
-    let shop = Wasmshop::boot_with(manifest, variables)
+    let shop = Wasmshop::app()
+        .variables(&[("recovery_token", "")])
+        .start()
         .await
         .expect("boot");
     let (status, body) = shop

@@ -9,18 +9,6 @@ use wasmshop_tests::client::{Caller, PASSWORD, assert_error, header};
 use wasmshop_tests::tokens::{claims, sign};
 use wasmshop_tests::{TEST_JWT_SECRET, Wasmshop, json};
 
-/// The whole app with `variables` on top of the defaults.
-async fn boot_with_variables(variables: &[(&str, &str)]) -> Wasmshop {
-    let manifest = wasmshop_tests::build_app().expect("build");
-    let variables = variables
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-        .collect();
-    Wasmshop::boot_with(manifest, variables)
-        .await
-        .expect("boot")
-}
-
 /// The app with `catalog` played by the spin-conformance fixture, which fails or answers on
 /// demand (`?op=trap`, `?op=noop`, `?op=sleep&ms=`), and `/metrics` served, so a test can count
 /// what reaches the upstream.
@@ -36,15 +24,12 @@ async fn shop_with_puppet_catalog(variables: &[(&str, &str)]) -> Wasmshop {
     catalog.source = ComponentSource::Local(fixture.display().to_string());
     catalog.build = None;
     manifest.redis_triggers.retain(|t| t.component != "catalog");
-    let variables = variables
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    Wasmshop::boot_configured(manifest, variables, |options| {
-        options.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    })
-    .await
-    .expect("boot")
+    Wasmshop::manifest(manifest)
+        .variables(variables)
+        .metrics()
+        .start()
+        .await
+        .expect("boot")
 }
 
 /// Requests the runtime has served to `component`, from its `/metrics`.
@@ -71,7 +56,7 @@ fn catalog_breaker_open_until(shop: &Wasmshop) -> Option<String> {
 /// CORS: a preflight is answered by the gateway, for the allowed origin only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_allows_only_the_configured_origin() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let origin = "http://localhost:5173";
     let response = shop
         .anonymous()
@@ -129,7 +114,7 @@ async fn cors_allows_only_the_configured_origin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_one_mib_is_refused() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let oversized = "x".repeat(1024 * 1024 + 1);
     assert_error(
         &shop
@@ -174,7 +159,11 @@ content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: clos
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_per_client_and_class() {
-    let shop = boot_with_variables(&[("rate_limit_read", "3/2")]).await;
+    let shop = Wasmshop::app()
+        .variables(&[("rate_limit_read", "3/2")])
+        .start()
+        .await
+        .expect("boot");
 
     for remaining in ["2", "1", "0"] {
         let response = shop.anonymous().get("/api/v1/categories").response().await;
@@ -247,7 +236,11 @@ async fn login_as(
 // new account bought a fresh budget of Argon2 work from the same address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_routes_are_limited_per_address_even_with_a_token() {
-    let shop = boot_with_variables(&[("rate_limit_auth", "3/60")]).await;
+    let shop = Wasmshop::app()
+        .variables(&[("rate_limit_auth", "3/60")])
+        .start()
+        .await
+        .expect("boot");
     // Register and log in: two of the address's three.
     let ada = shop.customer("ada@example.com").await;
     let response = login_as(&shop, "ada@example.com", &ada, None).await;
@@ -279,11 +272,14 @@ async fn credential_routes_are_limited_per_address_even_with_a_token() {
 // (loopback) is not one here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
-    let shop = boot_with_variables(&[
-        ("rate_limit_auth", "2/60"),
-        ("trusted_proxies", "10.0.0.0/8, 192.0.2.7"),
-    ])
-    .await;
+    let shop = Wasmshop::app()
+        .variables(&[
+            ("rate_limit_auth", "2/60"),
+            ("trusted_proxies", "10.0.0.0/8, 192.0.2.7"),
+        ])
+        .start()
+        .await
+        .expect("boot");
     let login_from =
         |forwarded| login_as(&shop, "nobody@example.com", Caller::Anonymous, forwarded);
     for (i, forwarded) in ["203.0.113.1", "203.0.113.2"].into_iter().enumerate() {
@@ -306,11 +302,14 @@ async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
 // the proxies did not add is the client, whatever the client wrote to the left of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_each_client_address_is_counted_apart() {
-    let shop = boot_with_variables(&[
-        ("rate_limit_auth", "2/60"),
-        ("trusted_proxies", "127.0.0.1, 10.0.0.0/8"),
-    ])
-    .await;
+    let shop = Wasmshop::app()
+        .variables(&[
+            ("rate_limit_auth", "2/60"),
+            ("trusted_proxies", "127.0.0.1, 10.0.0.0/8"),
+        ])
+        .start()
+        .await
+        .expect("boot");
     let login_from =
         |forwarded| login_as(&shop, "nobody@example.com", Caller::Anonymous, forwarded);
     for forwarded in ["203.0.113.1", "198.51.100.1, 203.0.113.1, 10.0.0.5"] {
@@ -332,9 +331,7 @@ async fn breaker_opens_on_a_failing_upstream_and_fails_fast() {
     manifest.components.retain(|id, _| id != "catalog");
     manifest.http_triggers.retain(|t| t.component != "catalog");
     manifest.redis_triggers.retain(|t| t.component != "catalog");
-    let shop = Wasmshop::boot_with(manifest, Default::default())
-        .await
-        .expect("boot");
+    let shop = Wasmshop::manifest(manifest).start().await.expect("boot");
 
     let (status, body) = shop.anonymous().get("/ready").send().await;
     assert_eq!(status, 503, "{body}");
@@ -469,7 +466,7 @@ async fn the_bulkhead_caps_requests_in_flight_per_upstream() {
 /// normal when Redis returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
-    let mut shop = Wasmshop::boot().await.expect("boot");
+    let mut shop = Wasmshop::app().start().await.expect("boot");
     let customer = shop.customer("outage@example.com").await;
     shop.redis.stop();
 
@@ -510,12 +507,7 @@ async fn redis_outage_policy_fails_open_for_reads_and_closed_for_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_reads_are_shared_from_the_cache_and_writes_drop_them() {
-    let manifest = wasmshop_tests::build_app().expect("build");
-    let shop = Wasmshop::boot_configured(manifest, Default::default(), |options| {
-        options.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    })
-    .await
-    .expect("boot");
+    let shop = Wasmshop::app().metrics().start().await.expect("boot");
     let admin = Caller::bearer(sign(
         &claims(&uuid::Uuid::now_v7().to_string(), "admin"),
         TEST_JWT_SECRET,

@@ -139,7 +139,8 @@ fn contact_name(shop: &Wasmshop, user: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_event_becomes_one_notification_per_template() {
-    let shop = Wasmshop::boot_component("notifications")
+    let shop = Wasmshop::component("notifications")
+        .start()
         .await
         .expect("boot");
     let welcome = registered(ALICE, "alice@example.com", "Alice");
@@ -286,7 +287,8 @@ async fn each_event_becomes_one_notification_per_template() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
-    let shop = Wasmshop::boot_component("notifications")
+    let shop = Wasmshop::component("notifications")
+        .start()
         .await
         .expect("boot");
     assert_eq!(
@@ -370,7 +372,8 @@ async fn other_facts_are_ignored_and_foreign_messages_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_is_the_owners() {
-    let shop = Wasmshop::boot_component("notifications")
+    let shop = Wasmshop::component("notifications")
+        .start()
         .await
         .expect("boot");
     let (status, health) = shop.as_(Caller::Anonymous).get("/health").send().await;
@@ -551,7 +554,8 @@ async fn reading_is_the_owners() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wit_api_lists_and_marks_read() {
-    let shop = Wasmshop::boot_component("notifications")
+    let shop = Wasmshop::component("notifications")
+        .start()
         .await
         .expect("boot");
     push(&shop, &registered(ALICE, "alice@example.com", "Alice")).await;
@@ -650,16 +654,14 @@ async fn settled_webhook(shop: &Wasmshop) -> Value {
 async fn with_webhook(statuses: Vec<u16>) -> (Wasmshop, Calls) {
     let (origin, calls) = recording_endpoint(statuses).await.expect("webhook");
     let url = format!("{origin}/hooks/wasmshop");
-    let shop = Wasmshop::boot_components(
-        &["notifications"],
-        "notifications",
-        &[
+    let shop = Wasmshop::component("notifications")
+        .variables(&[
             ("notification_webhook_url", &url),
             ("notification_webhook_origin", &origin),
-        ],
-    )
-    .await
-    .expect("boot");
+        ])
+        .start()
+        .await
+        .expect("boot");
     (shop, calls)
 }
 
@@ -747,13 +749,11 @@ async fn webhook_to_a_host_not_allowed_is_recorded_failed() {
     let (origin, bodies) = recording_endpoint(vec![204]).await.expect("webhook");
     let url = format!("{origin}/hooks/wasmshop");
     // `notification_webhook_origin` keeps its default, which is not this server.
-    let shop = Wasmshop::boot_components(
-        &["notifications"],
-        "notifications",
-        &[("notification_webhook_url", &url)],
-    )
-    .await
-    .expect("boot");
+    let shop = Wasmshop::component("notifications")
+        .variables(&[("notification_webhook_url", &url)])
+        .start()
+        .await
+        .expect("boot");
     push(&shop, &registered(ALICE, "alice@example.com", "Alice")).await;
     let delivery = settled_webhook(&shop).await;
     assert_eq!(

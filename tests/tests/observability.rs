@@ -31,15 +31,15 @@ fn event_trace(message: &str) -> (String, String) {
 async fn one_traceparent_follows_a_checkout_to_its_notification() {
     let (origin, webhook_calls) = recording_endpoint(vec![204]).await.expect("webhook");
     let url = format!("{origin}/hooks/orders");
-    let shop = Wasmshop::boot_shop(
-        EventTransport::Redis,
-        &[
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::Redis)
+        .variables(&[
             ("notification_webhook_url", &url),
             ("notification_webhook_origin", &origin),
-        ],
-    )
-    .await
-    .expect("boot");
+        ])
+        .start()
+        .await
+        .expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
@@ -169,7 +169,9 @@ fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_a_checkout() {
-    let shop = Wasmshop::boot_shop(EventTransport::Redis, &[])
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::Redis)
+        .start()
         .await
         .expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)

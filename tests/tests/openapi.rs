@@ -535,7 +535,9 @@ fn closing_rows() -> Vec<Row> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_answers_as_documented() {
-    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::HttpPush)
+        .start()
         .await
         .expect("boot");
     let contract = Contract::load();

@@ -10,7 +10,8 @@ use wasmshop_tests::client::{Caller, address_in};
 use wasmshop_tests::ids::{ALICE, BOB, DEMO_HEADPHONES, DEMO_SPEAKER};
 
 async fn shop() -> Wasmshop {
-    Wasmshop::boot_components(&["orders", "catalog", "shipping"], "orders", &[])
+    Wasmshop::components(&["orders", "catalog", "shipping"], "orders")
+        .start()
         .await
         .expect("boot")
 }

@@ -33,7 +33,7 @@ fn data(reply: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_move_money_once_per_order() {
-    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let shop = Wasmshop::component("payments").start().await.expect("boot");
     let order = new_id();
     let replies = shop
         .exchange(
@@ -105,7 +105,7 @@ async fn commands_move_money_once_per_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_tokens_and_limits_answer_deterministically() {
-    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let shop = Wasmshop::component("payments").start().await.expect("boot");
     let cases = [
         ("tok_declined", 1_000, "card_declined", false),
         ("tok_insufficient_funds", 1_000, "insufficient_funds", false),
@@ -170,7 +170,7 @@ async fn test_tokens_and_limits_answer_deterministically() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_owned_and_refunds_are_for_admins() {
-    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let shop = Wasmshop::component("payments").start().await.expect("boot");
     let order = new_id();
     shop.exchange(
         "payments",
@@ -264,7 +264,9 @@ async fn reads_are_owned_and_refunds_are_for_admins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fault_switch_fails_the_provider_transiently() {
-    let shop = Wasmshop::boot_components(&["payments"], "payments", &[("payments_fault", "error")])
+    let shop = Wasmshop::component("payments")
+        .variables(&[("payments_fault", "error")])
+        .start()
         .await
         .expect("boot");
     let order = new_id();
@@ -327,7 +329,7 @@ async fn the_wit_api_reads_and_refunds_as_http_does() {
     use wasmshop_tests::bindings::payments::exports::wasmshop::payments::api::Error as ApiError;
     use wasmshop_tests::bindings::payments::wasmshop::payments::types::PaymentStatus;
 
-    let shop = Wasmshop::boot_component("payments").await.expect("boot");
+    let shop = Wasmshop::component("payments").start().await.expect("boot");
     let (captured, declined) = (new_id(), new_id());
     shop.exchange(
         "payments",

@@ -56,7 +56,8 @@ fn ttl_left(shop: &Wasmshop, key: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_runs_once_per_lease_and_an_explicit_call_always_runs() {
-    let mut shop = Wasmshop::boot_component("catalog")
+    let mut shop = Wasmshop::component("catalog")
+        .start()
         .await
         .expect("catalog boots from spin.toml");
 

@@ -20,7 +20,10 @@ struct World {
 async fn world(transport: EventTransport, variables: &[(&str, &str)]) -> World {
     let mut variables = variables.to_vec();
     variables.push(("seed_demo_data", "false"));
-    let shop = Wasmshop::boot_shop(transport, &variables)
+    let shop = Wasmshop::app()
+        .workflow(transport)
+        .variables(&variables)
+        .start()
         .await
         .expect("the app boots");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)

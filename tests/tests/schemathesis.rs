@@ -34,7 +34,9 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         installed,
         "python3 is here but schemathesis is not: run scripts/ensure-tools.sh"
     );
-    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::HttpPush)
+        .start()
         .await
         .expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)

@@ -39,7 +39,7 @@ async fn reply_types(shop: &Wasmshop, commands: &[Value]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotes_follow_the_rate_table() {
-    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let shop = Wasmshop::component("shipping").start().await.expect("boot");
     let (status, quote) = shop
         .as_(Caller::Anonymous)
         .get("/quotes?country=DE&weight_grams=2500")
@@ -80,7 +80,7 @@ async fn quotes_follow_the_rate_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipments_are_created_once_and_cancelled_before_pickup() {
-    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let shop = Wasmshop::component("shipping").start().await.expect("boot");
     let order = new_id();
     assert_eq!(
         reply_types(&shop, &[create(&order, "10115"), create(&order, "10115")]).await,
@@ -136,7 +136,7 @@ async fn shipments_are_created_once_and_cancelled_before_pickup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_move_shipments_forward_and_owners_read_them() {
-    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let shop = Wasmshop::component("shipping").start().await.expect("boot");
     let order = new_id();
     reply_types(&shop, &[create(&order, "10115")]).await;
     let (_, page) = shop
@@ -240,7 +240,7 @@ async fn the_wit_api_quotes_reads_and_moves_shipments() {
     use wasmshop_tests::bindings::shipping::exports::wasmshop::shipping::api::Error as ApiError;
     use wasmshop_tests::bindings::shipping::wasmshop::shipping::types::ShipmentStatus;
 
-    let shop = Wasmshop::boot_component("shipping").await.expect("boot");
+    let shop = Wasmshop::component("shipping").start().await.expect("boot");
     let order = new_id();
     reply_types(&shop, &[create(&order, "10115")]).await;
     let (mut store, shipping) = shop.shipping_api().await.expect("instance");

@@ -2,12 +2,10 @@
 //! `spin.toml`, driven as a browser without JavaScript would: GET pages, POST forms, follow
 //! `303`s by hand, keep cookies. The public API stays the gateway's, at `/api/...`.
 
-use std::collections::HashMap;
-
 use serde_json::{Value, json};
 use wasmshop_tests::client::{ApiClient, PASSWORD};
 use wasmshop_tests::html::{Browser, Page, assert_html, register};
-use wasmshop_tests::{Wasmshop, build_app, json, manifest_path};
+use wasmshop_tests::{Wasmshop, json, manifest_path};
 
 /// Any product of the demo catalogue, as the API lists it.
 async fn some_product(shop: &Wasmshop) -> Value {
@@ -25,7 +23,7 @@ async fn some_product(shop: &Wasmshop) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_registers_fills_the_cart_and_logs_out() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let mut browser = Browser::new(&shop, None);
 
     // Home: categories and products of the demo catalogue, a nonce cookie for the forms.
@@ -193,7 +191,7 @@ fn maud_escape(text: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_product_names_render_inert_and_forms_need_their_token() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
@@ -261,7 +259,7 @@ async fn hostile_product_names_render_inert_and_forms_need_their_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_pages_and_the_api_stays_json() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let mut browser = Browser::new(&shop, None);
     for path in [
         "/nope",
@@ -309,12 +307,11 @@ async fn errors_are_pages_and_the_api_stays_json() {
 /// same internal address; the gateway must still count each shopper apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shoppers_behind_the_storefront_are_rate_limited_apart() {
-    let shop = Wasmshop::boot_with(
-        build_app().expect("build"),
-        HashMap::from([("rate_limit_read".to_owned(), "5/60".to_owned())]),
-    )
-    .await
-    .expect("boot");
+    let shop = Wasmshop::app()
+        .variables(&[("rate_limit_read", "5/60")])
+        .start()
+        .await
+        .expect("boot");
     let product = some_product(&shop).await;
     let path = format!("/products/{}", product["id"].as_str().expect("id"));
 
@@ -383,7 +380,7 @@ fn the_storefront_keys_its_forms_with_a_secret_of_its_own() {
 /// `/static`), byte for byte, cacheable and typed; nothing else on the mount is reachable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assets_are_served_from_the_files_mount() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let mut browser = Browser::new(&shop, None);
     let dir = wasmshop_tests::workspace_root().join("components/storefront/static");
     for (name, content_type) in [
@@ -530,7 +527,7 @@ async fn settled_order_page(browser: &mut Browser, path: &str) -> Page {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_checks_out_and_follows_the_order() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
@@ -734,7 +731,7 @@ async fn category_with_prices(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_searches_sorts_filters_and_edits_the_profile() {
-    let shop = Wasmshop::boot().await.expect("boot");
+    let shop = Wasmshop::app().start().await.expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");
@@ -877,12 +874,11 @@ async fn a_shopper_searches_sorts_filters_and_edits_the_profile() {
 /// payment step, where the shopper may still cancel it from its page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_cancels_an_order_from_its_page() {
-    let shop = Wasmshop::boot_with(
-        build_app().expect("build"),
-        HashMap::from([("payments_fault".to_owned(), "error".to_owned())]),
-    )
-    .await
-    .expect("boot");
+    let shop = Wasmshop::app()
+        .variables(&[("payments_fault", "error")])
+        .start()
+        .await
+        .expect("boot");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
         .await
         .expect("admin");

@@ -304,7 +304,9 @@ async fn a_malformed_bootstrap_makes_nothing() {
 /// included).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_configured_token_the_bootstrap_is_refused() {
-    let shop = Wasmshop::boot_components(&["users"], "users", &[("admin_bootstrap_token", "")])
+    let shop = Wasmshop::component("users")
+        .variables(&[("admin_bootstrap_token", "")])
+        .start()
         .await
         .expect("users boots");
     for token in ["", TEST_ADMIN_BOOTSTRAP_TOKEN] {
@@ -584,7 +586,8 @@ async fn the_recovery_tick_delivers_each_event_a_second_time_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_every_subscriber_kept_is_not_delivered_again() {
     // Users and its one subscriber of `users.events`, notifications, over Redis.
-    let shop = Wasmshop::boot_components(&["users", "notifications"], "users", &[])
+    let shop = Wasmshop::components(&["users", "notifications"], "users")
+        .start()
         .await
         .expect("boot");
     let first = shop.subscribe("users.events", 1).expect("subscribe");

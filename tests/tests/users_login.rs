@@ -426,7 +426,7 @@ async fn unknown_email_costs_as_much_as_a_wrong_password() {
 // #14 item 7: a revocation that ended at `exp` let the token back in for the gateway's leeway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_outlasts_the_gateways_leeway() {
-    let shop = Wasmshop::boot().await.expect("the app boots");
+    let shop = Wasmshop::app().start().await.expect("the app boots");
     let ada = shop.customer("ada@example.com").await;
     let claims = decode(ada.token.as_deref().expect("token"));
 
@@ -463,7 +463,7 @@ fn login_attempt_rows(shop: &Wasmshop) -> Vec<(String, String)> {
 // #14 item 9: login stored whatever it was sent as an email, 100 KB included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_counts_no_attempt_for_a_malformed_email() {
-    let shop = Wasmshop::boot().await.expect("the app boots");
+    let shop = Wasmshop::app().start().await.expect("the app boots");
     shop.customer("ada@example.com").await;
     assert_eq!(login_attempt_rows(&shop), vec![]);
 
@@ -531,10 +531,10 @@ async fn login_from(
 // 15 minutes, the owner's right password included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strangers_failures_never_lock_the_owner_out() {
-    let manifest = wasmshop_tests::build_app().expect("build");
     // The harness's loopback peer plays a proxy, so `X-Forwarded-For` names the clients.
-    let variables = [("trusted_proxies".to_owned(), "127.0.0.1".to_owned())].into();
-    let shop = Wasmshop::boot_with(manifest, variables)
+    let shop = Wasmshop::app()
+        .variables(&[("trusted_proxies", "127.0.0.1")])
+        .start()
         .await
         .expect("the app boots");
     shop.customer("ada@example.com").await;

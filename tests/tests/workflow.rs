@@ -8,7 +8,9 @@ use wasmshop_tests::client::{ApiClient, address};
 use wasmshop_tests::{EventTransport, Wasmshop, eventually, invariants};
 
 async fn shop() -> (Wasmshop, ApiClient) {
-    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::HttpPush)
+        .start()
         .await
         .expect("the app boots");
     let admin = ApiClient::admin(&shop.base_url, &shop.client)
@@ -259,7 +261,9 @@ async fn concurrent_checkouts_never_oversell() {
 /// and none of them may end in a server error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_registrations_and_logins_end_without_a_server_error() {
-    let shop = Wasmshop::boot_shop(EventTransport::HttpPush, &[])
+    let shop = Wasmshop::app()
+        .workflow(EventTransport::HttpPush)
+        .start()
         .await
         .expect("the app boots");
     let mut signups = tokio::task::JoinSet::new();

@@ -122,7 +122,11 @@ async fn setup(args: &Args) -> anyhow::Result<Setup> {
                 "redis" => EventTransport::Redis,
                 _ => EventTransport::HttpPush,
             };
-            let shop = Wasmshop::boot_shop(transport, &[("seed_demo_data", "false")]).await?;
+            let shop = Wasmshop::app()
+                .workflow(transport)
+                .variables(&[("seed_demo_data", "false")])
+                .start()
+                .await?;
             let redis = shop.redis.url();
             (shop.base_url.clone(), Some(shop), Some(redis))
         }

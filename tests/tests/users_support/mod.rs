@@ -13,7 +13,8 @@ use wasmshop_tests::{TEST_JWT_SECRET, Wasmshop, json};
 pub use wasmshop_tests::client::PASSWORD;
 
 pub async fn boot() -> Wasmshop {
-    Wasmshop::boot_component("users")
+    Wasmshop::component("users")
+        .start()
         .await
         .expect("users boots from spin.toml")
 }
