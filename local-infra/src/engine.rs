@@ -141,6 +141,9 @@ type Tag = Hmac<Sha256>;
 /// was read, and the mapping shows the file as it is whenever a page is first touched; so an
 /// entry is trusted only if nobody but the runtime's user can write it, and the runtime never
 /// writes an entry in place (it writes a new file and renames it).
+///
+/// Hashing is most of a start from a warm cache, so what a full check proved is remembered
+/// with the file's stamp (`Seen`, `SourceIndex`): a file unchanged since is not hashed again.
 pub struct CompileCache {
     dir: PathBuf,
     key: OnceLock<[u8; KEY_LEN]>,
@@ -680,6 +683,37 @@ mod tests {
         .expect("engine")
     }
 
+    /// A cache in a directory of its own, and `a.wasm` (`EMPTY`) beside it.
+    struct Fixture {
+        work: tempfile::TempDir,
+        wasm: PathBuf,
+        dir: PathBuf,
+        cache: CompileCache,
+        engine: Engine,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let work = tempfile::tempdir().expect("dir");
+            let wasm = work.path().join("a.wasm");
+            std::fs::write(&wasm, EMPTY).expect("a");
+            let dir = work.path().join("cache");
+            Self {
+                cache: CompileCache::new(dir.clone()),
+                engine: unpooled_engine(),
+                work,
+                wasm,
+                dir,
+            }
+        }
+
+        fn load(&self) -> CacheOutcome {
+            CompileCache::load(Some(&self.cache), &self.engine, &self.wasm)
+                .expect("loads")
+                .1
+        }
+    }
+
     /// Another component, told apart from `EMPTY` by a custom section.
     fn named(name: &str) -> Vec<u8> {
         let mut bytes = EMPTY.to_vec();
@@ -773,21 +807,12 @@ mod tests {
 
     #[test]
     fn unchanged_sources_and_entries_are_known_by_their_stamps_and_changed_ones_hashed_again() {
-        let work = tempfile::tempdir().expect("dir");
-        let wasm = work.path().join("a.wasm");
-        std::fs::write(&wasm, EMPTY).expect("a");
-        let dir = work.path().join("cache");
-        let cache = CompileCache::new(dir.clone());
-        let engine = unpooled_engine();
-        let load = || {
-            CompileCache::load(Some(&cache), &engine, &wasm)
-                .expect("loads")
-                .1
-        };
+        let fixture = Fixture::new();
+        let (dir, wasm, load) = (&fixture.dir, &fixture.wasm, || fixture.load());
         assert_eq!(load(), CacheOutcome::Compiled);
-        let entry = entries(&dir, "cwasm").pop().expect("the entry");
+        let entry = entries(dir, "cwasm").pop().expect("the entry");
         let seen = entry.with_extension("cwasm.seen");
-        let index = entries(&dir, "name").pop().expect("the source's record");
+        let index = entries(dir, "name").pop().expect("the source's record");
         assert!(seen.exists(), "a verified entry is remembered");
         assert_eq!(load(), CacheOutcome::Hit);
         for record in [&seen, &index] {
@@ -802,13 +827,13 @@ mod tests {
         assert_ne!(std::fs::read(&seen).expect("seen"), [0u8; 32]);
 
         // A changed source has another name, whatever its record says.
-        std::fs::write(&wasm, named("b")).expect("b in a's place");
+        std::fs::write(wasm, named("b")).expect("b in a's place");
         assert_eq!(load(), CacheOutcome::Compiled);
-        assert_eq!(entries(&dir, "cwasm").len(), 2);
+        assert_eq!(entries(dir, "cwasm").len(), 2);
         assert_eq!(load(), CacheOutcome::Hit);
 
         // A changed entry with its old record: the record no longer matches its stamp.
-        std::fs::write(&wasm, EMPTY).expect("a again");
+        std::fs::write(wasm, EMPTY).expect("a again");
         assert_eq!(load(), CacheOutcome::Hit);
         let mut bytes = std::fs::read(&entry).expect("entry");
         let last = bytes.len() - 1;
@@ -819,12 +844,13 @@ mod tests {
 
     #[test]
     fn a_hit_is_mapped_from_its_entry_not_copied() {
-        let work = tempfile::tempdir().expect("dir");
-        let wasm = work.path().join("a.wasm");
-        std::fs::write(&wasm, EMPTY).expect("a");
-        let dir = work.path().join("cache");
-        let cache = CompileCache::new(dir.clone());
-        let engine = unpooled_engine();
+        let Fixture {
+            work: _work,
+            wasm,
+            dir,
+            cache,
+            engine,
+        } = Fixture::new();
         let mapped = |entry: &Path| {
             let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
             let entry = entry.to_str().expect("a UTF-8 path");
@@ -845,19 +871,10 @@ mod tests {
 
     #[test]
     fn an_entry_others_could_change_is_compiled_again() {
-        let work = tempfile::tempdir().expect("dir");
-        let wasm = work.path().join("a.wasm");
-        std::fs::write(&wasm, EMPTY).expect("a");
-        let dir = work.path().join("cache");
-        let cache = CompileCache::new(dir.clone());
-        let engine = unpooled_engine();
-        let load = || {
-            CompileCache::load(Some(&cache), &engine, &wasm)
-                .expect("loads")
-                .1
-        };
+        let fixture = Fixture::new();
+        let (dir, load) = (&fixture.dir, || fixture.load());
         assert_eq!(load(), CacheOutcome::Compiled);
-        let entry = entries(&dir, "cwasm").pop().expect("the entry");
+        let entry = entries(dir, "cwasm").pop().expect("the entry");
         // Tag and content are right, but a mapped file that others may write could be
         // rewritten under the running code after it was verified.
         for writable in [0o620, 0o602] {
@@ -884,12 +901,13 @@ mod tests {
 
     #[test]
     fn a_key_others_can_read_is_replaced() {
-        let work = tempfile::tempdir().expect("dir");
-        let wasm = work.path().join("a.wasm");
-        std::fs::write(&wasm, EMPTY).expect("a");
-        let dir = work.path().join("cache");
-        let cache = CompileCache::new(dir.clone());
-        let engine = unpooled_engine();
+        let Fixture {
+            work: _work,
+            wasm,
+            dir,
+            cache,
+            engine,
+        } = Fixture::new();
         CompileCache::load(Some(&cache), &engine, &wasm).expect("loads");
         let key = dir.join(KEY_FILE);
         let before = std::fs::read(&key).expect("key");

@@ -4,14 +4,7 @@ use crate::route::{Page, valid_id};
 
 /// The bounded contexts with operator routes (`/api/v1/admin/<context>/...`): dead letters and
 /// a recovery pass each. A path naming anything else is not found.
-pub const CONTEXTS: [&str; 6] = [
-    "users",
-    "catalog",
-    "orders",
-    "payments",
-    "shipping",
-    "notifications",
-];
+pub use wasmshop_kit::CONTEXTS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsolePage<'a> {
