@@ -42,6 +42,11 @@ struct Args {
     /// Closed loop of back-to-back checkouts by `--users` shoppers (maximum throughput)
     #[arg(long)]
     checkouts_only: bool,
+    /// Without `--url`: how often the runtime runs each context's recovery tick, in ms; the
+    /// default is `scripts/up.sh`'s (the tests tick every 200 ms, to be quick, not to be
+    /// measured)
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    tick_ms: u64,
     /// `redis` to carry events over Redis pub/sub instead of pushing them by service chaining
     /// (in-process only)
     #[arg(long, default_value = "http")]
@@ -122,9 +127,11 @@ async fn setup(args: &Args) -> anyhow::Result<Setup> {
                 "redis" => EventTransport::Redis,
                 _ => EventTransport::HttpPush,
             };
+            let tick = Duration::from_millis(args.tick_ms);
             let shop = Wasmshop::app()
                 .workflow(transport)
                 .variables(&[("seed_demo_data", "false")])
+                .configure(move |options| options.tick_interval = tick)
                 .start()
                 .await?;
             let redis = shop.redis.url();
