@@ -24,6 +24,8 @@ pub mod ids;
 pub mod invariants;
 pub mod process;
 pub mod recorder;
+/// N replicas of the app behind HAProxy, sharing Redis and the SQLite files (issue #17).
+pub mod replicas;
 pub mod tokens;
 
 pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
@@ -40,6 +42,12 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("tests/ sits in the workspace")
         .to_owned()
+}
+
+/// The compiled-component cache every boot of the tests shares, in-process or as processes: the
+/// entries are named by the Wasm bytes, so a changed component is compiled again.
+pub fn compile_cache_dir() -> PathBuf {
+    workspace_root().join("target/wasm/cwasm-cache")
 }
 
 pub fn manifest_path() -> PathBuf {
@@ -257,7 +265,7 @@ impl Boot {
         }
         let mut options = RuntimeOptions::new(state.path().to_owned());
         // Compiled components are shared between test processes; the key includes the bytes.
-        options.cache_dir = Some(workspace_root().join("target/wasm/cwasm-cache"));
+        options.cache_dir = Some(compile_cache_dir());
         for (name, value) in [
             ("redis_address", redis.url()),
             ("jwt_secret", TEST_JWT_SECRET.to_owned()),

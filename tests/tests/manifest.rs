@@ -156,15 +156,19 @@ fn every_list_of_the_contexts_names_the_same_six() {
         .collect();
     assert_eq!(in_manifest, contexts, "spin.toml's HTTP components");
 
-    let up = std::fs::read_to_string(workspace_root().join("scripts/up.sh")).expect("up.sh");
-    let ticked: BTreeSet<&str> = up
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("for context in "))
-        .and_then(|rest| rest.strip_suffix("; do"))
-        .expect("up.sh ticks each context in a `for context in ...; do` loop")
-        .split_whitespace()
-        .collect();
-    assert_eq!(ticked, contexts, "the contexts scripts/up.sh ticks");
+    for script in ["scripts/up.sh", "scripts/up-replicas.sh"] {
+        let text = std::fs::read_to_string(workspace_root().join(script)).expect(script);
+        let ticked: BTreeSet<&str> = text
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("for context in "))
+            .and_then(|rest| rest.strip_suffix("; do"))
+            .unwrap_or_else(|| {
+                panic!("{script} ticks each context in a `for context in ...; do` loop")
+            })
+            .split_whitespace()
+            .collect();
+        assert_eq!(ticked, contexts, "the contexts {script} ticks");
+    }
 
     let test_sh =
         std::fs::read_to_string(workspace_root().join("scripts/test.sh")).expect("test.sh");

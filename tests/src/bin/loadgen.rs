@@ -30,6 +30,10 @@ struct Args {
     /// password when it has one (`redis://:<password>@host:6379`)
     #[arg(long)]
     redis: Option<String>,
+    /// With `--url`: the app's orders database file, to time order completion from it (over
+    /// HTTP push, the default transport, nothing reaches `--redis` to time it by)
+    #[arg(long)]
+    orders_db: Option<std::path::PathBuf>,
     /// Simulated shoppers (mixed mode)
     #[arg(long, default_value_t = 20)]
     users: usize,
@@ -385,10 +389,18 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let setup = Arc::new(setup(&args).await?);
     let stats: Shared = Arc::default();
-    if let Some(shop) = &setup.shop {
-        let database = shop.state_dir().join("orders.db");
+    let orders_db = match &setup.shop {
+        Some(shop) => Some(shop.state_dir().join("orders.db")),
+        None => args.orders_db.clone(),
+    };
+    if let Some(database) = orders_db {
         let stats = stats.clone();
         std::thread::spawn(move || {
+            // A running app creates its databases when a component first opens them.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !database.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             if let Err(e) = watch_orders_in(database, stats) {
                 eprintln!("watching the orders database: {e:#}");
             }
@@ -454,7 +466,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &lock(&stats),
         elapsed,
         load_stopped,
-        setup.redis_url.is_some(),
+        setup.redis_url.is_some() || args.orders_db.is_some(),
     )
 }
 
