@@ -199,6 +199,13 @@ impl CompileCache {
         engine: &Engine,
         wasm_paths: &[&Path],
     ) -> Vec<anyhow::Result<(Component, CacheOutcome)>> {
+        if let Some(cache) = cache {
+            // The key is made on first use: made by one thread, before the loads share it. (An
+            // error here comes back from each load below.)
+            let _ = crate::private_fs::prepare_dir(&cache.dir)
+                .and_then(|()| cache.key())
+                .and_then(|_| cache.uid());
+        }
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = || {
             let mut done = Vec::new();
@@ -310,18 +317,10 @@ impl CompileCache {
         let mut tag = keyed(&key, &name);
         tag.update(&compiled);
         let tag = tag.finalize().into_bytes();
-        // Write then rename, so a concurrent reader never sees half an entry; the partial name
-        // is unique per load, as several threads of one process may compile the same bytes. A
-        // reader that comes between the two renames finds a tag that does not match, and
-        // compiles too.
-        static PARTIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let unique = format!(
-            "{}-{}.partial",
-            std::process::id(),
-            PARTIAL.fetch_add(1, Ordering::Relaxed)
-        );
+        // Write then rename, so a concurrent reader never sees half an entry. A reader that
+        // comes between the two renames finds a tag that does not match, and compiles too.
         for (path, content) in [(tag_path(&entry), &tag[..]), (entry.clone(), &compiled[..])] {
-            let partial = path.with_extension(&unique);
+            let partial = partial_path(&path);
             crate::private_fs::write_new(&partial, content)
                 .with_context(|| format!("writing {}", partial.display()))?;
             std::fs::rename(&partial, &path)
@@ -413,6 +412,18 @@ fn open_verified(
     Ok(Some(file))
 }
 
+/// Where `path` is written before it is renamed into place: a name of this write's own, since
+/// other processes sharing the cache, and other threads of this one, may be writing the same
+/// file at the same moment.
+fn partial_path(path: &Path) -> PathBuf {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    path.with_extension(format!(
+        "{}-{}.partial",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// What tells one version of a file from another without reading it: device and inode, size,
 /// and modification and change times. A write, truncation, `chmod` or rename changes the change
 /// time, which no process can set back; a new file has a new inode.
@@ -432,7 +443,7 @@ fn stamp(meta: &std::fs::Metadata) -> String {
 /// Writes `content` to `path` as the cache writes everything: private, whole or not at all.
 /// Best effort: what it records only saves work on a later start.
 fn record(path: &Path, content: &[u8]) {
-    let partial = path.with_extension(format!("{}.partial", std::process::id()));
+    let partial = partial_path(path);
     let written = crate::private_fs::write_new(&partial, content)
         .and_then(|_| std::fs::rename(&partial, path));
     if written.is_err() {
@@ -578,7 +589,8 @@ fn read_key(path: &Path) -> std::io::Result<Option<[u8; KEY_LEN]>> {
 fn write_key(path: &Path, replace: bool) -> std::io::Result<[u8; KEY_LEN]> {
     let mut key = [0u8; KEY_LEN];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
-    let partial = path.with_extension(format!("{}.partial", std::process::id()));
+    let partial = partial_path(path);
+    // Left by a process that had this id before and died between the two steps.
     let _ = std::fs::remove_file(&partial);
     crate::private_fs::write_new(&partial, &key)?;
     let placed = if replace {
@@ -840,6 +852,32 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&entry, bytes).expect("changed entry");
         assert_eq!(load(), CacheOutcome::Compiled);
+    }
+
+    #[test]
+    fn components_loaded_together_into_a_new_cache_share_one_key() {
+        // The loads run on several threads; each of them once found no key and made its own,
+        // and one thread removed what another was about to link into place.
+        for round in 0..10 {
+            let work = tempfile::tempdir().expect("dir");
+            let sources: Vec<PathBuf> = (0..8)
+                .map(|i| {
+                    let path = work.path().join(format!("{i}.wasm"));
+                    std::fs::write(&path, named(&format!("c{round}-{i}"))).expect("source");
+                    path
+                })
+                .collect();
+            let paths: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+            let cache = CompileCache::new(work.path().join("cache"));
+            let engine = unpooled_engine();
+            for loaded in CompileCache::load_all(Some(&cache), &engine, &paths) {
+                assert_eq!(loaded.expect("loads").1, CacheOutcome::Compiled);
+            }
+            let again = CompileCache::new(work.path().join("cache"));
+            for loaded in CompileCache::load_all(Some(&again), &engine, &paths) {
+                assert_eq!(loaded.expect("loads").1, CacheOutcome::Hit, "round {round}");
+            }
+        }
     }
 
     #[test]
