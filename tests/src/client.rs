@@ -203,6 +203,25 @@ pub fn assert_error(answer: &(u16, Value), status: u16, code: &str) {
     );
 }
 
+/// Asserts that `method path` is answered 405 `method_not_allowed`, its `Allow` header naming
+/// `allow`.
+pub async fn assert_method_not_allowed(
+    requests: &Requester,
+    method: &str,
+    path: &str,
+    allow: &str,
+) {
+    let response = requests.method(method, path).response().await;
+    assert_eq!(
+        header(&response, "allow").as_deref(),
+        Some(allow),
+        "{method} {path}"
+    );
+    let (status, body) = crate::json(response).await;
+    assert_eq!(status, 405, "{method} {path}");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
 pub fn is_terminal(status: &str) -> bool {
     matches!(status, "confirmed" | "cancelled" | "failed")
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use wasmshop_tests::client::{ApiClient, Caller, PASSWORD, assert_error, header};
+use wasmshop_tests::client::{
+    ApiClient, Caller, PASSWORD, assert_error, assert_method_not_allowed, header,
+};
 use wasmshop_tests::tokens::{claims, now, sign};
 use wasmshop_tests::{CONTEXTS, TEST_JWT_SECRET, TEST_RECOVERY_TOKEN, Wasmshop, json};
 
@@ -99,15 +101,7 @@ async fn gateway_answers_health_and_uniform_json_errors() {
         ("GET", "/api/v1/auth/login", "POST"),
         ("PATCH", "/api/v1/products", "GET, POST"),
     ] {
-        let response = shop.anonymous().method(method, path).response().await;
-        assert_eq!(
-            header(&response, "allow").as_deref(),
-            Some(allow),
-            "{method} {path}"
-        );
-        let (status, body) = json(response).await;
-        assert_eq!(status, 405, "{method} {path}");
-        assert_eq!(body["error"]["code"], "method_not_allowed");
+        assert_method_not_allowed(&shop.anonymous(), method, path, allow).await;
     }
 
     let (status, body) = shop.anonymous().get("/ready").send().await;

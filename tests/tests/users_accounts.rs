@@ -9,7 +9,7 @@ use users_support::{PASSWORD, access_token, boot, decode, field_names, login, re
 use wasmshop_tests::bindings::users::wasmshop::users::types::{
     Address, Error as ApiError, ProfileUpdate, RegisterRequest, Role,
 };
-use wasmshop_tests::client::{Caller, assert_error, header};
+use wasmshop_tests::client::{Caller, assert_error, assert_method_not_allowed};
 use wasmshop_tests::{TEST_ADMIN_BOOTSTRAP_TOKEN, Wasmshop, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,15 +28,7 @@ async fn health_unknown_paths_and_wrong_methods() {
         ("DELETE", "/users/me", "GET, PATCH"),
         ("POST", "/health", "GET"),
     ] {
-        let response = shop.anonymous().method(method, path).response().await;
-        assert_eq!(
-            header(&response, "allow").as_deref(),
-            Some(allow),
-            "{method} {path}"
-        );
-        let (status, body) = json(response).await;
-        assert_eq!(status, 405, "{method} {path}");
-        assert_eq!(body["error"]["code"], "method_not_allowed");
+        assert_method_not_allowed(&shop.anonymous(), method, path, allow).await;
     }
 }
 
