@@ -155,6 +155,28 @@ impl ApiClient {
         }
     }
 
+    /// The payment of `order_id` (as this client may read it) once it is no longer only
+    /// authorized, or as it stands after 10 s; `None` if the order has none. A confirmation
+    /// does not wait for the capture it sends, so the payment is captured moments after the
+    /// order reads `confirmed`.
+    pub async fn settled_payment(&self, order_id: &str) -> anyhow::Result<Option<Value>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, payments) = self
+                .requests()
+                .get(&format!("/api/v1/payments?order_id={order_id}"))
+                .try_send()
+                .await?;
+            anyhow::ensure!(status == 200, "payments: {status} {payments}");
+            let payment = payments["items"].as_array().and_then(|items| items.first());
+            let settling = payment.is_some_and(|p| p["status"] == "authorized");
+            if !settling || std::time::Instant::now() > deadline {
+                return Ok(payment.cloned());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls the order until its status is terminal (or `timeout` passes): the order JSON.
     pub async fn wait_terminal(
         &self,

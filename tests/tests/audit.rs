@@ -72,15 +72,13 @@ async fn refund_an_order(admin: &ApiClient, customer: &ApiClient) -> (String, St
         .await
         .expect("terminal");
     assert_eq!(order["status"], "confirmed", "{order}");
-    let (_, payments) = customer
-        .requests()
-        .get(&format!("/api/v1/payments?order_id={order_id}"))
-        .send()
-        .await;
-    let payment_id = payments["items"][0]["id"]
-        .as_str()
-        .expect("payment")
-        .to_owned();
+    // Refundable once captured, which follows the confirmation.
+    let payment = customer
+        .settled_payment(&order_id)
+        .await
+        .expect("payments")
+        .expect("a payment");
+    let payment_id = payment["id"].as_str().expect("payment id").to_owned();
     let refund_path = format!("/api/v1/admin/payments/payments/{payment_id}/refund");
     let response = admin.requests().post(&refund_path).response().await;
     assert_eq!(response.status(), 200);

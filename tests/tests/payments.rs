@@ -432,3 +432,46 @@ async fn the_wit_api_reads_and_refunds_as_http_does() {
         Err(ApiError::NotCaptured(PaymentStatus::Declined))
     ));
 }
+
+/// The schema's version is read from the file's header on every open; a database migrated by a
+/// version that kept it only in `schema_migrations` learns it once, and nothing is applied
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_before_the_header_kept_its_version_is_not_migrated_again() {
+    let shop = Wasmshop::component("payments").start().await.expect("boot");
+    let order = new_id();
+    let replies = shop
+        .exchange("payments", &[authorize(&order, "tok_visa", 1_200)])
+        .await;
+    assert_eq!(replies[0]["event_type"], "payment.authorized");
+    let database =
+        rusqlite::Connection::open(shop.state_dir().join("payments.db")).expect("payments.db");
+    let versions = |db: &rusqlite::Connection| -> (i64, i64, i64) {
+        let header = db
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("user_version");
+        let (latest, steps) = db
+            .query_row(
+                "SELECT MAX(version), COUNT(*) FROM schema_migrations",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("schema_migrations");
+        (header, latest, steps)
+    };
+    let (header, latest, steps) = versions(&database);
+    assert!(latest > 1, "{latest}");
+    assert_eq!(
+        header, latest,
+        "a new database keeps its version in the header"
+    );
+
+    database
+        .execute_batch("PRAGMA user_version = 0")
+        .expect("as an earlier version left it");
+    let replies = shop
+        .exchange("payments", &[command("payment.capture", &order)])
+        .await;
+    assert_eq!(replies[0]["event_type"], "payment.captured");
+    assert_eq!(versions(&database), (latest, latest, steps));
+}

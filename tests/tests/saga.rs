@@ -75,17 +75,12 @@ async fn checkout(
     order["id"].as_str().expect("id").to_owned()
 }
 
+/// The order's payment once settled ([`ApiClient::settled_payment`]).
 async fn payment_of(customer: &ApiClient, order_id: &str) -> Option<Value> {
-    let (status, payments) = customer
-        .requests()
-        .get(&format!("/api/v1/payments?order_id={order_id}"))
-        .send()
-        .await;
-    assert_eq!(status, 200, "{payments}");
-    payments["items"]
-        .as_array()
-        .and_then(|items| items.first())
-        .cloned()
+    customer
+        .settled_payment(order_id)
+        .await
+        .expect("payments answer")
 }
 
 fn timeline_statuses(order: &Value) -> Vec<String> {

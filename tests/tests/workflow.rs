@@ -93,17 +93,16 @@ async fn a_customer_shops_from_registration_to_delivery() {
     );
 
     // Payment captured for the total; a shipment with a tracking number; notifications.
-    let (status, payments) = customer
-        .requests()
-        .get(&format!("/api/v1/payments?order_id={order_id}"))
-        .send()
-        .await;
-    assert_eq!(status, 200, "{payments}");
-    assert_eq!(payments["items"][0]["status"], "captured", "{payments}");
+    let payment = customer
+        .settled_payment(&order_id)
+        .await
+        .expect("payments")
+        .expect("a payment");
+    assert_eq!(payment["status"], "captured", "{payment}");
     assert_eq!(
-        payments["items"][0]["captured_amount"].as_i64(),
+        payment["captured_amount"].as_i64(),
         Some(total),
-        "{payments}"
+        "{payment}"
     );
     let (status, shipments) = customer
         .requests()

@@ -169,8 +169,18 @@ pub const CHANNELS: &[Channel] = &[
             payment::VOIDED,
             payment::REFUNDED,
         ],
+        // The capture is sent with the confirmation, not awaited: orders acts on the other
+        // replies only.
         consumers: &[
-            ("orders", Interest::Every),
+            (
+                "orders",
+                Interest::Only(&[
+                    payment::AUTHORIZED,
+                    payment::FAILED,
+                    payment::VOIDED,
+                    payment::REFUNDED,
+                ]),
+            ),
             ("notifications", Interest::Only(&[payment::FAILED])),
         ],
     },
@@ -303,7 +313,8 @@ mod tests {
             to(PAYMENTS_EVENTS, payment::FAILED),
             ["orders", "notifications"]
         );
-        assert_eq!(to(PAYMENTS_EVENTS, payment::CAPTURED), ["orders"]);
+        assert!(to(PAYMENTS_EVENTS, payment::CAPTURED).is_empty());
+        assert_eq!(to(PAYMENTS_EVENTS, payment::AUTHORIZED), ["orders"]);
         assert!(to(ORDERS_EVENTS, order::CREATED).is_empty());
         assert_eq!(to(ORDERS_EVENTS, order::CONFIRMED), ["notifications"]);
     }

@@ -43,8 +43,14 @@ pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError
     // no committed transaction; a power cut may lose the last few), which keeps the write lock
     // short for the instances queued behind it.
     conn.execute("PRAGMA synchronous = NORMAL", &[])?;
-    // The common case, a database already migrated, costs one read; only a first open (no
-    // `schema_migrations` yet) creates the table.
+    // The common case, a database already migrated, costs one read of the file's header: the
+    // version applied last is kept there (`user_version`) as well as in `schema_migrations`,
+    // and the header is read with the schema anyway, where the table would be one lookup more
+    // on every open.
+    let latest = migrations.iter().map(|m| m.version).max().unwrap_or(0);
+    if header_version(&conn)? >= latest {
+        return Ok(conn);
+    }
     let applied = match current_version(&conn) {
         Ok(version) => version,
         Err(_) => {
@@ -56,7 +62,9 @@ pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError
             current_version(&conn)?
         }
     };
-    if migrations.iter().all(|m| m.version <= applied) {
+    if applied >= latest {
+        // Migrated by a version that did not keep the header: it learns the version once.
+        transaction(&conn, |conn| set_header_version(conn, applied))?;
         return Ok(conn);
     }
     use_write_ahead_log(&conn);
@@ -76,10 +84,24 @@ pub fn open(label: &str, migrations: &[Migration]) -> Result<Connection, DbError
                     Value::Text(crate::ids::now_rfc3339()),
                 ],
             )?;
-            Ok(())
+            set_header_version(conn, migration.version)
         })?;
     }
     Ok(conn)
+}
+
+fn header_version(conn: &Connection) -> Result<u32, DbError> {
+    let result = conn.execute("PRAGMA user_version", &[])?;
+    Ok(first_integer(&result))
+}
+
+/// Never lowers it: an instance that lost the race to a newer step must not undo its mark.
+fn set_header_version(conn: &Connection, version: u32) -> Result<(), DbError> {
+    if header_version(conn)? < version {
+        // A pragma takes no parameters; `version` is a number of ours.
+        conn.execute(&format!("PRAGMA user_version = {version}"), &[])?;
+    }
+    Ok(())
 }
 
 /// Puts the database file in WAL mode, once: the mode is stored in the file, so every later
@@ -98,7 +120,11 @@ fn current_version(conn: &Connection) -> Result<u32, DbError> {
         "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
         &[],
     )?;
-    Ok(result
+    Ok(first_integer(&result))
+}
+
+fn first_integer(result: &QueryResult) -> u32 {
+    result
         .rows
         .first()
         .and_then(|row| row.values.first())
@@ -106,7 +132,7 @@ fn current_version(conn: &Connection) -> Result<u32, DbError> {
             Value::Integer(v) => u32::try_from(*v).ok(),
             _ => None,
         })
-        .unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// Statements of a migration, split on `;` at line ends (migrations hold no `;` in literals).

@@ -409,7 +409,7 @@ pub fn advance(
             announce(conn, &row, event_type, cause)?;
         }
     }
-    if let Some(command) = decision.send {
+    for command in decision.send {
         send(conn, &row, command, cause)?;
     }
     Ok(Advance::Moved)
@@ -490,7 +490,10 @@ fn send(
             };
             events::envelope(event_type, SOURCE, &row.order.id, &payload)
         }
-        Command::Do(Step::CapturePayment) | Command::CommitStock | Command::Undo(_) => {
+        Command::Do(Step::CapturePayment)
+        | Command::CapturePayment
+        | Command::CommitStock
+        | Command::Undo(_) => {
             let payload = OrderCommand {
                 order_id: row.order.id.clone(),
                 reason: row.order.cancel_reason.clone(),

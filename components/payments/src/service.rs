@@ -237,14 +237,11 @@ pub fn settle(
         );
     };
     if matches!(settle, Settle::Capture) && provider_down() {
-        return failed(
-            conn,
-            command,
-            &payment.order_id,
-            &payment.user_id,
-            "provider_error",
-            true,
-        );
+        // Nobody awaits a capture (the saga sends it with the confirmation): riding out the
+        // provider's outage is this consumer's, by its dead letters' retries.
+        return Err(Failure::Transient(
+            "the payment provider is unavailable".into(),
+        ));
     }
     match settle.rule()(payment.status) {
         Ok(Step::To(status)) => {

@@ -2,10 +2,13 @@
 //! reply from another context, the customer's cancel, the clock), what it does next — which
 //! command to send, which status the order takes, when to retry, and how to compensate.
 //!
-//! Forward: reserve stock → authorize payment → create shipment → capture payment → confirmed,
-//! and the stock commit is sent with the confirmation without being awaited: the reservation
-//! already holds the units (nothing can sell them twice), the outbox and the consumer's dead
-//! letters deliver the commit, and awaiting its reply cost an orders instance per order. A
+//! Forward: reserve stock → authorize payment → create shipment → confirmed. The settlement,
+//! the stock commit and the payment capture, is sent with the confirmation and not awaited: the
+//! reservation already holds the units (nothing can sell them twice) and the authorization the
+//! money, nothing can undo the order once its shipment exists, and the outbox and the
+//! consumers' dead letters deliver both commands until they are done. Awaiting their replies
+//! cost two orders instances and two hops of every checkout. A saga stored at the capture step
+//! by an earlier version is confirmed the same way when its step falls due. A
 //! failure compensates the completed steps and the one in flight, in
 //! reverse and one at a time (cancel shipment → void (or refund) payment → release stock), and
 //! ends the order `cancelled` (a business refusal, or the customer) or `failed` (a step that
@@ -29,6 +32,8 @@ pub enum Step {
     ReserveStock,
     AuthorizePayment,
     CreateShipment,
+    /// Awaited by earlier versions only: a saga stored at this step is settled when it falls
+    /// due (or when the capture's reply comes), as one confirmed at its shipment.
     CapturePayment,
 }
 
@@ -54,6 +59,8 @@ pub enum Command {
     Undo(Undo),
     /// Sent with the confirmation and never awaited: turns the order's reservation into a sale.
     CommitStock,
+    /// Sent with the confirmation and never awaited: takes the authorized money.
+    CapturePayment,
 }
 
 impl Command {
@@ -64,7 +71,9 @@ impl Command {
             Command::Do(Step::ReserveStock) => (CATALOG_COMMANDS, stock::RESERVE),
             Command::Do(Step::AuthorizePayment) => (PAYMENTS_COMMANDS, payment::AUTHORIZE),
             Command::Do(Step::CreateShipment) => (SHIPPING_COMMANDS, shipment::CREATE),
-            Command::Do(Step::CapturePayment) => (PAYMENTS_COMMANDS, payment::CAPTURE),
+            Command::Do(Step::CapturePayment) | Command::CapturePayment => {
+                (PAYMENTS_COMMANDS, payment::CAPTURE)
+            }
             Command::CommitStock => (CATALOG_COMMANDS, stock::COMMIT),
             Command::Undo(Undo::CancelShipment) => (SHIPPING_COMMANDS, shipment::CANCEL),
             Command::Undo(Undo::VoidPayment) => (PAYMENTS_COMMANDS, payment::VOID),
@@ -104,7 +113,8 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub saga: Saga,
-    pub send: Option<Command>,
+    /// In this order.
+    pub send: Vec<Command>,
     /// The order's new status and the timeline note for it.
     pub status: Option<(OrderStatus, String)>,
 }
@@ -211,7 +221,7 @@ fn sent(stage: Stage, now_ms: i64) -> Saga {
 fn forward(step: Step, now_ms: i64) -> Decision {
     Decision {
         saga: sent(Stage::Forward(step), now_ms),
-        send: Some(Command::Do(step)),
+        send: vec![Command::Do(step)],
         status: Some((
             step.status(),
             format!("{} requested", step.name().replace('_', " ")),
@@ -228,7 +238,7 @@ fn finish(status: OrderStatus, note: String) -> Decision {
             undo_queue: Vec::new(),
             ending: None,
         },
-        send: None,
+        send: Vec::new(),
         status: Some((status, note)),
     }
 }
@@ -247,7 +257,7 @@ fn compensate(mut undos: Vec<Undo>, ending: OrderStatus, reason: String, now_ms:
             undo_queue: undos,
             ending: Some((ending, reason.clone())),
         },
-        send: Some(Command::Undo(first)),
+        send: vec![Command::Undo(first)],
         status: Some((OrderStatus::Compensating, reason)),
     }
 }
@@ -271,7 +281,7 @@ fn next_undo(saga: &Saga, now_ms: i64) -> Decision {
             undo_queue: rest,
             ending: Some((ending, reason)),
         },
-        send: Some(Command::Undo(undo)),
+        send: vec![Command::Undo(undo)],
         status: None,
     }
 }
@@ -289,8 +299,16 @@ fn retry(saga: &Saga, now_ms: i64, resend: Option<Command>) -> Decision {
     }
     Decision {
         saga: next,
-        send: resend,
+        send: resend.into_iter().collect(),
         status: None,
+    }
+}
+
+/// The end of the forward path; `settlement` is sent with it and never awaited.
+fn confirm(settlement: &[Command]) -> Decision {
+    Decision {
+        send: settlement.to_vec(),
+        ..finish(OrderStatus::Confirmed, "order confirmed".into())
     }
 }
 
@@ -321,6 +339,10 @@ pub fn decide(saga: &Saga, input: &Input, now_ms: i64) -> Result<Decision, Refus
                 return Err(Refusal::Ignored);
             }
             match stage {
+                // A saga an earlier version left awaiting its capture.
+                Stage::Forward(Step::CapturePayment) => {
+                    Ok(confirm(&[Command::CommitStock, Command::CapturePayment]))
+                }
                 Stage::Forward(step) if saga.attempts >= MAX_ATTEMPTS => {
                     Ok(gave_up(step, now_ms, "no answer after repeated attempts"))
                 }
@@ -385,17 +407,16 @@ fn forward_reply(
             format!("payment declined: {code}"),
             now_ms,
         )),
-        (Step::CreateShipment, shipment::CREATED) => Ok(forward(Step::CapturePayment, now_ms)),
+        (Step::CreateShipment, shipment::CREATED) => {
+            Ok(confirm(&[Command::CommitStock, Command::CapturePayment]))
+        }
         (Step::CreateShipment, shipment::FAILED) => Ok(compensate(
             vec![Undo::VoidPayment, Undo::ReleaseStock],
             OrderStatus::Cancelled,
             format!("shipment failed: {}", reason.unwrap_or("unknown")),
             now_ms,
         )),
-        (Step::CapturePayment, payment::CAPTURED) => Ok(Decision {
-            send: Some(Command::CommitStock),
-            ..finish(OrderStatus::Confirmed, "order confirmed".into())
-        }),
+        (Step::CapturePayment, payment::CAPTURED) => Ok(confirm(&[Command::CommitStock])),
         (Step::CapturePayment, payment::FAILED) => Ok(gave_up(step, now_ms, code)),
         _ => Err(Refusal::Ignored),
     }
@@ -422,7 +443,7 @@ fn undo_reply(
                 undo_queue: saga.undo_queue.clone(),
                 ending: saga.ending.clone(),
             },
-            send: Some(Command::Undo(Undo::RefundPayment)),
+            send: vec![Command::Undo(Undo::RefundPayment)],
             status: None,
         }),
         _ => Err(Refusal::Ignored),
