@@ -136,23 +136,14 @@ impl ApiClient {
     /// it stands after 10 s. A confirmation does not wait for the stock commit it sends, so
     /// the reservation turns into a sale moments after the order reads `confirmed`.
     pub async fn settled_stock(&self, product_id: &str) -> anyhow::Result<(u64, u64)> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let (status, stock) = self
-                .requests()
-                .get(&format!("/api/v1/inventory/{product_id}"))
-                .try_send()
-                .await?;
-            anyhow::ensure!(status == 200, "stock: {status} {stock}");
-            let levels = (
-                stock["on_hand"].as_u64().unwrap_or(u64::MAX),
-                stock["reserved"].as_u64().unwrap_or(u64::MAX),
-            );
-            if levels.1 == 0 || std::time::Instant::now() > deadline {
-                return Ok(levels);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let path = format!("/api/v1/inventory/{product_id}");
+        let stock = self
+            .read_until(&path, |stock| stock["reserved"].as_u64() == Some(0))
+            .await?;
+        Ok((
+            stock["on_hand"].as_u64().unwrap_or(u64::MAX),
+            stock["reserved"].as_u64().unwrap_or(u64::MAX),
+        ))
     }
 
     /// The payment of `order_id` (as this client may read it) once it is no longer only
@@ -160,18 +151,30 @@ impl ApiClient {
     /// does not wait for the capture it sends, so the payment is captured moments after the
     /// order reads `confirmed`.
     pub async fn settled_payment(&self, order_id: &str) -> anyhow::Result<Option<Value>> {
+        let path = format!("/api/v1/payments?order_id={order_id}");
+        let payments = self
+            .read_until(&path, |payments| {
+                payments["items"][0]["status"] != "authorized"
+            })
+            .await?;
+        Ok(payments["items"]
+            .as_array()
+            .and_then(|items| items.first())
+            .cloned())
+    }
+
+    /// `GET path` every 20 ms until its 200 answer is `settled`, or as it stands after 10 s.
+    async fn read_until(
+        &self,
+        path: &str,
+        settled: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let (status, payments) = self
-                .requests()
-                .get(&format!("/api/v1/payments?order_id={order_id}"))
-                .try_send()
-                .await?;
-            anyhow::ensure!(status == 200, "payments: {status} {payments}");
-            let payment = payments["items"].as_array().and_then(|items| items.first());
-            let settling = payment.is_some_and(|p| p["status"] == "authorized");
-            if !settling || std::time::Instant::now() > deadline {
-                return Ok(payment.cloned());
+            let (status, body) = self.requests().get(path).try_send().await?;
+            anyhow::ensure!(status == 200, "GET {path}: {status} {body}");
+            if settled(&body) || std::time::Instant::now() > deadline {
+                return Ok(body);
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
