@@ -322,6 +322,37 @@ async fn the_fault_switch_fails_the_provider_transiently() {
         Some(1),
         "{letters}"
     );
+
+    // Nobody awaits a capture (the saga sends it with the confirmation), so during the outage
+    // it waits in the dead letters to be retried instead of answering a failure: a payment
+    // authorized before the outage stays authorized.
+    let authorized = new_id();
+    rusqlite::Connection::open(shop.state_dir().join("payments.db"))
+        .expect("payments.db")
+        .execute(
+            "INSERT INTO payments (id, order_id, user_id, amount, currency, token_kind, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 1000, 'EUR', 'visa', 'authorized', ?4, ?4)",
+            rusqlite::params![new_id(), authorized, ALICE, "2026-11-29T12:00:00.000Z"],
+        )
+        .expect("a payment authorized before the outage");
+    let (status, outcome) = push(command("payment.capture", &authorized)).await;
+    assert_eq!((status, &outcome["outcome"]), (202, &json!("deferred")));
+    let (_, letters) = shop
+        .as_(Caller::admin(ADMIN))
+        .get("/admin/dead-letters?status=retrying")
+        .send()
+        .await;
+    assert_eq!(
+        letters["items"][0]["event_type"], "payment.capture",
+        "{letters}"
+    );
+    let replies = shop
+        .exchange("payments", &[command("payment.void", &authorized)])
+        .await;
+    assert_eq!(
+        replies[0]["event_type"], "payment.voided",
+        "still authorized, so voidable: {replies:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
