@@ -268,18 +268,24 @@ async fn credential_routes_are_limited_per_address_even_with_a_token() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// The app with a credential budget of two requests a minute per client and these proxies
+/// trusted.
+async fn two_logins_a_minute_behind(trusted_proxies: &str) -> Wasmshop {
+    Wasmshop::app()
+        .variables(&[
+            ("rate_limit_auth", "2/60"),
+            ("trusted_proxies", trusted_proxies),
+        ])
+        .start()
+        .await
+        .expect("boot")
+}
+
 // #14 item 3: `X-Forwarded-For` is believed only from a trusted proxy; the harness's peer
 // (loopback) is not one here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
-    let shop = Wasmshop::app()
-        .variables(&[
-            ("rate_limit_auth", "2/60"),
-            ("trusted_proxies", "10.0.0.0/8, 192.0.2.7"),
-        ])
-        .start()
-        .await
-        .expect("boot");
+    let shop = two_logins_a_minute_behind("10.0.0.0/8, 192.0.2.7").await;
     let login_from =
         |forwarded| login_as(&shop, "nobody@example.com", Caller::Anonymous, forwarded);
     for (i, forwarded) in ["203.0.113.1", "203.0.113.2"].into_iter().enumerate() {
@@ -302,14 +308,7 @@ async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
 // the proxies did not add is the client, whatever the client wrote to the left of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_each_client_address_is_counted_apart() {
-    let shop = Wasmshop::app()
-        .variables(&[
-            ("rate_limit_auth", "2/60"),
-            ("trusted_proxies", "127.0.0.1, 10.0.0.0/8"),
-        ])
-        .start()
-        .await
-        .expect("boot");
+    let shop = two_logins_a_minute_behind("127.0.0.1, 10.0.0.0/8").await;
     let login_from =
         |forwarded| login_as(&shop, "nobody@example.com", Caller::Anonymous, forwarded);
     for forwarded in ["203.0.113.1", "198.51.100.1, 203.0.113.1, 10.0.0.5"] {
